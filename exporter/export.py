@@ -1,0 +1,200 @@
+"""``export`` and ``check``: the Python API behind ``st-export``."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from .corpus import parity_texts
+from .errors import ModelNotFoundError, OutputExistsError, OutputNotWritableError, ParityError
+from .manifest import file_rows, new_manifest, read_manifest, write_manifest
+from .model import read_model
+from .parity import compare_embeddings, compare_tokens
+from .runners import ReferenceRunner
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TargetRow:
+    """One line of the summary table."""
+
+    target: str
+    files: list[str]
+    bytes: int
+    seconds: float
+    parity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(p.get("passed", True) for p in self.parity.values())
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    manifest: dict[str, Any]
+    rows: list[TargetRow]
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+
+def _prepare_output(out: Path, force: bool) -> Path:
+    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force``."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a directory; choose another -o")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(f"{out} exists and is not empty; pass --force (force=True) to replace it")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise OutputNotWritableError(f"cannot write to {parent} ({exc.strerror}); choose a writable -o") from None
+
+
+def _publish(temp: Path, out: Path) -> None:
+    """Move the finished export into place; the old directory (``--force``) goes only after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    temp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str],
+            expected: Any) -> dict[str, Any]:
+    runners = target.runners(out)
+    results = {}
+    if "tokenizer" in runners:
+        results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
+    results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
+                                               reference_embeddings=expected).to_dict()
+    return results
+
+
+@contextlib.contextmanager
+def _step(progress: Progress | None, label: str) -> Iterator[None]:
+    if progress:
+        progress(label)
+    yield
+
+
+def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
+           targets: Sequence[str] | str | None = None, force: bool = False, check: bool = True,
+           opset: int | None = None, progress: Progress | None = None) -> ExportResult:
+    """Export a sentence-transformers model to string-in artifacts and prove them.
+
+    Args:
+        model_dir: the model directory; None for the bundled all-MiniLM-L6-v2.
+        out: output directory; written atomically (temp dir, then rename).
+        targets: target names (list or comma-separated); None for every implemented target.
+        force: replace a non-empty ``out``.
+        check: compare every artifact to SentenceTransformer on the parity corpus; a miss
+            raises ParityError and nothing is written.
+        opset: ONNX opset of the exported graphs (default and lowest: 20).
+        progress: called with a short label before each step.
+
+    Returns:
+        ExportResult with the manifest and one summary row per target.
+
+    Raises:
+        ExporterError subclasses: bad model, bad output directory, unknown target, parity miss.
+    """
+    from targets import resolve
+
+    chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
+    out = Path(out).absolute()
+    with _step(progress, "reading the model"):
+        spec = read_model(model_dir)
+    temp = _prepare_output(out, force)
+    try:
+        manifest = new_manifest(spec)
+        options = {"opset": opset} if opset else {}
+        rows = []
+        for target in chosen:
+            with _step(progress, f"building {target.name}"):
+                start = time.perf_counter()
+                built = target.build(spec, temp, options=options)
+                rows.append(TargetRow(target.name, [str(f.relative_to(temp)) for f in built.files],
+                                      sum(f.stat().st_size for f in built.files), time.perf_counter() - start))
+                manifest["targets"][target.name] = {**built.details, "files": file_rows(built.files, temp)}
+        if check:
+            texts = parity_texts()
+            with _step(progress, "running the reference model"):
+                reference = ReferenceRunner(spec.path)
+                expected = reference.encode(texts)
+            for target, row in zip(chosen, rows):
+                with _step(progress, f"checking {target.name} parity"):
+                    row.parity = _parity(target, temp, reference, texts, expected)
+                manifest["targets"][target.name]["parity"] = row.parity
+        else:
+            for target in chosen:
+                manifest["targets"][target.name]["parity"] = "not checked (--no-check)"
+        write_manifest(temp, manifest)
+        result = ExportResult(out=out, manifest=manifest, rows=rows)
+        if not result.passed:
+            raise ParityError(_parity_message(rows))
+        _publish(temp, out)
+        return result
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _parity_message(rows: list[TargetRow]) -> str:
+    lines = ["an artifact does not match the reference; nothing was written:"]
+    for row in rows:
+        tokens = row.parity.get("tokens", {})
+        if tokens and not tokens["passed"]:
+            lines.append(f"  - {row.target}: {tokens['mismatches']} token mismatch(es), e.g. "
+                         f"{tokens['first_mismatches'][0].get('text')!r}")
+        emb = row.parity.get("embeddings", {})
+        for failure in emb.get("failures", []):
+            lines.append(f"  - {row.target}: {failure}")
+    return "\n".join(lines)
+
+
+def check(out: str | Path, *, model_dir: str | Path | None = None,
+          progress: Progress | None = None) -> ExportResult:
+    """Re-run parity on an existing export (the CLI's ``st-export check OUT``).
+
+    Args:
+        out: a directory written by :func:`export`.
+        model_dir: the source model; default: the path recorded in the manifest.
+        progress: called with a short label before each step.
+
+    Returns:
+        ExportResult whose rows carry fresh parity figures (``passed`` says if all hold).
+    """
+    from targets import resolve
+
+    out = Path(out)
+    if not (out / "manifest.json").is_file():
+        raise ModelNotFoundError(f"{out}: no manifest.json; pass a directory written by st-export")
+    manifest = read_manifest(out)
+    source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
+    if not source.is_dir():
+        raise ModelNotFoundError(f"source model {source} not found; pass it with --model")
+    texts = parity_texts()
+    with _step(progress, "running the reference model"):
+        reference = ReferenceRunner(source)
+        expected = reference.encode(texts)
+    rows = []
+    for target in resolve(list(manifest["targets"])):
+        with _step(progress, f"checking {target.name} parity"):
+            files = list(manifest["targets"][target.name].get("files", {}))
+            row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
+                            0.0)
+            row.parity = _parity(target, out, reference, texts, expected)
+            rows.append(row)
+    return ExportResult(out=out, manifest=manifest, rows=rows)

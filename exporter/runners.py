@@ -1,0 +1,100 @@
+"""One interface for the reference model and every artifact: ``encode(texts) -> [N, D] float32``.
+
+Runners that hold a tokenizer also have ``tokenize(texts) -> {input_ids, attention_mask,
+token_type_ids}`` (int64 [N, L]). The parity harness, ``st-export check`` and the
+benchmarks all take Runners, so adding a target is writing one Runner.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import InvalidInputError, ParityError
+
+TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@runtime_checkable
+class Runner(Protocol):
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float32 [len(texts), D] sentence embeddings."""
+
+
+def checked_texts(texts: object) -> list[str]:
+    """Return ``texts`` as a list of str, or raise InvalidInputError naming the bad element."""
+    if isinstance(texts, str):
+        raise InvalidInputError("texts must be a list of strings, got one str: wrap it as [text]")
+    try:
+        items = list(texts)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInputError(f"texts must be a list of strings, got {type(texts).__name__}") from None
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return items
+
+
+class ReferenceRunner:
+    """``SentenceTransformer.encode`` on the source model (the ground truth)."""
+
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        self.model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=False,
+                                         local_files_only=True)
+        self.name = f"sentence-transformers ({device})"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = checked_texts(texts)
+        if not texts:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
+        out = self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+        return out.astype(np.float32)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True,
+                                       max_length=self.model.max_seq_length, return_tensors="np")
+        return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
+
+
+def ort_session(path: Path, providers: Sequence[str] | None = None):
+    """Return an onnxruntime session with the onnxruntime-extensions ops registered."""
+    import onnxruntime as ort
+    from onnxruntime_extensions import get_library_path
+
+    options = ort.SessionOptions()
+    options.register_custom_ops_library(get_library_path())
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
+
+
+class OnnxRunner:
+    """A string-in ONNX graph (``model.onnx``, or ``tokenizer.onnx`` for ``tokenize``) in onnxruntime."""
+
+    def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ParityError(f"{self.path}: artifact not found; re-run st-export")
+        self.session = ort_session(self.path, providers)
+        self.name = name or f"onnxruntime {self.path.name}"
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def _run(self, texts: Sequence[str]) -> list[np.ndarray]:
+        batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
+        return self.session.run(None, {"text": batch})
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(texts)[self.output_names.index("sentence_embedding")]
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        outputs = dict(zip(self.output_names, self._run(texts)))
+        return {name: outputs[name] for name in TOKEN_NAMES}

@@ -1,0 +1,82 @@
+"""Tokenizer families, one file per family, registered by the HF ``tokenizers`` model type.
+
+A family module defines a spec class with ``read(backend_json, backend, transformer, problems)``
+(pure: settings from the reference tokenizer) and emitters elsewhere turn that spec into graph
+nodes. The reference tokenizer is the one ``SentenceTransformer`` itself uses: transformers'
+fast tokenizer for the folder, with ST's ``do_lower_case`` applied the way ST applies it.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from typing import Any
+
+from ..errors import InvalidModelError
+from ..modules.transformer import TransformerConfig
+
+_FAMILIES: dict[str, type] = {}
+
+
+def register(model_type: str):
+    """Class decorator: make the class the spec of tokenizers whose model type is ``model_type``."""
+
+    def wrap(cls: type) -> type:
+        _FAMILIES[model_type] = cls
+        return cls
+
+    return wrap
+
+
+def _load_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def reference_tokenizer(transformer: TransformerConfig) -> Any:
+    """Return the transformers tokenizer SentenceTransformer would use for this folder.
+
+    Its ``backend_tokenizer`` (a ``tokenizers.Tokenizer``) carries ST's ``do_lower_case``.
+    """
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.normalizers import Sequence as NormalizerSequence
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(transformer.folder), local_files_only=True, trust_remote_code=False
+        )
+    except Exception as exc:  # transformers raises OSError/ValueError/KeyError... for bad files
+        raise InvalidModelError(
+            f"{transformer.folder}: cannot load the tokenizer ({type(exc).__name__}: {exc}); "
+            "it needs tokenizer.json or vocab.txt with tokenizer_config.json"
+        ) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise InvalidModelError(f"{transformer.folder}: the tokenizer has no fast (tokenizers) backend")
+    backend = tokenizer.backend_tokenizer
+    if transformer.do_lower_case:
+        normalizer = backend.normalizer
+        has_lower = isinstance(normalizer, Lowercase) or (
+            isinstance(normalizer, NormalizerSequence) and any(isinstance(n, Lowercase) for n in normalizer)
+        )
+        if not has_lower:
+            parts = [Lowercase()] + (list(normalizer) if isinstance(normalizer, NormalizerSequence)
+                                     else [normalizer] if normalizer is not None else [])
+            backend.normalizer = NormalizerSequence(parts)
+    return tokenizer
+
+
+def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> Any:
+    """Return the spec of the model's tokenizer, or None after appending why it is unsupported."""
+    _load_all()
+    tokenizer = reference_tokenizer(transformer)
+    backend = tokenizer.backend_tokenizer
+    data = json.loads(backend.to_str())
+    model_type = data.get("model", {}).get("type")
+    family = _FAMILIES.get(model_type)
+    if family is None:
+        problems.append(
+            f"tokenizer model {model_type!r} in {transformer.folder}; supported: {', '.join(sorted(_FAMILIES))}"
+        )
+        return None
+    return family.read(data, tokenizer, transformer, problems)

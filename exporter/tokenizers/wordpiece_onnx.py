@@ -1,0 +1,215 @@
+"""Emit a WordPiece tokenizer as ONNX: text [N] → input_ids / attention_mask / token_type_ids [N, L].
+
+Why not the stock ``BertTokenizer`` op: it reads two texts as a sentence pair and its
+normalization is not HF's (DESIGN.md). Here the reference's own per-code-point behaviour
+(``WordPieceSpec.char_classes``) is applied with string ops, and the stock op does only
+WordPiece. The graph is batched, with no Loop:
+
+1. special-token literals → one private-use placeholder each (matched on raw text, like HF);
+   characters the reference deletes are removed (one RE2 class);
+2. every row gets a sentinel at its end; the rows are split into characters, mapped through the
+   normalization table (StringMapping) and joined into one string;
+3. one RE2 split cuts that string into words: whitespace is dropped, punctuation/CJK and the
+   sentinels are kept as tokens; a sentinel's position gives each word its row;
+4. ``WordpieceTokenizer`` splits each word into pieces; ``LabelEncoder`` maps pieces to ids.
+   The op keeps the pieces before a failed match, HF does not: a failed word becomes one [UNK];
+5. per-row counts are truncated to max_seq_length - 2, framed with [CLS]/[SEP] and padded to
+   the longest row.
+
+The graph needs opset 20 (StringSplit, StringConcat): see ``_nul_free_pieces``.
+"""
+from __future__ import annotations
+
+import json
+
+import onnx
+from onnx import TensorProto, helper
+
+from ..errors import UnsupportedModelError
+from ..onnx_builder import ML, GraphBuilder, make_model
+from .wordpiece import CharClasses, WordPieceSpec
+
+SENTINEL = "\U0010FFFD"  # ends every row inside the graph; the reference deletes it from text
+UNKNOWN_MARK = "\U0010FFFC"  # what the WordPiece op emits for a failed word; never a vocab entry
+OUTPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+DOMAINS = {"ai.onnx.contrib": 1, ML: 2}
+MIN_OPSET = 20
+
+
+def _regex_class(ranges) -> str:
+    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
+    return "[" + "".join(parts) + "]"
+
+
+def _without(ranges, removed: set[int]):
+    out = []
+    for a, b in ranges:
+        start = a
+        for cp in sorted(c for c in removed if a <= c <= b):
+            if start <= cp - 1:
+                out.append((start, cp - 1))
+            start = cp + 1
+        if start <= b:
+            out.append((start, b))
+    return tuple(out)
+
+
+def _is_deleted(classes: CharClasses, ch: str) -> bool:
+    return any(a <= ord(ch) <= b for a, b in classes.deleted)
+
+
+def _mapping_table(spec: WordPieceSpec, classes: CharClasses) -> str:
+    """Return StringMapping's ``map`` attribute: 'char<TAB>normalized' lines."""
+    whitespace = lambda s: all(any(a <= ord(c) <= b for a, b in classes.whitespace) for c in s)  # noqa: E731
+    lines = []
+    for key, value in sorted(classes.mapped.items()):
+        if whitespace(key) and whitespace(value):
+            continue  # both split words the same way
+        if any(c in key + value for c in "\t\n"):
+            raise UnsupportedModelError([f"tokenizer maps {key!r} to {value!r}, which the graph's table cannot hold"])
+        lines.append(f"{key}\t{value}")
+    return "\n".join(lines)
+
+
+def _check_reserved(spec: WordPieceSpec, classes: CharClasses) -> None:
+    reserved = [SENTINEL, UNKNOWN_MARK, *spec.placeholders()]
+    kept = [f"U+{ord(c):04X}" for c in reserved if not _is_deleted(classes, c)]
+    if kept:
+        raise UnsupportedModelError([
+            f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
+            "supported: BertNormalizer with clean_text=True"])
+
+
+def _nul_free_pieces(b: GraphBuilder, text: str) -> tuple[str, str]:
+    """Return (pieces [N, K+1], index of each row's last piece [N, 1]).
+
+    onnxruntime-extensions' string kernels read a string up to its first NUL, so the texts are
+    split on NUL (which the reference deletes) with the standard StringSplit before any of them
+    runs; an extra empty column makes sure every row, even an empty one, has a piece.
+    """
+    pieces, counts = b.op("StringSplit", [text], outputs=2, delimiter="\x00")
+    rows = b.op("Shape", [pieces], start=0, end=1)
+    empty_column = b.op("Expand", [b.const([[""]], "empty"), b.op("Concat", [rows, b.const([1])], axis=0)])
+    pieces = b.op("Concat", [pieces, empty_column], axis=1)
+    last = b.op("Sub", [b.op("Max", [counts, b.const(1)]), b.const(1)])
+    return pieces, b.op("Unsqueeze", [last, b.const([1])])
+
+
+def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, classes: CharClasses, text: str) -> str:
+    """Steps 1-2: return one string holding every row, normalized, each ended by the sentinel."""
+    placeholders = spec.placeholders()
+    reserved = {ord(SENTINEL), ord(UNKNOWN_MARK), *map(ord, placeholders)}
+    replace = lambda src, pattern, by: b.contrib(  # noqa: E731
+        "StringRegexReplace", [src, b.const([pattern], "pattern"), b.const([by], "rewrite")], global_replace=1)
+    pieces, last = _nul_free_pieces(b, text)
+    cleaned = replace(b.op("Reshape", [pieces, b.const([-1])]), _regex_class(sorted((c, c) for c in reserved)), "")
+    for (literal, _), mark in zip(spec.specials, placeholders):
+        escaped = "".join(f"\\x{{{ord(c):X}}}" for c in literal)
+        cleaned = replace(cleaned, escaped, f" {mark} ")
+    cleaned = replace(cleaned, _regex_class(_without(classes.deleted, reserved)), "")
+    column = b.op("Unsqueeze", [b.op("Range", [b.const(0), b.op("Squeeze", [
+        b.op("Shape", [pieces], start=1, end=2)]), b.const(1)]), b.const([0])])
+    suffix = b.op("Where", [b.op("Equal", [column, last]), b.const(SENTINEL, "sentinel"), b.const("", "nothing")])
+    ended = b.op("StringConcat", [b.op("Reshape", [cleaned, b.op("Shape", [pieces])]), suffix])
+    ended = b.op("Reshape", [ended, b.const([-1])])
+    table = _mapping_table(spec, classes)
+    if table:
+        chars = b.contrib("StringRegexSplitWithOffsets",
+                          [ended, b.const(["((?s).)"], "pattern"), b.const(["(?s)."], "keep")], outputs=4)[0]
+        ended = b.contrib("StringMapping", [chars], map=table)
+    return b.contrib("StringJoin", [ended, b.const("", "sep"), b.const(0, "axis")])
+
+
+def _words_and_rows(b: GraphBuilder, classes: CharClasses, joined: str) -> tuple[str, str]:
+    """Step 3: return (words [W] string, row of each word [W] int64)."""
+    sentinel = f"\\x{{{ord(SENTINEL):X}}}"
+    isolated = _regex_class(classes.isolated)
+    split = f"({_regex_class(classes.whitespace)}+|{isolated}|{sentinel})"
+    tokens = b.contrib("StringRegexSplitWithOffsets",
+                       [joined, b.const([split], "pattern"), b.const([f"{isolated}|{sentinel}"], "keep")],
+                       outputs=4)[0]
+    is_sentinel = b.op("LabelEncoder", [tokens], domain=ML, keys_strings=[SENTINEL], values_int64s=[1],
+                       default_int64=0)
+    row = b.op("CumSum", [is_sentinel, b.const(0, "axis")], exclusive=1)
+    is_word = b.op("Equal", [is_sentinel, b.const(0, "zero")])
+    return b.op("Compress", [tokens, is_word], axis=0), b.op("Compress", [row, is_word], axis=0)
+
+
+def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) -> tuple[str, str]:
+    """Step 4: return (ids [P] int64, row of each id [P]) with HF's whole-word [UNK]."""
+    vocab = {token: i for i, token in enumerate(spec.vocab)}
+    vocab.update({mark: token_id for mark, token_id in spec.placeholders().items()})
+    pieces, row_begins = b.contrib(
+        "WordpieceTokenizer", [words, b.const([], "no_rows", dtype="int64")], outputs=4,
+        vocab=json.dumps(vocab, ensure_ascii=False), suffix_indicator=spec.continuing_subword_prefix,
+        unknown_token=UNKNOWN_MARK, max_input_chars_per_word=spec.max_input_chars_per_word)[:2]
+    keys = list(vocab)
+    ids = b.op("LabelEncoder", [pieces], domain=ML, keys_strings=keys, values_int64s=[vocab[k] for k in keys],
+               default_int64=-1)
+    n_pieces = b.op("Shape", [ids])
+    # word index of every piece: 1 at each word's first piece (but the first), then a running sum
+    starts = b.op("Slice", [row_begins, b.const([1]), b.const([-1])])
+    marks = b.op("ScatterElements", [b.op("ConstantOfShape", [n_pieces], value=helper.make_tensor(
+        "z", TensorProto.INT64, [1], [0])), starts, b.op("Expand", [b.const([1]), b.op("Shape", [starts])])])
+    piece_word = b.op("CumSum", [marks, b.const(0)])
+    word_end = b.op("Slice", [row_begins, b.const([1]), b.const([2 ** 62])])
+    last_of_word = b.op("Sub", [b.op("Gather", [word_end, piece_word]), b.const(1)])
+    positions = b.op("Range", [b.const(0), b.op("Squeeze", [n_pieces]), b.const(1)])
+    is_last = b.op("Equal", [positions, last_of_word])
+    word_failed = b.op("Equal", [b.op("Gather", [ids, last_of_word]), b.const(-1)])
+    keep = b.op("Or", [is_last, b.op("Not", [word_failed])])
+    ids = b.op("Where", [b.op("Equal", [ids, b.const(-1)]), b.const(spec.unk_id), ids])
+    rows = b.op("Gather", [word_row, piece_word])
+    return b.op("Compress", [ids, keep], axis=0), b.op("Compress", [rows, keep], axis=0)
+
+
+def _framed(b: GraphBuilder, spec: WordPieceSpec, text: str, ids: str, rows: str) -> dict[str, str]:
+    """Step 5: return the padded [N, L] outputs."""
+    n_rows = b.op("Shape", [text])
+    counts = b.op("ScatterElements", [
+        b.op("ConstantOfShape", [n_rows], value=helper.make_tensor("z", TensorProto.INT64, [1], [0])),
+        rows, b.op("Expand", [b.const([1]), b.op("Shape", [rows])])], reduction="add")
+    first = b.op("CumSum", [counts, b.const(0)], exclusive=1)
+    kept = b.op("Min", [counts, b.const(spec.max_seq_length - 2)])
+    longest = b.op("ReduceMax", [b.op("Concat", [kept, b.const([0])], axis=0)], keepdims=0)
+    any_row = b.op("Min", [b.op("Squeeze", [n_rows]), b.const(1)])
+    length = b.op("Mul", [b.op("Add", [longest, b.const(2)]), any_row])  # [0, 0] for no text
+    j = b.op("Unsqueeze", [b.op("Range", [b.const(0), length, b.const(1)]), b.const([0])])  # [1, L]
+    kept2, first2 = (b.op("Unsqueeze", [x, b.const([1])]) for x in (kept, first))  # [N, 1]
+    padded_ids = b.op("Concat", [ids, b.const([spec.pad_id])], axis=0)  # never empty for Gather
+    source = b.op("Clip", [b.op("Sub", [b.op("Add", [first2, j]), b.const(1)]), b.const(0),
+                           b.op("Shape", [ids])])
+    body = b.op("Gather", [padded_ids, source])
+    in_body = b.op("And", [b.op("Greater", [j, b.const(0)]), b.op("LessOrEqual", [j, kept2])])
+    is_sep = b.op("Equal", [j, b.op("Add", [kept2, b.const(1)])])
+    pad = b.op("Where", [is_sep, b.const(spec.sep_id), b.const(spec.pad_id)])
+    tokens = b.op("Where", [in_body, body, pad])
+    input_ids = b.op("Where", [b.op("Equal", [j, b.const(0)]), b.const(spec.cls_id), tokens])
+    mask = b.op("Cast", [b.op("LessOrEqual", [j, b.op("Add", [kept2, b.const(1)])])], to=TensorProto.INT64)
+    return {"input_ids": input_ids, "attention_mask": mask,
+            "token_type_ids": b.op("Mul", [mask, b.const(0)])}
+
+
+def tokenizer_nodes(b: GraphBuilder, spec: WordPieceSpec, text: str) -> dict[str, str]:
+    """Add the tokenizer to ``b`` reading the string tensor ``text``; return its output names."""
+    classes = spec.char_classes()
+    _check_reserved(spec, classes)
+    joined = _normalized_joined(b, spec, classes, text)
+    words, word_row = _words_and_rows(b, classes, joined)
+    ids, rows = _piece_ids(b, spec, words, word_row)
+    return _framed(b, spec, text, ids, rows)
+
+
+def tokenizer_model(spec: WordPieceSpec, *, opset: int, ir_version: int) -> onnx.ModelProto:
+    """Return the standalone tokenizer graph: ``text`` [N] → the three int64 [N, L] outputs."""
+    if opset < MIN_OPSET:
+        raise UnsupportedModelError([f"opset {opset}: the tokenizer graph needs opset {MIN_OPSET} or newer"])
+    b = GraphBuilder("tokenizer")
+    outputs = tokenizer_nodes(b, spec, "text")
+    for name in OUTPUT_NAMES:
+        b.rename(outputs[name], name)
+    graph = helper.make_graph(
+        b.nodes, "tokenizer", [helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"])],
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"]) for n in OUTPUT_NAMES],
+        initializer=b.initializers)
+    return make_model(graph, opset=opset, ir_version=ir_version, domains=DOMAINS)

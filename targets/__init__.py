@@ -1,0 +1,83 @@
+"""Export targets, one file per target, registered by name.
+
+A target subclasses :class:`Target`: ``build`` writes its files under ``out/<name>/`` from the
+ModelSpec (and may read what earlier targets wrote: targets run in ``requires`` order), and
+``runners`` reopens those files as Runners for the parity harness, both at export time and in
+``st-export check``. Adding a target is adding a file here.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from exporter.errors import UnknownTargetError
+from exporter.parity import Thresholds
+
+_TARGETS: dict[str, type["Target"]] = {}
+
+
+@dataclass
+class BuildResult:
+    """What a target wrote and what the manifest should say about it."""
+
+    files: list[Path]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Target:
+    """Base class of a target; the docstring of each subclass is its user-facing description."""
+
+    name: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+    thresholds: ClassVar[Thresholds] = Thresholds()
+
+    def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
+        """Write this target's files under ``out / self.name`` and return what was written."""
+        raise NotImplementedError
+
+    def runners(self, out: Path) -> dict[str, Any]:
+        """Return {"model": Runner with encode, "tokenizer": Runner with tokenize (optional)}."""
+        raise NotImplementedError
+
+
+def register(cls: type[Target]) -> type[Target]:
+    """Class decorator: make ``cls`` available as ``--targets <cls.name>``."""
+    _TARGETS[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def available() -> list[str]:
+    """Return the names of every implemented target."""
+    _load_all()
+    return list(_TARGETS)
+
+
+def resolve(names: list[str] | str | None) -> list[Target]:
+    """Return target instances for a list or comma-separated string (None: every target).
+
+    Raises:
+        UnknownTargetError: a name is not an implemented target.
+    """
+    _load_all()
+    if names is None:
+        names = list(_TARGETS)
+    elif isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _TARGETS]
+    if unknown or not names:
+        raise UnknownTargetError(
+            f"unknown target(s) {unknown or names!r}; available: {', '.join(_TARGETS)}")
+    chosen: list[str] = []
+    for name in names:
+        for needed in (*_TARGETS[name].requires, name):
+            if needed not in chosen:
+                chosen.append(needed)
+    return [_TARGETS[n]() for n in chosen]

@@ -1,0 +1,69 @@
+"""The ONNX bridge: string-in ``model.onnx``, ``tokenizer.onnx`` and the custom-op-free ``encoder.onnx``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import onnx
+from onnx import compose
+
+from exporter.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
+from exporter.runners import OnnxRunner
+from exporter.tokenizers.wordpiece_onnx import DOMAINS, OUTPUT_NAMES, tokenizer_model
+
+from . import BuildResult, Target, register
+
+#: oldest onnxruntime release that implements each default-domain opset
+MIN_ONNXRUNTIME = {12: "1.6", 13: "1.7", 14: "1.8", 15: "1.10", 16: "1.11", 17: "1.12", 18: "1.14",
+                   19: "1.16", 20: "1.17", 21: "1.20"}
+
+
+def _io(model: onnx.ModelProto) -> dict[str, Any]:
+    def rows(values):
+        return [{"name": v.name, "type": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+                 if v.type.tensor_type.elem_type != onnx.TensorProto.STRING else "string",
+                 "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]} for v in values]
+    return {"inputs": rows(model.graph.input), "outputs": rows(model.graph.output)}
+
+
+def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto) -> onnx.ModelProto:
+    """Return tokenizer ∘ encoder: ``text`` [N] → ``sentence_embedding`` [N, D] in one graph."""
+    encoder = compose.add_prefix(encoder, "encoder/")
+    io_map = [(name, f"encoder/{name}") for name in OUTPUT_NAMES]
+    merged = compose.merge_models(tokenizer, encoder, io_map=io_map, outputs=["encoder/sentence_embedding"])
+    merged.graph.output[0].name = "sentence_embedding"
+    for node in merged.graph.node:
+        node.output[:] = ["sentence_embedding" if o == "encoder/sentence_embedding" else o for o in node.output]
+    merged.graph.name = "st_exporter_string_model"
+    return merged
+
+
+@register
+class OnnxTarget(Target):
+    """ONNX Runtime (Python, Java, C, C#), Triton: needs onnxruntime-extensions' custom-op library."""
+
+    name = "onnx"
+
+    def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
+        folder = out / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        opset = int(options.get("opset", DEFAULT_OPSET))
+        tokenizer = tokenizer_model(spec.tokenizer, opset=opset, ir_version=IR_VERSION)
+        onnx.checker.check_model(tokenizer)
+        onnx.save(tokenizer, str(folder / "tokenizer.onnx"))
+        encoder = export_encoder(spec, folder / "encoder.onnx", opset=opset)
+        model = compose_string_model(tokenizer, encoder)
+        onnx.checker.check_model(model)
+        onnx.save(model, str(folder / "model.onnx"))
+        files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx")]
+        return BuildResult(files=files, details={
+            "opset": opset, "ir_version": IR_VERSION, "custom_domains": DOMAINS,
+            "min_onnxruntime": MIN_ONNXRUNTIME.get(opset, "unknown"),
+            "custom_op_library": "onnxruntime_extensions.get_library_path()",
+            "graphs": {"model.onnx": _io(model), "tokenizer.onnx": _io(tokenizer), "encoder.onnx": _io(encoder)},
+        })
+
+    def runners(self, out: Path) -> dict[str, Any]:
+        folder = out / self.name
+        return {"model": OnnxRunner(folder / "model.onnx", name="onnx model.onnx"),
+                "tokenizer": OnnxRunner(folder / "tokenizer.onnx", name="onnx tokenizer.onnx")}

@@ -1,0 +1,135 @@
+"""Tiny sentence-transformers models with random weights and real tokenizer files, built offline.
+
+* ``uncased``: the real all-MiniLM-L6-v2 vocab.txt (BERT uncased, accents stripped).
+* ``cased``: a cased WordPiece vocabulary trained here with HF ``tokenizers`` on the parity corpus
+  (no lowercasing, no accent stripping), so cased/accented/CJK words have real entries.
+* ``fmt="v6"`` saves with sentence-transformers 6 (new type strings, ``pooling_mode``,
+  tokenizer.json only); ``fmt="legacy"`` writes what 2.x saved (old type strings,
+  ``pooling_mode_*`` flags, vocab.txt + tokenizer_config.json, pytorch_model.bin).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from exporter.corpus import parity_texts  # noqa: E402
+from exporter.model import default_model_path  # noqa: E402
+
+LEGACY_TYPES = {
+    "Transformer": "sentence_transformers.models.Transformer",
+    "Pooling": "sentence_transformers.models.Pooling",
+    "Dense": "sentence_transformers.models.Dense",
+    "Normalize": "sentence_transformers.models.Normalize",
+}
+ACTIVATION_PATHS = {
+    "Identity": "torch.nn.modules.linear.Identity",
+    "Tanh": "torch.nn.modules.activation.Tanh",
+    "ReLU": "torch.nn.modules.activation.ReLU",
+    "GELU": "torch.nn.modules.activation.GELU",
+    "Sigmoid": "torch.nn.modules.activation.Sigmoid",
+}
+HIDDEN = 32
+
+
+def _tokenizer(vocab: str, folder: Path):
+    from transformers import BertTokenizerFast
+
+    if vocab == "uncased":
+        return BertTokenizerFast(vocab_file=str(default_model_path() / "vocab.txt"), do_lower_case=True)
+    from tokenizers import BertWordPieceTokenizer
+
+    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
+                                     handle_chinese_chars=True)
+    trainer.train_from_iterator(parity_texts() * 3, vocab_size=3000, min_frequency=1, show_progress=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(folder))
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
+
+
+def _transformer(arch: str, vocab_size: int, seed: int):
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(seed)
+    if arch == "bert":
+        return BertModel(BertConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
+                                    num_attention_heads=2, intermediate_size=64, max_position_embeddings=128))
+    return DistilBertModel(DistilBertConfig(vocab_size=vocab_size, dim=HIDDEN, n_layers=2, n_heads=2,
+                                            hidden_dim=64, max_position_embeddings=128))
+
+
+def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", pooling: tuple[str, ...] = ("mean",),
+                dense: tuple[tuple[int, str, bool], ...] = (), normalize: bool = True, fmt: str = "v6",
+                max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0) -> Path:
+    """Write a tiny model to ``folder`` and return it.
+
+    Args:
+        dense: one (out_features, activation class name, bias) per Dense layer.
+    """
+    from sentence_transformers import SentenceTransformer, models
+
+    hf = folder / "_hf"
+    tokenizer = _tokenizer(vocab, folder / "_vocab")
+    _transformer(arch, tokenizer.vocab_size, seed).save_pretrained(str(hf))
+    tokenizer.save_pretrained(str(hf))
+    modules = [models.Transformer(str(hf), max_seq_length=max_seq_length, do_lower_case=do_lower_case)]
+    modules.append(models.Pooling(HIDDEN, pooling_mode=pooling if len(pooling) > 1 else pooling[0]))
+    dim = HIDDEN * len(pooling)
+    torch.manual_seed(seed + 1)
+    for out, activation, bias in dense:
+        modules.append(models.Dense(dim, out, bias=bias, activation_function=getattr(torch.nn, activation)()))
+        dim = out
+    if normalize:
+        modules.append(models.Normalize())
+    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    shutil.rmtree(hf)
+    shutil.rmtree(folder / "_vocab", ignore_errors=True)
+    if fmt == "legacy":
+        _to_legacy(folder, tokenizer, max_seq_length, do_lower_case)
+    return folder
+
+
+def _to_legacy(folder: Path, tokenizer, max_seq_length: int, do_lower_case: bool) -> None:
+    """Rewrite a 6.x save the way sentence-transformers 2.x laid it out."""
+    from safetensors.torch import load_file
+
+    entries = json.loads((folder / "modules.json").read_text())
+    for entry in entries:
+        kind = entry["type"].rsplit(".", 1)[-1]
+        entry["type"] = LEGACY_TYPES[kind]
+        sub = folder / entry["path"]
+        if kind == "Pooling":
+            config = json.loads((sub / "config.json").read_text())
+            modes = config["pooling_mode"]
+            modes = [modes] if isinstance(modes, str) else modes
+            legacy = {"word_embedding_dimension": config["embedding_dimension"]}
+            legacy.update({flag: mode in modes for flag, mode in (
+                ("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
+                ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+                ("pooling_mode_weightedmean_tokens", "weightedmean"), ("pooling_mode_lasttoken", "lasttoken"))})
+            (sub / "config.json").write_text(json.dumps(legacy))
+        if kind == "Dense":
+            config = json.loads((sub / "config.json").read_text())
+            name = config["activation_function"].rsplit(".", 1)[-1]
+            config = {k: config[k] for k in ("in_features", "out_features", "bias")}
+            config["activation_function"] = ACTIVATION_PATHS[name]
+            (sub / "config.json").write_text(json.dumps(config))
+        if kind in ("Dense", "Transformer") and (sub / "model.safetensors").exists():
+            torch.save(load_file(str(sub / "model.safetensors")), sub / "pytorch_model.bin")
+            (sub / "model.safetensors").unlink()
+        if kind == "Normalize":
+            shutil.rmtree(sub, ignore_errors=True)  # 2.x wrote no folder for Normalize
+    (folder / "modules.json").write_text(json.dumps(entries, indent=2))
+    (folder / "tokenizer.json").unlink()
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    (folder / "vocab.txt").write_text("".join(token + "\n" for token, _ in vocab), encoding="utf-8")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("backend", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": do_lower_case}))

@@ -9,7 +9,7 @@ Python API (mirrors the CLI)::
 from __future__ import annotations
 
 from .errors import ExporterError
-from .export import ExportResult, check, export
+from .api import ExportResult, check, export
 
 __all__ = ["ExporterError", "ExportResult", "check", "export"]
 __version__ = "0.1.0"

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     argv = list(sys.argv[1:] if argv is None else argv)
     from .errors import ExporterError
-    from .export import check, export
+    from .api import check, export
 
     try:
         if argv[:1] == ["check"]:

@@ -67,6 +67,8 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
         )
     model = onnx.load(str(path))
     _keep_all_inputs(model)
+    if not stages:
+        _set_output_shape(model.graph.output[0], spec.embedding_dim)
     model.ir_version = IR_VERSION
     onnx.save(model, str(path))
     return model
@@ -83,3 +85,11 @@ def _keep_all_inputs(model: onnx.ModelProto) -> None:
     inputs = sorted(model.graph.input, key=lambda i: order.get(i.name, 99))
     del model.graph.input[:]
     model.graph.input.extend(inputs)
+
+
+def _set_output_shape(output: onnx.ValueInfoProto, dim: int) -> None:
+    """Name the batch axis and fix the embedding size (the exporter leaves a derived symbol)."""
+    shape = output.type.tensor_type.shape
+    del shape.dim[:]
+    shape.dim.add().dim_param = "batch"
+    shape.dim.add().dim_value = dim

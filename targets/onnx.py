@@ -7,6 +7,7 @@ from typing import Any
 import onnx
 from onnx import compose
 
+from exporter.onnx_builder import GraphBuilder
 from exporter.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
 from exporter.runners import OnnxRunner
 from exporter.tokenizers.wordpiece_onnx import DOMAINS, OUTPUT_NAMES, tokenizer_model
@@ -27,14 +28,31 @@ def _io(model: onnx.ModelProto) -> dict[str, Any]:
 
 
 def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto) -> onnx.ModelProto:
-    """Return tokenizer ∘ encoder: ``text`` [N] → ``sentence_embedding`` [N, D] in one graph."""
+    """Return tokenizer ∘ encoder: ``text`` [N] → ``sentence_embedding`` [N, D] in one graph.
+
+    The encoder's attention reshapes cannot take a batch of 0 ([0, 0, -1, 32] is ambiguous), so
+    an empty batch runs one empty text and the output is sliced back to N rows.
+    """
     encoder = compose.add_prefix(encoder, "encoder/")
     io_map = [(name, f"encoder/{name}") for name in OUTPUT_NAMES]
     merged = compose.merge_models(tokenizer, encoder, io_map=io_map, outputs=["encoder/sentence_embedding"])
-    merged.graph.output[0].name = "sentence_embedding"
-    for node in merged.graph.node:
-        node.output[:] = ["sentence_embedding" if o == "encoder/sentence_embedding" else o for o in node.output]
-    merged.graph.name = "st_exporter_string_model"
+    graph = merged.graph
+    b = GraphBuilder("batch")
+    rows = b.op("Shape", ["text"])
+    missing = b.op("Sub", [b.const([1]), b.op("Min", [rows, b.const([1])])])
+    filler = b.op("Slice", [b.const([""], "empty_text"), b.const([0]), missing])
+    padded = b.op("Concat", ["text", filler], axis=0)
+    for node in graph.node:
+        node.input[:] = [padded if name == "text" else name for name in node.input]
+    prefix = list(b.nodes)
+    b.op("Slice", ["encoder/sentence_embedding", b.const([0]), rows, b.const([0])])
+    b.nodes[-1].output[:] = ["sentence_embedding"]
+    nodes = prefix + list(graph.node) + b.nodes[len(prefix):]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(b.initializers)
+    graph.output[0].name = "sentence_embedding"
+    graph.name = "st_exporter_string_model"
     return merged
 
 

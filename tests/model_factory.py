@@ -71,21 +71,23 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", poo
     Args:
         dense: one (out_features, activation class name, bias) per Dense layer.
     """
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
 
     hf = folder / "_hf"
     tokenizer = _tokenizer(vocab, folder / "_vocab")
     _transformer(arch, tokenizer.vocab_size, seed).save_pretrained(str(hf))
     tokenizer.save_pretrained(str(hf))
-    modules = [models.Transformer(str(hf), max_seq_length=max_seq_length, do_lower_case=do_lower_case)]
-    modules.append(models.Pooling(HIDDEN, pooling_mode=pooling if len(pooling) > 1 else pooling[0]))
+    modules = [Transformer(str(hf), max_seq_length=max_seq_length, do_lower_case=do_lower_case)]
+    modules.append(Pooling(HIDDEN, pooling_mode=pooling if len(pooling) > 1 else pooling[0]))
     dim = HIDDEN * len(pooling)
     torch.manual_seed(seed + 1)
     for out, activation, bias in dense:
-        modules.append(models.Dense(dim, out, bias=bias, activation_function=getattr(torch.nn, activation)()))
+        modules.append(Dense(dim, out, bias=bias, activation_function=getattr(torch.nn, activation)()))
         dim = out
     if normalize:
-        modules.append(models.Normalize())
+        modules.append(Normalize())
     SentenceTransformer(modules=modules, device="cpu").save(str(folder))
     shutil.rmtree(hf)
     shutil.rmtree(folder / "_vocab", ignore_errors=True)

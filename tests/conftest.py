@@ -1,0 +1,49 @@
+"""Shared fixtures: the bundled model's export (once per session) and tiny models built offline."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import exporter  # noqa: E402
+from exporter.corpus import parity_texts  # noqa: E402
+from exporter.model import default_model_path  # noqa: E402
+from exporter.runners import ReferenceRunner  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[str]:
+    return parity_texts()
+
+
+@pytest.fixture(scope="session")
+def bundled_export(tmp_path_factory) -> exporter.ExportResult:
+    out = tmp_path_factory.mktemp("bundled") / "export"
+    return exporter.export(None, out, targets="onnx")
+
+
+@pytest.fixture(scope="session")
+def bundled_reference() -> ReferenceRunner:
+    return ReferenceRunner(default_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """Return build(name, **options) → model dir, building each distinct model once."""
+    from model_factory import build_model
+
+    built: dict[str, Path] = {}
+    root = tmp_path_factory.mktemp("tiny")
+
+    def build(name: str, **options) -> Path:
+        if name not in built:
+            built[name] = build_model(root / name, **options)
+        return built[name]
+
+    return build

@@ -1,0 +1,139 @@
+"""Bad input: one clear message, exit code 2, nothing written."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from exporter.cli import main
+from exporter.errors import InvalidInputError
+from exporter.runners import checked_texts
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+def _assert_nothing_written(parent):
+    assert not [p.name for p in parent.iterdir() if p.name.startswith(".")], "temp dir left behind"
+    assert not (parent / "out").exists()
+
+
+@pytest.fixture
+def copy_of(tiny_model, tmp_path):
+    def make(name="bert_uncased_mean_norm", **options):
+        target = tmp_path / "model"
+        shutil.copytree(tiny_model(name, **options), target)
+        return target
+    return make
+
+
+def test_missing_directory(capsys, tmp_path):
+    code, err = _run(capsys, str(tmp_path / "nope"), "-o", str(tmp_path / "out"))
+    assert code == 2 and "no such model directory" in err and "Traceback" not in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_not_a_model_directory(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, err = _run(capsys, str(tmp_path / "empty"), "-o", str(tmp_path / "out"))
+    assert code == 2 and "no modules.json" in err
+
+
+def test_corrupt_modules_json(capsys, copy_of, tmp_path):
+    model = copy_of()
+    (model / "modules.json").write_text("[{not json")
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "modules.json: not valid JSON" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_unsupported_module_lists_what_is_supported(capsys, copy_of, tmp_path):
+    model = copy_of()
+    entries = json.loads((model / "modules.json").read_text())
+    entries.insert(1, {"idx": 1, "name": "lstm", "path": "1_LSTM", "type": "sentence_transformers.models.LSTM"})
+    (model / "modules.json").write_text(json.dumps(entries))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert "'sentence_transformers.models.LSTM'" in err and "supported: Dense, Normalize, Pooling, Transformer" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_remote_code_module_is_refused(capsys, copy_of, tmp_path):
+    model = copy_of()
+    entries = json.loads((model / "modules.json").read_text())
+    entries[1]["type"] = "my_package.pooling.Pooling"
+    (model / "modules.json").write_text(json.dumps(entries))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "'my_package.pooling.Pooling'" in err
+
+
+def test_unsupported_architecture(capsys, copy_of, tmp_path):
+    model = copy_of()
+    config = json.loads((model / "config.json").read_text())
+    config["model_type"] = "roberta"
+    (model / "config.json").write_text(json.dumps(config))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "'roberta'" in err and "supported: bert, distilbert" in err
+
+
+def test_unsupported_pooling_mode_and_activation_reported_together(capsys, copy_of, tmp_path):
+    model = copy_of("dense_tanh", dense=((20, "Tanh", True),), normalize=True)
+    (model / "1_Pooling/config.json").write_text(json.dumps({"embedding_dimension": 32, "pooling_mode": "median"}))
+    dense = json.loads((model / "2_Dense/config.json").read_text())
+    dense["activation_function"] = "my.module.Swish"
+    (model / "2_Dense/config.json").write_text(json.dumps(dense))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "2 problem(s)" in err and "'median'" in err and "'my.module.Swish'" in err
+
+
+def test_unsupported_tokenizer_family(capsys, copy_of, tmp_path):
+    from tokenizers import Tokenizer, models
+
+    model = copy_of()
+    bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "[UNK]": 2}, merges=[], unk_token="[UNK]"))
+    bpe.save(str(model / "tokenizer.json"))
+    (model / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "tokenizer model 'BPE'" in err and "supported: WordPiece" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_corrupt_tokenizer(capsys, copy_of, tmp_path):
+    model = copy_of()
+    (model / "tokenizer.json").write_text("{broken")
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "cannot load the tokenizer" in err and "Traceback" not in err
+
+
+def test_output_not_empty_needs_force(capsys, tiny_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    code, err = _run(capsys, str(tiny_model("bert_uncased_mean_norm")), "-o", str(out))
+    assert code == 2 and "--force" in err
+    assert (out / "keep.txt").read_text() == "user data"
+
+
+def test_unwritable_output(capsys, tiny_model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = _run(capsys, str(tiny_model("bert_uncased_mean_norm")), "-o", str(blocker / "out"))
+    assert code == 2 and "cannot write" in err
+
+
+def test_unknown_target(capsys, tiny_model, tmp_path):
+    code, err = _run(capsys, str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "out"),
+                     "--targets", "onnx,coreml")
+    assert code == 2 and "'coreml'" in err and "available: onnx" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_runner_rejects_wrong_input_types():
+    with pytest.raises(InvalidInputError, match="wrap it as"):
+        checked_texts("one string")
+    with pytest.raises(InvalidInputError, match=r"texts\[1\] is int"):
+        checked_texts(["ok", 3])

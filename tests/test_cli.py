@@ -1,0 +1,75 @@
+"""The command line and the Python API that mirrors it."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import exporter
+from exporter.cli import main
+from exporter.errors import ParityError
+
+
+def test_help_explains_every_option():
+    out = subprocess.run([sys.executable, "-m", "exporter.cli", "--help"], capture_output=True, text=True).stdout
+    for option in ("MODEL_DIR", "--output", "--targets", "--force", "--no-check", "--opset", "--quiet", "check OUT",
+                   "Exit codes"):
+        assert option in out, option
+    out = subprocess.run([sys.executable, "-m", "exporter.cli", "check", "--help"], capture_output=True,
+                         text=True).stdout
+    assert "--model" in out and "OUT" in out
+
+
+def test_export_prints_the_summary_table(capsys, tiny_model, tmp_path):
+    code = main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "out"), "--targets", "onnx"])
+    captured = capsys.readouterr()
+    assert code == 0
+    header, rule, row = captured.out.splitlines()[:3]
+    assert "token mismatches" in header and "min cosine" in header and "max abs diff" in header
+    assert row.startswith("onnx") and "PASS" in row and "model.onnx" in row
+    assert "building onnx" in captured.err  # progress
+
+
+def test_force_replaces_an_existing_export(tiny_model, tmp_path):
+    model = tiny_model("bert_uncased_mean_norm")
+    exporter.export(model, tmp_path / "out", check=False)
+    (tmp_path / "out" / "stale.txt").write_text("old")
+    exporter.export(model, tmp_path / "out", force=True, check=False)
+    assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out/onnx/model.onnx").exists()
+
+
+def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bundled_export, tiny_model, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(bundled_export.out, out)
+    assert main(["check", str(out), "-q"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    other = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "tiny", check=False)
+    shutil.copy(other.out / "onnx/model.onnx", out / "onnx/model.onnx")
+    assert main(["check", str(out), "-q"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    assert not exporter.check(out).passed
+
+
+def test_parity_miss_fails_the_export_and_writes_nothing(monkeypatch, capsys, tiny_model, tmp_path):
+    import exporter.api as export_module
+
+    class DriftingReference(export_module.ReferenceRunner):
+        def encode(self, texts):
+            out = super().encode(texts)
+            return out + np.float32(1e-3)
+
+    monkeypatch.setattr(export_module, "ReferenceRunner", DriftingReference)
+    with pytest.raises(ParityError, match="max abs diff"):
+        exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out")
+    assert main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "out")]) == 1
+    assert "nothing was written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_api_mirrors_cli_targets_argument(tiny_model, tmp_path):
+    result = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets=["onnx"], check=False)
+    assert [row.target for row in result.rows] == ["onnx"]
+    assert result.manifest["targets"]["onnx"]["parity"].startswith("not checked")

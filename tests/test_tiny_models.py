@@ -1,0 +1,55 @@
+"""Tiny offline models: every architecture, vocabulary, pooling mode, Dense activation and save format.
+
+Each is exported and held to the core bar against SentenceTransformer.encode on the corpus
+(one batch, batches of 1 and of 7) with token ids identical.
+"""
+from __future__ import annotations
+
+import pytest
+
+import exporter
+from exporter.modules.pooling import MODES
+
+MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
+
+MODELS = {
+    "bert_uncased_mean_norm": dict(),
+    **{f"pool_{mode}": dict(pooling=(mode,), normalize=False, seed=i) for i, mode in enumerate(MODES) if mode != "mean"},
+    "pool_combined_dense_gelu": dict(pooling=("cls", "max", "mean"), dense=((24, "GELU", True),)),
+    "dense_identity_nobias": dict(dense=((20, "Identity", False),), normalize=False),
+    "dense_tanh": dict(dense=((20, "Tanh", True),), normalize=True),
+    "dense_relu_then_sigmoid": dict(dense=((20, "ReLU", True), (12, "Sigmoid", False)), normalize=False),
+    "dense_gelu_nobias_norm": dict(dense=((16, "GELU", False),)),
+    "distilbert_cased": dict(arch="distilbert", vocab="cased", pooling=("mean",)),
+    "legacy_distilbert_uncased": dict(arch="distilbert", fmt="legacy", pooling=("cls", "mean"),
+                                      dense=((16, "Tanh", True),)),
+    "legacy_bert_cased_lowercased_by_st": dict(vocab="cased", fmt="legacy", do_lower_case=True,
+                                               pooling=("mean_sqrt_len_tokens",)),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_tiny_model_parity(name, tiny_model, tmp_path):
+    model = tiny_model(name, **MODELS[name])
+    result = exporter.export(model, tmp_path / "out", targets="onnx")
+    parity = result.rows[0].parity
+    assert parity["tokens"]["mismatches"] == 0, parity["tokens"]["first_mismatches"]
+    emb = parity["embeddings"]
+    assert emb["batch_sizes"] == ["all", "1", "7"]
+    assert emb["min_cosine"] >= MIN_COSINE and emb["max_abs_diff"] <= MAX_ABS_DIFF, emb
+
+
+def test_every_pooling_mode_has_a_fixture():
+    covered = {mode for options in MODELS.values() for mode in options.get("pooling", ("mean",))}
+    assert covered == set(MODES)
+
+
+def test_legacy_format_is_really_legacy(tiny_model):
+    import json
+
+    model = tiny_model("legacy_distilbert_uncased", **MODELS["legacy_distilbert_uncased"])
+    types = [m["type"] for m in json.loads((model / "modules.json").read_text())]
+    assert types[1] == "sentence_transformers.models.Pooling"
+    assert not (model / "tokenizer.json").exists() and (model / "vocab.txt").exists()
+    assert (model / "pytorch_model.bin").exists()
+    assert "pooling_mode_cls_token" in (model / "1_Pooling/config.json").read_text()

@@ -30,6 +30,10 @@ class ModelSpec:
     tokenizer: Any  # a tokenizer family's spec (exporter.tokenizers)
     embedding_dim: int
     weight_files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    #: the default prompt ``encode`` prepends (config_sentence_transformers.json), "" for none
+    prompt: str = ""
+    #: tokens of the prompt, [CLS] included, that pooling skips when include_prompt is False
+    prompt_length: int = 0
 
     @property
     def transformer(self) -> TransformerConfig:
@@ -37,7 +41,10 @@ class ModelSpec:
 
     def build_torch(self) -> torch.nn.Module:
         """Return the full encoder (token ids → sentence_embedding) as one torch module."""
-        return torch.nn.Sequential(*(module.build() for module in self.modules)).eval()
+        built = [module.build() for module in self.modules]
+        if self.prompt_length and not self.modules[1].config.include_prompt:
+            built[1].prompt_length = self.prompt_length
+        return torch.nn.Sequential(*built).eval()
 
     def describe(self) -> list[dict[str, Any]]:
         """Return one manifest row per module."""
@@ -137,5 +144,20 @@ def read_model(path: str | Path | None = None) -> ModelSpec:
     dim = _embedding_dim(converters, problems) if not problems else 0
     if problems:
         raise UnsupportedModelError(problems)
+    prompt = _default_prompt(path)
     return ModelSpec(path=path, modules=converters, tokenizer=tokenizer, embedding_dim=dim,
-                     weight_files=_weights(path, converters))
+                     weight_files=_weights(path, converters), prompt=prompt,
+                     prompt_length=tokenizer_registry.prompt_length(converters[0].config, prompt) if prompt else 0)
+
+
+def _default_prompt(path: Path) -> str:
+    """Return the prompt ``SentenceTransformer.encode`` prepends by default ("" for none)."""
+    config = read_json(path / "config_sentence_transformers.json", required=False) or {}
+    name = config.get("default_prompt_name")
+    if not name:
+        return ""
+    prompts = config.get("prompts") or {}
+    if name not in prompts:
+        raise InvalidModelError(f"{path / 'config_sentence_transformers.json'}: default_prompt_name {name!r} "
+                                f"is not one of the prompts {sorted(prompts)}")
+    return str(prompts[name] or "")

@@ -27,11 +27,12 @@ def _io(model: onnx.ModelProto) -> dict[str, Any]:
     return {"inputs": rows(model.graph.input), "outputs": rows(model.graph.output)}
 
 
-def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto) -> onnx.ModelProto:
+def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *, prompt: str = "") -> onnx.ModelProto:
     """Return tokenizer ∘ encoder: ``text`` [N] → ``sentence_embedding`` [N, D] in one graph.
 
-    The encoder's attention reshapes cannot take a batch of 0 ([0, 0, -1, 32] is ambiguous), so
-    an empty batch runs one empty text and the output is sliced back to N rows.
+    The model's default prompt is prepended to every text, as ``encode`` does. The encoder's
+    attention reshapes cannot take a batch of 0 ([0, 0, -1, 32] is ambiguous), so an empty
+    batch runs one empty text and the output is sliced back to N rows.
     """
     encoder = compose.add_prefix(encoder, "encoder/")
     io_map = [(name, f"encoder/{name}") for name in OUTPUT_NAMES]
@@ -42,6 +43,8 @@ def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto) -
     missing = b.op("Sub", [b.const([1]), b.op("Min", [rows, b.const([1])])])
     filler = b.op("Slice", [b.const([""], "empty_text"), b.const([0]), missing])
     padded = b.op("Concat", ["text", filler], axis=0)
+    if prompt:
+        padded = b.op("StringConcat", [b.const([prompt], "prompt"), padded])
     for node in graph.node:
         node.input[:] = [padded if name == "text" else name for name in node.input]
     prefix = list(b.nodes)
@@ -70,7 +73,7 @@ class OnnxTarget(Target):
         onnx.checker.check_model(tokenizer)
         onnx.save(tokenizer, str(folder / "tokenizer.onnx"))
         encoder = export_encoder(spec, folder / "encoder.onnx", opset=opset)
-        model = compose_string_model(tokenizer, encoder)
+        model = compose_string_model(tokenizer, encoder, prompt=spec.prompt)
         onnx.checker.check_model(model)
         onnx.save(model, str(folder / "model.onnx"))
         files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx")]
@@ -78,6 +81,10 @@ class OnnxTarget(Target):
             "opset": opset, "ir_version": IR_VERSION, "custom_domains": DOMAINS,
             "min_onnxruntime": MIN_ONNXRUNTIME.get(opset, "unknown"),
             "custom_op_library": "onnxruntime_extensions.get_library_path()",
+            "prompt": {"text": spec.prompt, "in": "model.onnx", "pooled_from_token": spec.prompt_length
+                       if spec.prompt_length and not spec.modules[1].config.include_prompt else 0,
+                       "note": "tokenizer.onnx tokenizes the text alone; encoder.onnx expects ids of prompt + text"}
+            if spec.prompt else None,
             "graphs": {"model.onnx": _io(model), "tokenizer.onnx": _io(tokenizer), "encoder.onnx": _io(encoder)},
         })
 

@@ -65,7 +65,8 @@ def _transformer(arch: str, vocab_size: int, seed: int):
 
 def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", pooling: tuple[str, ...] = ("mean",),
                 dense: tuple[tuple[int, str, bool], ...] = (), normalize: bool = True, fmt: str = "v6",
-                max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0) -> Path:
+                max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0,
+                prompt: str | None = None, include_prompt: bool = True) -> Path:
     """Write a tiny model to ``folder`` and return it.
 
     Args:
@@ -80,7 +81,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", poo
     _transformer(arch, tokenizer.vocab_size, seed).save_pretrained(str(hf))
     tokenizer.save_pretrained(str(hf))
     modules = [Transformer(str(hf), max_seq_length=max_seq_length, do_lower_case=do_lower_case)]
-    modules.append(Pooling(HIDDEN, pooling_mode=pooling if len(pooling) > 1 else pooling[0]))
+    modules.append(Pooling(HIDDEN, pooling_mode=pooling if len(pooling) > 1 else pooling[0],
+                           include_prompt=include_prompt))
     dim = HIDDEN * len(pooling)
     torch.manual_seed(seed + 1)
     for out, activation, bias in dense:
@@ -88,7 +90,9 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", poo
         dim = out
     if normalize:
         modules.append(Normalize())
-    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    prompts = {"query": prompt} if prompt is not None else None
+    SentenceTransformer(modules=modules, device="cpu", prompts=prompts,
+                        default_prompt_name="query" if prompts else None).save(str(folder))
     shutil.rmtree(hf)
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
     if fmt == "legacy":

@@ -25,6 +25,9 @@ MODELS = {
                                       dense=((16, "Tanh", True),)),
     "legacy_bert_cased_lowercased_by_st": dict(vocab="cased", fmt="legacy", do_lower_case=True,
                                                pooling=("mean_sqrt_len_tokens",)),
+    "default_prompt_pooled": dict(prompt="query: ", pooling=("mean",)),
+    "default_prompt_excluded_from_pooling": dict(prompt="Represent this sentence: ", include_prompt=False,
+                                                 pooling=("mean", "cls")),
 }
 
 
@@ -53,3 +56,10 @@ def test_legacy_format_is_really_legacy(tiny_model):
     assert not (model / "tokenizer.json").exists() and (model / "vocab.txt").exists()
     assert (model / "pytorch_model.bin").exists()
     assert "pooling_mode_cls_token" in (model / "1_Pooling/config.json").read_text()
+
+
+def test_default_prompt_is_in_model_onnx_and_recorded(tiny_model, tmp_path):
+    model = tiny_model("default_prompt_excluded_from_pooling", **MODELS["default_prompt_excluded_from_pooling"])
+    result = exporter.export(model, tmp_path / "out", check=False)
+    prompt = result.manifest["targets"]["onnx"]["prompt"]
+    assert prompt["text"] == "Represent this sentence: " and prompt["pooled_from_token"] == 5  # [CLS] + 4 pieces

@@ -107,9 +107,14 @@ class _PoolingModule(torch.nn.Module):
     def __init__(self, modes: tuple[str, ...]):
         super().__init__()
         self.modes = modes
+        #: set for include_prompt=False with a default prompt: these first tokens are not pooled
+        self.prompt_length = 0
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         tokens, mask = features["token_embeddings"], features["attention_mask"]
+        if self.prompt_length:  # ST zeroes the mask of the prompt (right padding: the first positions)
+            keep = torch.arange(mask.shape[1]).unsqueeze(0) >= self.prompt_length
+            mask = mask * keep.to(mask.dtype)
         pooled = [_pool(mode, tokens, mask) for mode in self.modes]
         features["sentence_embedding"] = torch.cat(pooled, dim=-1)
         return features

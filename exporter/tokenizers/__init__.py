@@ -80,3 +80,10 @@ def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> Any:
         )
         return None
     return family.read(data, tokenizer, transformer, problems)
+
+
+def prompt_length(transformer: TransformerConfig, prompt: str) -> int:
+    """Return the tokens ST's pooling skips for ``prompt``: its ids less a trailing special token."""
+    tokenizer = reference_tokenizer(transformer)
+    ids = tokenizer([prompt])["input_ids"][0]
+    return len(ids) - 1 if ids and ids[-1] in tokenizer.all_special_ids else len(ids)

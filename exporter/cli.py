@@ -13,7 +13,7 @@ embeddings, with the tokenizer inside the graph, and prove each one against
 SentenceTransformer.encode on a multilingual parity corpus.
 
   st-export [MODEL_DIR] -o OUT [--targets onnx] [--force]
-  st-export check OUT [--model MODEL_DIR]
+  st-export check OUT [--model MODEL_DIR] [--stages]
 
 Exit codes: 0 success; 1 an artifact does not match the reference; 2 bad input
 (model, output directory, target name)."""
@@ -48,6 +48,9 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("out", metavar="OUT", help="a directory written by st-export")
     parser.add_argument("--model", default=None, metavar="MODEL_DIR",
                         help="the source model (default: the path recorded in OUT/manifest.json)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also compare every stage (token ids, token embeddings, pooling, each Dense/Normalize) "
+                             "to SentenceTransformer's, to locate where a mismatch starts")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -90,6 +93,17 @@ def format_table(rows: list) -> str:
     return "\n".join(out)
 
 
+def _stage_table(out: str, model_dir: str) -> str:
+    from .corpus import parity_texts
+    from .debug import drift_by_stage
+
+    rows = drift_by_stage(model_dir, parity_texts(), export_dir=out)
+    width = max(len(r.stage) for r in rows)
+    lines = [f"{'stage'.ljust(width)} | max abs diff", f"{'-' * width}-+-------------"]
+    lines += [f"{r.stage.ljust(width)} | {r.note or f'{r.max_abs_diff:.1e}'}" for r in rows]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -103,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _check_parser().parse_args(argv[1:])
             result = check(args.out, model_dir=args.model, progress=_progress(args.quiet))
             print(format_table(result.rows))
+            if args.stages:
+                print(_stage_table(args.out, args.model or result.manifest["source"]["path"]))
             return 0 if result.passed else 1
         args = _export_parser().parse_args(argv)
         start = time.perf_counter()

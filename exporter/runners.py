@@ -36,6 +36,11 @@ def checked_texts(texts: object) -> list[str]:
     for i, text in enumerate(items):
         if not isinstance(text, str):
             raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, expected str")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(f"texts[{i}] is not valid Unicode ({exc.reason} at index {exc.start}); "
+                                    "decode your input with errors='replace'") from None
     return items
 
 

@@ -137,3 +137,5 @@ def test_runner_rejects_wrong_input_types():
         checked_texts("one string")
     with pytest.raises(InvalidInputError, match=r"texts\[1\] is int"):
         checked_texts(["ok", 3])
+    with pytest.raises(InvalidInputError, match="not valid Unicode"):
+        checked_texts(["lone surrogate \ud800"])

@@ -73,3 +73,16 @@ def test_api_mirrors_cli_targets_argument(tiny_model, tmp_path):
     result = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets=["onnx"], check=False)
     assert [row.target for row in result.rows] == ["onnx"]
     assert result.manifest["targets"]["onnx"]["parity"].startswith("not checked")
+
+
+def test_check_stages_locates_drift_per_stage(capsys, tiny_model, tmp_path):
+    from exporter.debug import drift_by_stage
+
+    model = tiny_model("dense_tanh", dense=((20, "Tanh", True),), normalize=True)
+    exporter.export(model, tmp_path / "out", check=False)
+    rows = drift_by_stage(model, ["Hello world", "Grüß Gott", ""], export_dir=tmp_path / "out")
+    assert [r.stage for r in rows] == ["token ids", "stage0_Transformer", "stage1_Pooling", "stage2_Dense",
+                                       "stage3_Normalize"]
+    assert rows[0].note == "identical" and all(r.max_abs_diff < 1e-5 for r in rows[1:])
+    assert main(["check", str(tmp_path / "out"), "--stages", "-q"]) == 0
+    assert "stage2_Dense" in capsys.readouterr().out

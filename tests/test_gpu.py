@@ -1,34 +1,53 @@
-"""GPU paths: the reference on CUDA and model.onnx on ONNX Runtime's CUDA provider, when a GPU is here."""
+"""GPU paths, run whenever a CUDA GPU is present and skipped with the reason otherwise.
+
+* the reference (``ReferenceRunner(device="cuda")``) against ``model.onnx`` on the CPU;
+* ``model.onnx`` on ONNX Runtime's CUDA provider (needs onnxruntime-gpu) against the reference.
+
+The tiny cased model is used so the test needs no bundled model on a GPU machine.
+"""
 from __future__ import annotations
 
 import pytest
 
-from exporter.parity import Thresholds, compare_embeddings
-from exporter.runners import OnnxRunner
+import exporter
+from exporter.parity import Thresholds, compare_embeddings, compare_tokens
+from exporter.runners import OnnxRunner, ReferenceRunner
+
+# GPU kernels (TF32 matmuls, fused attention) round differently from the CPU
+GPU_THRESHOLDS = Thresholds(min_cosine=0.9999, max_abs_diff=1e-3)
 
 
-def _cuda_reason() -> str | None:
-    import onnxruntime as ort
+def _torch_cuda() -> bool:
     import torch
 
-    if not torch.cuda.is_available():
-        return "no CUDA GPU visible to torch"
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return "onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-    return None
+    return torch.cuda.is_available()
+
+
+@pytest.fixture(scope="module")
+def cased_gpu_export(tiny_model, tmp_path_factory):
+    if not _torch_cuda():
+        pytest.skip("no CUDA GPU visible to torch")
+    model = tiny_model("gpu_cased", vocab="cased", pooling=("mean", "cls"), dense=((16, "Tanh", True),))
+    return model, exporter.export(model, tmp_path_factory.mktemp("gpu") / "out", check=False)
 
 
 @pytest.mark.gpu
-def test_string_model_on_cuda_matches_reference(bundled_export, corpus):
-    reason = _cuda_reason()
-    if reason:
-        pytest.skip(reason)
-    from exporter.model import default_model_path
-    from exporter.runners import ReferenceRunner
+def test_reference_on_cuda_matches_onnx_on_cpu(cased_gpu_export, corpus):
+    model, result = cased_gpu_export
+    reference = ReferenceRunner(model, device="cuda")
+    onnx_cpu = OnnxRunner(result.out / "onnx/model.onnx")
+    assert compare_tokens(reference, OnnxRunner(result.out / "onnx/tokenizer.onnx"), corpus).passed
+    report = compare_embeddings(reference, onnx_cpu, corpus, thresholds=GPU_THRESHOLDS)
+    assert report.passed, report.failures
 
-    reference = ReferenceRunner(default_model_path(), device="cuda")
-    model = OnnxRunner(bundled_export.out / "onnx/model.onnx",
-                       providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
-    # GPU kernels (TF32, fused attention) round differently: the bar is cosine, at 1e-4 abs
-    report = compare_embeddings(reference, model, corpus, thresholds=Thresholds(0.9999, 1e-4))
+
+@pytest.mark.gpu
+def test_model_onnx_on_cuda_provider(cased_gpu_export, corpus):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)")
+    model, result = cased_gpu_export
+    onnx_cuda = OnnxRunner(result.out / "onnx/model.onnx", providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    report = compare_embeddings(ReferenceRunner(model, device="cpu"), onnx_cuda, corpus, thresholds=GPU_THRESHOLDS)
     assert report.passed, report.failures

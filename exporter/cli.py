@@ -74,6 +74,11 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _cosine(value: float) -> str:
+    """Show a cosine near 1 by its distance from 1 (0.9999999999992 → '1 - 7.6e-13')."""
+    return f"1 - {1 - value:.1e}" if 0.99999 < value < 1 else f"{value:.7f}"
+
+
 def format_table(rows: list) -> str:
     """Return the summary table: one row per target."""
     header = ("target", "files", "size", "token mismatches", "min cosine", "max abs diff", "time", "parity")
@@ -83,7 +88,7 @@ def format_table(rows: list) -> str:
         lines.append((
             row.target, ", ".join(os.path.basename(f) for f in row.files), _size(row.bytes),
             f"{tokens['mismatches']}/{tokens['texts']}" if tokens else "-",
-            f"{emb['min_cosine']:.7f}" if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
+            _cosine(emb["min_cosine"]) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
         ))

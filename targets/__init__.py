@@ -7,13 +7,12 @@ ModelSpec (and may read what earlier targets wrote: targets run in ``requires`` 
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from exporter.errors import UnknownTargetError
+from exporter.registry import import_submodules
 from exporter.parity import Thresholds
 
 _TARGETS: dict[str, type["Target"]] = {}
@@ -50,8 +49,7 @@ def register(cls: type[Target]) -> type[Target]:
 
 
 def _load_all() -> None:
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+    import_submodules(__name__, __path__)
 
 
 def available() -> list[str]:

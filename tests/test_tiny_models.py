@@ -20,6 +20,8 @@ MODELS = {
     "dense_tanh": dict(dense=((20, "Tanh", True),), normalize=True),
     "dense_relu_then_sigmoid": dict(dense=((20, "ReLU", True), (12, "Sigmoid", False)), normalize=False),
     "dense_gelu_nobias_norm": dict(dense=((16, "GELU", False),)),
+    "dense_silu_leaky_elu_softplus": dict(dense=((20, "SiLU", True), (20, "LeakyReLU", True), (20, "ELU", False),
+                                                 (12, "Softplus", True)), normalize=False),
     "distilbert_cased": dict(arch="distilbert", vocab="cased", pooling=("mean",)),
     "legacy_distilbert_uncased": dict(arch="distilbert", fmt="legacy", pooling=("cls", "mean"),
                                       dense=((16, "Tanh", True),)),
@@ -45,6 +47,17 @@ def test_tiny_model_parity(name, tiny_model, tmp_path):
 def test_every_pooling_mode_has_a_fixture():
     covered = {mode for options in MODELS.values() for mode in options.get("pooling", ("mean",))}
     assert covered == set(MODES)
+
+
+def test_every_registered_module_and_activation_has_a_fixture():
+    from exporter.modules import supported_class_names
+    from exporter.modules.dense import ACTIVATIONS
+
+    activations = {layer[1] for options in MODELS.values() for layer in options.get("dense", ())}
+    assert activations == set(ACTIVATIONS)
+    covered = {"Transformer", "Pooling"} | ({"Dense"} if activations else set()) | (
+        {"Normalize"} if any(options.get("normalize", True) for options in MODELS.values()) else set())
+    assert set(supported_class_names()) <= covered
 
 
 def test_legacy_format_is_really_legacy(tiny_model):

@@ -14,13 +14,13 @@ Adding a module type is adding a file here that defines and registers a converte
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+
+from ..registry import import_submodules
 
 _REGISTRY: dict[str, type["ModuleConverter"]] = {}
 
@@ -78,8 +78,7 @@ def register(cls: type[ModuleConverter]) -> type[ModuleConverter]:
 
 
 def _load_all() -> None:
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+    import_submodules(__name__, __path__)
 
 
 def converter_class(type_name: str) -> type[ModuleConverter] | None:

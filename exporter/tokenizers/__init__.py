@@ -7,12 +7,11 @@ fast tokenizer for the folder, with ST's ``do_lower_case`` applied the way ST ap
 """
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 from typing import Any
 
 from ..errors import InvalidModelError
+from ..registry import import_submodules
 from ..modules.transformer import TransformerConfig
 
 _FAMILIES: dict[str, type] = {}
@@ -29,8 +28,7 @@ def register(model_type: str):
 
 
 def _load_all() -> None:
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+    import_submodules(__name__, __path__)
 
 
 def reference_tokenizer(transformer: TransformerConfig) -> Any:

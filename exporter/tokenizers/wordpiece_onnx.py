@@ -135,6 +135,13 @@ def _words_and_rows(b: GraphBuilder, classes: CharClasses, joined: str) -> tuple
     return b.op("Compress", [tokens, is_word], axis=0), b.op("Compress", [row, is_word], axis=0)
 
 
+def _ones_at(b: GraphBuilder, size: str, indices: str, **attrs) -> str:
+    """Return an int64 vector of shape ``size``: 1 at ``indices`` (summed with reduction="add"), else 0."""
+    zeros = b.op("ConstantOfShape", [size], value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
+    ones = b.op("Expand", [b.const([1]), b.op("Shape", [indices])])
+    return b.op("ScatterElements", [zeros, indices, ones], **attrs)
+
+
 def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) -> tuple[str, str]:
     """Step 4: return (ids [P] int64, row of each id [P]) with HF's whole-word [UNK]."""
     vocab = {token: i for i, token in enumerate(spec.vocab)}
@@ -149,9 +156,7 @@ def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) 
     n_pieces = b.op("Shape", [ids])
     # word index of every piece: 1 at each word's first piece (but the first), then a running sum
     starts = b.op("Slice", [row_begins, b.const([1]), b.const([-1])])
-    marks = b.op("ScatterElements", [b.op("ConstantOfShape", [n_pieces], value=helper.make_tensor(
-        "z", TensorProto.INT64, [1], [0])), starts, b.op("Expand", [b.const([1]), b.op("Shape", [starts])])])
-    piece_word = b.op("CumSum", [marks, b.const(0)])
+    piece_word = b.op("CumSum", [_ones_at(b, n_pieces, starts), b.const(0)])
     word_end = b.op("Slice", [row_begins, b.const([1]), b.const([2 ** 62])])
     last_of_word = b.op("Sub", [b.op("Gather", [word_end, piece_word]), b.const(1)])
     positions = b.op("Range", [b.const(0), b.op("Squeeze", [n_pieces]), b.const(1)])
@@ -166,9 +171,7 @@ def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) 
 def _framed(b: GraphBuilder, spec: WordPieceSpec, text: str, ids: str, rows: str) -> dict[str, str]:
     """Step 5: return the padded [N, L] outputs."""
     n_rows = b.op("Shape", [text])
-    counts = b.op("ScatterElements", [
-        b.op("ConstantOfShape", [n_rows], value=helper.make_tensor("z", TensorProto.INT64, [1], [0])),
-        rows, b.op("Expand", [b.const([1]), b.op("Shape", [rows])])], reduction="add")
+    counts = _ones_at(b, n_rows, rows, reduction="add")
     first = b.op("CumSum", [counts, b.const(0)], exclusive=1)
     kept = b.op("Min", [counts, b.const(spec.max_seq_length - 2)])
     longest = b.op("ReduceMax", [b.op("Concat", [kept, b.const([0])], axis=0)], keepdims=0)

@@ -8,8 +8,14 @@ Python API (mirrors the CLI)::
 """
 from __future__ import annotations
 
-from .errors import ExporterError
-from .api import ExportResult, check, export
+from .ortx_runtime import preload as _preload_extensions
+
+# The one import-time side effect, on purpose: the onnxruntime-extensions library must be loaded
+# before TensorFlow or its regex ops bind to TensorFlow's RE2 (see exporter/ortx_runtime.py).
+_preload_extensions()
+
+from .api import ExportResult, check, export  # noqa: E402
+from .errors import ExporterError  # noqa: E402
 
 __all__ = ["ExporterError", "ExportResult", "check", "export"]
 __version__ = "0.1.0"

@@ -74,6 +74,12 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _files(files: list[str]) -> str:
+    if len(files) > 3:
+        return f"{os.path.commonpath(files)}/ ({len(files)} files)"
+    return ", ".join(os.path.basename(f) for f in files)
+
+
 def _cosine(value: float) -> str:
     """Show a cosine near 1 by its distance from 1 (0.9999999999992 → '1 - 7.6e-13')."""
     return f"1 - {1 - value:.1e}" if 0.99999 < value < 1 else f"{value:.7f}"
@@ -86,7 +92,7 @@ def format_table(rows: list) -> str:
     for row in rows:
         tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings")
         lines.append((
-            row.target, ", ".join(os.path.basename(f) for f in row.files), _size(row.bytes),
+            row.target, _files(row.files), _size(row.bytes),
             f"{tokens['mismatches']}/{tokens['texts']}" if tokens else "-",
             _cosine(emb["min_cosine"]) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",
@@ -113,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     from .errors import ExporterError
     from .api import check, export

@@ -6,7 +6,8 @@ import pkgutil
 from typing import Iterable
 
 
-def import_submodules(package: str, path: Iterable[str]) -> None:
-    """Import every module of a package so that their ``@register`` decorators run."""
+def import_submodules(package: str, path: Iterable[str], *, skip_suffixes: tuple[str, ...] = ()) -> None:
+    """Import every module of a package (but those ending in ``skip_suffixes``) so ``@register`` runs."""
     for info in pkgutil.iter_modules(path):
-        importlib.import_module(f"{package}.{info.name}")
+        if not info.name.endswith(skip_suffixes) if skip_suffixes else True:
+            importlib.import_module(f"{package}.{info.name}")

@@ -74,10 +74,11 @@ class ReferenceRunner:
 def ort_session(path: Path, providers: Sequence[str] | None = None):
     """Return an onnxruntime session with the onnxruntime-extensions ops registered."""
     import onnxruntime as ort
-    from onnxruntime_extensions import get_library_path
+
+    from .ortx_runtime import verified_library
 
     options = ort.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
+    options.register_custom_ops_library(verified_library())
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
 

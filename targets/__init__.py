@@ -30,6 +30,8 @@ class Target:
     """Base class of a target; the docstring of each subclass is its user-facing description."""
 
     name: ClassVar[str]
+    #: position in the default target list and in the summary table
+    order: ClassVar[int] = 100
     requires: ClassVar[tuple[str, ...]] = ()
     thresholds: ClassVar[Thresholds] = Thresholds()
 
@@ -55,7 +57,7 @@ def _load_all() -> None:
 def available() -> list[str]:
     """Return the names of every implemented target."""
     _load_all()
-    return list(_TARGETS)
+    return sorted(_TARGETS, key=lambda name: _TARGETS[name].order)
 
 
 def resolve(names: list[str] | str | None) -> list[Target]:
@@ -66,13 +68,13 @@ def resolve(names: list[str] | str | None) -> list[Target]:
     """
     _load_all()
     if names is None:
-        names = list(_TARGETS)
+        names = available()
     elif isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in names if n not in _TARGETS]
     if unknown or not names:
         raise UnknownTargetError(
-            f"unknown target(s) {unknown or names!r}; available: {', '.join(_TARGETS)}")
+            f"unknown target(s) {unknown or names!r}; available: {', '.join(available())}")
     chosen: list[str] = []
     for name in names:
         for needed in (*_TARGETS[name].requires, name):

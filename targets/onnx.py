@@ -64,6 +64,7 @@ class OnnxTarget(Target):
     """ONNX Runtime (Python, Java, C, C#), Triton: needs onnxruntime-extensions' custom-op library."""
 
     name = "onnx"
+    order = 0
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         folder = out / self.name

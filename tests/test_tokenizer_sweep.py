@@ -3,7 +3,7 @@
 A corpus cannot find every character the normalization treats differently (DESIGN.md: the
 stock op differs on 10,138 of 194,528 code points), so each code point is tokenized alone
 and inside a word ("a{c}b": isolation and whitespace rules), for the uncased bundled
-tokenizer and for a cased one with accents kept.
+tokenizer and for a cased one with accents kept, in the ONNX graph and in the SavedModel.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 import exporter
 from exporter.runners import OnnxRunner
+from targets.savedmodel import SavedModelRunner
 
 # planes 0-3 (every assigned script), tags/variation selectors, ends of the private-use planes
 SWEEP = [*range(0x0, 0xD800), *range(0xE000, 0x32400), *range(0xE0000, 0xE01F0),
@@ -23,7 +24,7 @@ def _padded(a: np.ndarray, width: int) -> np.ndarray:
     return np.pad(a, ((0, 0), (0, width - a.shape[1])))
 
 
-def _sweep(reference_tokenizer, graph: OnnxRunner, template: str) -> list[str]:
+def _sweep(reference_tokenizer, graph, template: str) -> list[str]:
     bad = []
     for start in range(0, len(SWEEP), CHUNK):
         cps = SWEEP[start:start + CHUNK]
@@ -40,21 +41,29 @@ def _sweep(reference_tokenizer, graph: OnnxRunner, template: str) -> list[str]:
 @pytest.fixture(scope="module")
 def cased_export(tiny_model, tmp_path_factory):
     model = tiny_model("bert_cased", vocab="cased", arch="bert")
-    return exporter.export(model, tmp_path_factory.mktemp("cased") / "out", targets="onnx", check=False)
+    return exporter.export(model, tmp_path_factory.mktemp("cased") / "out", check=False)
 
 
+def _tokenizer(export, target: str):
+    if target == "onnx":
+        return OnnxRunner(export.out / "onnx/tokenizer.onnx")
+    return SavedModelRunner(export.out / "savedmodel")
+
+
+@pytest.mark.parametrize("target", ["onnx", "savedmodel"])
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
-def test_bundled_tokenizer_every_code_point(bundled_export, bundled_reference, template):
-    graph = OnnxRunner(bundled_export.out / "onnx/tokenizer.onnx")
+def test_bundled_tokenizer_every_code_point(bundled_export, bundled_reference, template, target):
+    graph = _tokenizer(bundled_export, target)
     assert _sweep(bundled_reference.model.tokenizer, graph, template) == []
 
 
+@pytest.mark.parametrize("target", ["onnx", "savedmodel"])
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
-def test_cased_tokenizer_every_code_point(cased_export, template):
+def test_cased_tokenizer_every_code_point(cased_export, template, target):
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(cased_export.manifest["source"]["path"]), device="cpu")
-    graph = OnnxRunner(cased_export.out / "onnx/tokenizer.onnx")
+    graph = _tokenizer(cased_export, target)
     assert cased_export.manifest["tokenizer"]["normalizer"]["steps"][0]["lowercase"] is False
     assert _sweep(reference.tokenizer, graph, template) == []
 
@@ -67,9 +76,9 @@ EDGE_TEXTS = [
 ]
 
 
-def test_edge_texts_alone_and_batched(bundled_export, bundled_reference):
+@pytest.mark.parametrize("target", ["onnx", "savedmodel"])
+def test_edge_texts_alone_and_batched(bundled_export, bundled_reference, target):
     from exporter.parity import compare_tokens
 
-    graph = OnnxRunner(bundled_export.out / "onnx/tokenizer.onnx")
-    report = compare_tokens(bundled_reference, graph, EDGE_TEXTS)
+    report = compare_tokens(bundled_reference, _tokenizer(bundled_export, target), EDGE_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]

@@ -28,7 +28,8 @@ def register(model_type: str):
 
 
 def _load_all() -> None:
-    import_submodules(__name__, __path__)
+    # emitters (``*_onnx``, ``*_tf``) are imported by the targets that need them: TensorFlow is heavy
+    import_submodules(__name__, __path__, skip_suffixes=("_onnx", "_tf"))
 
 
 def reference_tokenizer(transformer: TransformerConfig) -> Any:

@@ -1,0 +1,93 @@
+"""Load onnxruntime-extensions so that it works beside TensorFlow, and prove it does.
+
+TensorFlow loads its libraries with RTLD_GLOBAL. When the extensions' shared library is loaded
+after that, its RE2 calls bind to TensorFlow's RE2 and its regex ops silently return wrong
+results (every word of a text became [UNK] in our measurement). Loading the library first,
+with every symbol bound at once, avoids that; a canary graph with known answers detects a
+process where it is too late, and the error says what to do.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ExporterError
+
+CANARY_TEXTS = ["Grüße, wörld! 東京 ok", "a\u00e9b"]
+#: what StringRegexSplitWithOffsets / StringRegexReplace must return for CANARY_TEXTS
+CANARY_SPLIT = ["Grüße", ",", "wörld", "!", "東京", "ok", "a\u00e9b"]
+CANARY_REPLACED = ["Grüße, wörld! 東京 ok", "a_b"]
+
+
+class ExtensionsRuntimeError(ExporterError):
+    code = "extensions-runtime"
+
+
+def library_path() -> str:
+    """Return the extensions' custom-op library without importing the package (which imports torch)."""
+    spec = importlib.util.find_spec("onnxruntime_extensions")
+    if spec is None or spec.origin is None:
+        raise ExtensionsRuntimeError("onnxruntime-extensions is not installed: pip install onnxruntime-extensions")
+    found = sorted(Path(spec.origin).parent.glob("_extensions_pydll*"))
+    if found:
+        return str(found[0])
+    from onnxruntime_extensions import get_library_path
+
+    return get_library_path()
+
+
+@functools.lru_cache(maxsize=1)
+def preload() -> str:
+    """Load the extensions library with RTLD_NOW | RTLD_LOCAL before anything else can; return its path."""
+    path = library_path()
+    ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    return path
+
+
+def _canary_session(path: str):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    def const(name, value):
+        return helper.make_tensor(name, TensorProto.STRING, [1], [value.encode()])
+
+    nodes = [
+        helper.make_node("StringRegexSplitWithOffsets", ["text", "pattern", "keep"], ["tokens", "b", "e", "rows"],
+                         domain="ai.onnx.contrib"),
+        helper.make_node("StringRegexReplace", ["text", "accent", "underscore"], ["replaced"],
+                         domain="ai.onnx.contrib", global_replace=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "canary", [helper.make_tensor_value_info("text", TensorProto.STRING, [None])],
+        [helper.make_tensor_value_info("tokens", TensorProto.STRING, [None]),
+         helper.make_tensor_value_info("replaced", TensorProto.STRING, [None])],
+        initializer=[const("pattern", r"(\s+|[,!])"), const("keep", "[,!]"), const("accent", r"\x{E9}"),
+                     const("underscore", "_")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(
+        "ai.onnx.contrib", 1)])
+    model.ir_version = 10
+    options = ort.SessionOptions()
+    options.register_custom_ops_library(path)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+@functools.lru_cache(maxsize=1)
+def verified_library() -> str:
+    """Return the extensions library path after proving its string ops work in this process.
+
+    Raises:
+        ExtensionsRuntimeError: the regex ops give wrong answers (TensorFlow was loaded first).
+    """
+    path = preload()
+    tokens, replaced = _canary_session(path).run(None, {"text": np.array(CANARY_TEXTS, dtype=object)})
+    if tokens.tolist() != CANARY_SPLIT or replaced.tolist() != CANARY_REPLACED:
+        raise ExtensionsRuntimeError(
+            "onnxruntime-extensions' regex ops give wrong results in this process: TensorFlow was imported "
+            "before the extensions library was loaded and its RE2 took over. Import exporter (or call "
+            "exporter.ortx_runtime.preload()) before importing tensorflow, or use separate processes.")
+    return path

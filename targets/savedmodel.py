@@ -1,0 +1,131 @@
+"""TensorFlow SavedModel: tf-text tokenizer ∘ onnx-tf(encoder), signatures ``serving_default`` and ``tokenize``.
+
+``serving_default(text: tf.string [None]) -> {"sentence_embedding": float32 [None, D]}`` and
+``tokenize(text) -> {input_ids, attention_mask, token_type_ids}``. The SavedModel loads in a
+process that imports only ``tensorflow`` and ``tensorflow_text``.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from exporter.encoder import export_encoder
+from exporter.runners import checked_texts
+
+from . import BuildResult, Target, register
+
+FOLDER = "savedmodel"
+SIGNATURES = ("serving_default", "tokenize")
+
+
+def string_encoder_module(spec: Any) -> Any:
+    """Return the in-memory ``tf.Module`` (for users composing it into their own TF graphs).
+
+    It has ``tf.function``s ``serving_default(text)`` and ``tokenize(text)``.
+    """
+    import tensorflow as tf
+
+    from exporter.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
+    from exporter.tokenizers.wordpiece_tf import WordPieceTokenizerTF
+
+    backend = onnx_tf_backend()
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
+    tf_encoder = backend.prepare(encoder).tf_module
+    tf_encoder.outputs = ["sentence_embedding"]
+
+    class StringEncoder(tf.Module):
+        def __init__(self):
+            super().__init__(name="st_exporter")
+            self.tokenizer = WordPieceTokenizerTF(spec.tokenizer)
+            self.encoder = tf_encoder
+            self.prompt = spec.prompt
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def tokenize(self, text):
+            return self.tokenizer.tokenize(text)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serving_default(self, text):
+            rows = tf.shape(text)[0]
+            # the encoder's reshapes cannot take 0 rows: run one empty text and slice it away
+            padded = tf.concat([text, tf.fill([1 - tf.minimum(rows, 1)], "")], axis=0)
+            if self.prompt:
+                padded = tf.strings.join([tf.constant(self.prompt), padded])
+            tokens = self.tokenizer.tokenize(padded)
+            embedding = self.encoder(**tokens)["sentence_embedding"]
+            return {"sentence_embedding": embedding[:rows]}
+
+    return StringEncoder()
+
+
+@register
+class SavedModelTarget(Target):
+    """TF Serving, TF/Keras graphs: a SavedModel whose ``serving_default`` takes strings."""
+
+    name = "savedmodel"
+    order = 10
+
+    def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
+        import tensorflow as tf
+
+        from exporter.onnx_tf_compat import ONNX_TF_OPSET
+
+        module = string_encoder_module(spec)
+        folder = out / FOLDER
+        signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
+        tf.saved_model.save(module, str(folder), signatures=signatures)
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        return BuildResult(files=files, details={
+            "encoder": f"onnx-tf from encoder.onnx exported at opset {ONNX_TF_OPSET}",
+            "signatures": {
+                "serving_default": {"inputs": {"text": "string [None]"},
+                                    "outputs": {"sentence_embedding": f"float32 [None, {spec.embedding_dim}]"}},
+                "tokenize": {"inputs": {"text": "string [None]"},
+                             "outputs": {name: "int64 [None, None]" for name in
+                                         ("input_ids", "attention_mask", "token_type_ids")}},
+            },
+            "load_with": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
+        })
+
+    def runners(self, out: Path) -> dict[str, Any]:
+        runner = SavedModelRunner(out / FOLDER)
+        return {"model": runner, "tokenizer": runner}
+
+
+class SavedModelRunner:
+    """The SavedModel's signatures through TensorFlow (``encode`` and ``tokenize``)."""
+
+    def __init__(self, path: str | Path, *, device: str = "cpu"):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - registers the tf-text ops the graph uses
+
+        self.path = Path(path)
+        self.device = "/GPU:0" if device == "cuda" else "/CPU:0"
+        with tf.device(self.device):
+            self.model = tf.saved_model.load(str(self.path))
+        self.name = f"tensorflow savedmodel ({device})"
+
+    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        batch = tf.constant(checked_texts(texts), dtype=tf.string, shape=[len(texts)])
+        with tf.device(self.device):
+            outputs = self.model.signatures[signature](text=batch)
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._call("serving_default", texts)["sentence_embedding"]
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self._call("tokenize", texts)
+
+
+def keras_layer(out: str | Path) -> Any:
+    """Return the exported SavedModel as a Keras 3 layer (strings in, embeddings out)."""
+    import keras
+
+    return keras.layers.TFSMLayer(str(Path(out) / FOLDER), call_endpoint="serving_default")

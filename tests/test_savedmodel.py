@@ -1,0 +1,88 @@
+"""The SavedModel target: signatures, a TF-only process, no Python in the graph, Keras, parity."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from exporter.parity import compare_embeddings, compare_tokens
+from targets.savedmodel import SavedModelRunner, keras_layer
+
+MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
+TF_ONLY_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+texts = json.load(open(sys.argv[2], encoding="utf-8"))
+out = model.signatures["serving_default"](text=tf.constant(texts))["sentence_embedding"].numpy()
+np.save(sys.argv[3], out)
+heavy = [m for m in ("torch", "exporter", "targets", "onnxruntime", "sentence_transformers") if m in sys.modules]
+print(json.dumps({"heavy": heavy}))
+"""
+
+
+def test_signatures(bundled_export):
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(bundled_export.out / "savedmodel"))
+    serving = model.signatures["serving_default"]
+    (spec,) = serving.structured_input_signature[1].values()
+    assert spec.name == "text" and spec.dtype == tf.string and spec.shape.as_list() == [None]
+    output = serving.structured_outputs["sentence_embedding"]
+    assert output.dtype == tf.float32 and output.shape.as_list() == [None, 384]
+    assert set(model.signatures["tokenize"].structured_outputs) == {"input_ids", "attention_mask", "token_type_ids"}
+
+
+def test_parity_figures_at_the_bar(bundled_export):
+    parity = bundled_export.manifest["targets"]["savedmodel"]["parity"]
+    assert parity["tokens"]["mismatches"] == 0
+    assert parity["embeddings"]["min_cosine"] >= MIN_COSINE and parity["embeddings"]["max_abs_diff"] <= MAX_ABS_DIFF
+    libs = bundled_export.manifest["libraries"]
+    assert libs["tensorflow"] and libs["tensorflow-text"] and libs["onnx-tf"]
+
+
+def test_tokens_and_embeddings_alone_and_batched(bundled_export, bundled_reference, corpus):
+    runner = SavedModelRunner(bundled_export.out / "savedmodel")
+    assert compare_tokens(bundled_reference, runner, corpus).mismatches == []
+    report = compare_embeddings(bundled_reference, runner, corpus, batch_sizes=(None, 1, 7))
+    assert report.passed, report.failures
+
+
+def test_runs_in_a_process_with_only_tensorflow(bundled_export, bundled_reference, corpus, tmp_path):
+    (tmp_path / "texts.json").write_text(json.dumps(corpus), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", TF_ONLY_SCRIPT, str(bundled_export.out / "savedmodel"), str(tmp_path / "texts.json"),
+         str(tmp_path / "out.npy")], capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "2",
+                                                                          "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"heavy": []}
+    got, expected = np.load(tmp_path / "out.npy"), bundled_reference.encode(corpus)
+    assert np.abs(got - expected).max() <= MAX_ABS_DIFF
+
+
+def test_graph_has_no_python_functions(bundled_export):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((bundled_export.out / "savedmodel/saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops |= {node.op for node in function.node_def}
+    assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+    assert {"FastWordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"} & ops  # tf-text ops, not Python
+
+
+def test_empty_batch_and_keras_layer(bundled_export):
+    import tensorflow as tf
+
+    runner = SavedModelRunner(bundled_export.out / "savedmodel")
+    assert runner.encode([]).shape == (0, 384)
+    assert runner.encode([""]).shape == (1, 384)
+    layer = keras_layer(bundled_export.out)
+    out = layer(tf.constant(["Hello world"]))
+    assert out["sentence_embedding"].shape == (1, 384)

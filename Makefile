@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= export
 
-.PHONY: install export test clean
+.PHONY: install export test bench bench-full clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,12 @@ export: install
 
 test: install
 	$(PY) -m pytest -q
+
+bench: export
+	$(PY) -m benchmarks.bench --export $(OUT) --quick
+
+bench-full: export
+	$(PY) -m benchmarks.bench --export $(OUT)
 
 clean:
 	rm -rf $(OUT) .pytest_cache

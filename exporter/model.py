@@ -141,6 +141,11 @@ def read_model(path: str | Path | None = None) -> ModelSpec:
     tokenizer = None
     if not problems:
         tokenizer = tokenizer_registry.read_tokenizer(converters[0].config, problems)
+    if tokenizer is not None:
+        try:
+            tokenizer.regex_rules()  # tabulates the reference once (cached) and checks the graphs can apply it
+        except UnsupportedModelError as exc:
+            problems.extend(exc.problems)
     dim = _embedding_dim(converters, problems) if not problems else 0
     if problems:
         raise UnsupportedModelError(problems)

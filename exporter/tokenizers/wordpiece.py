@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UnsupportedModelError
 from ..modules.transformer import TransformerConfig
 from . import register
 
@@ -21,6 +22,8 @@ PER_CHAR_NORMALIZERS = {"BertNormalizer", "Lowercase"}
 SURROGATES = range(0xD800, 0xE000)
 #: private-use code points that stand for special tokens inside the graph (HF deletes them from text)
 PLACEHOLDER_BASE = 0xF0000
+SENTINEL = "\U0010FFFD"  # ends every row inside the ONNX graph; the reference deletes it from text
+UNKNOWN_MARK = "\U0010FFFC"  # what the ONNX WordPiece op emits for a failed word; never a vocab entry
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,31 @@ def _ranges(code_points: list[int]) -> tuple[tuple[int, int], ...]:
     return tuple((a, b) for a, b in out)
 
 
+def regex_class(ranges) -> str:
+    """Return an RE2 character class matching the inclusive (first, last) code-point ranges."""
+    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
+    return "[" + "".join(parts) + "]"
+
+
+def regex_literal(text: str) -> str:
+    """Return an RE2 pattern matching ``text`` exactly (every character escaped as \\x{...})."""
+    return "".join(f"\\x{{{ord(c):X}}}" for c in text)
+
+
+def without(ranges, removed: set[int]) -> tuple[tuple[int, int], ...]:
+    """Return ``ranges`` less the code points in ``removed``."""
+    out = []
+    for a, b in ranges:
+        start = a
+        for cp in sorted(c for c in removed if a <= c <= b):
+            if start <= cp - 1:
+                out.append((start, cp - 1))
+            start = cp + 1
+        if start <= b:
+            out.append((start, b))
+    return tuple(out)
+
+
 def _all_code_points() -> list[int]:
     return [cp for cp in range(0x110000) if cp not in SURROGATES]
 
@@ -55,6 +83,17 @@ def _pretokenizer_class(pre_tokenizer: Any, ch: str) -> str:
     if pieces == ["a", ch, "a"]:
         return "isolated"
     return "word"
+
+
+@dataclass(frozen=True)
+class RegexRules:
+    """The character classes as RE2 patterns, shared by the ONNX and TensorFlow emitters."""
+
+    reserved: str  # our private-use marks: removed from the input first
+    specials: tuple[tuple[str, str], ...]  # (special-token literal, " placeholder ") rewrites
+    deleted: str  # what the reference deletes
+    whitespace: str  # split on, dropped
+    isolated: str  # punctuation and CJK: a word of their own
 
 
 @dataclass(frozen=True)
@@ -149,6 +188,24 @@ class WordPieceSpec:
     def char_classes(self) -> CharClasses:
         """Return how the reference normalizes and pre-tokenizes every code point (about 3 s)."""
         return _char_classes(self.backend_json)
+
+    def regex_rules(self) -> RegexRules:
+        """Return the char classes as RE2 patterns (reserved marks excluded from ``deleted``)."""
+        classes = self.char_classes()
+        marks = self.placeholders()
+        reserved = sorted({ord(SENTINEL), ord(UNKNOWN_MARK), *map(ord, marks)})
+        kept = [f"U+{cp:04X}" for cp in reserved if not any(a <= cp <= b for a, b in classes.deleted)]
+        if kept:  # the graphs remove these marks from the input, which is right only if HF deletes them
+            raise UnsupportedModelError([
+                f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
+                "supported: BertNormalizer with clean_text=True"])
+        return RegexRules(
+            reserved=regex_class([(c, c) for c in reserved]),
+            specials=tuple((regex_literal(literal), f" {mark} ") for (literal, _), mark in zip(self.specials, marks)),
+            deleted=regex_class(without(classes.deleted, set(reserved))),
+            whitespace=regex_class(classes.whitespace),
+            isolated=regex_class(classes.isolated),
+        )
 
     def placeholders(self) -> dict[str, int]:
         """Return the private-use character standing for each special token → its id."""

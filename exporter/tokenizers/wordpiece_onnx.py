@@ -27,35 +27,11 @@ from onnx import TensorProto, helper
 
 from ..errors import UnsupportedModelError
 from ..onnx_builder import ML, GraphBuilder, make_model
-from .wordpiece import CharClasses, WordPieceSpec
+from .wordpiece import SENTINEL, UNKNOWN_MARK, CharClasses, WordPieceSpec, regex_literal
 
-SENTINEL = "\U0010FFFD"  # ends every row inside the graph; the reference deletes it from text
-UNKNOWN_MARK = "\U0010FFFC"  # what the WordPiece op emits for a failed word; never a vocab entry
 OUTPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 DOMAINS = {"ai.onnx.contrib": 1, ML: 2}
 MIN_OPSET = 20
-
-
-def _regex_class(ranges) -> str:
-    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + "]"
-
-
-def _without(ranges, removed: set[int]):
-    out = []
-    for a, b in ranges:
-        start = a
-        for cp in sorted(c for c in removed if a <= c <= b):
-            if start <= cp - 1:
-                out.append((start, cp - 1))
-            start = cp + 1
-        if start <= b:
-            out.append((start, b))
-    return tuple(out)
-
-
-def _is_deleted(classes: CharClasses, ch: str) -> bool:
-    return any(a <= ord(ch) <= b for a, b in classes.deleted)
 
 
 def _mapping_table(spec: WordPieceSpec, classes: CharClasses) -> str:
@@ -69,15 +45,6 @@ def _mapping_table(spec: WordPieceSpec, classes: CharClasses) -> str:
             raise UnsupportedModelError([f"tokenizer maps {key!r} to {value!r}, which the graph's table cannot hold"])
         lines.append(f"{key}\t{value}")
     return "\n".join(lines)
-
-
-def _check_reserved(spec: WordPieceSpec, classes: CharClasses) -> None:
-    reserved = [SENTINEL, UNKNOWN_MARK, *spec.placeholders()]
-    kept = [f"U+{ord(c):04X}" for c in reserved if not _is_deleted(classes, c)]
-    if kept:
-        raise UnsupportedModelError([
-            f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
-            "supported: BertNormalizer with clean_text=True"])
 
 
 def _nul_free_pieces(b: GraphBuilder, text: str) -> tuple[str, str]:
@@ -97,16 +64,14 @@ def _nul_free_pieces(b: GraphBuilder, text: str) -> tuple[str, str]:
 
 def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, classes: CharClasses, text: str) -> str:
     """Steps 1-2: return one string holding every row, normalized, each ended by the sentinel."""
-    placeholders = spec.placeholders()
-    reserved = {ord(SENTINEL), ord(UNKNOWN_MARK), *map(ord, placeholders)}
+    rules = spec.regex_rules()
     replace = lambda src, pattern, by: b.contrib(  # noqa: E731
         "StringRegexReplace", [src, b.const([pattern], "pattern"), b.const([by], "rewrite")], global_replace=1)
     pieces, last = _nul_free_pieces(b, text)
-    cleaned = replace(b.op("Reshape", [pieces, b.const([-1])]), _regex_class(sorted((c, c) for c in reserved)), "")
-    for (literal, _), mark in zip(spec.specials, placeholders):
-        escaped = "".join(f"\\x{{{ord(c):X}}}" for c in literal)
-        cleaned = replace(cleaned, escaped, f" {mark} ")
-    cleaned = replace(cleaned, _regex_class(_without(classes.deleted, reserved)), "")
+    cleaned = replace(b.op("Reshape", [pieces, b.const([-1])]), rules.reserved, "")
+    for pattern, rewrite in rules.specials:
+        cleaned = replace(cleaned, pattern, rewrite)
+    cleaned = replace(cleaned, rules.deleted, "")
     column = b.op("Unsqueeze", [b.op("Range", [b.const(0), b.op("Squeeze", [
         b.op("Shape", [pieces], start=1, end=2)]), b.const(1)]), b.const([0])])
     suffix = b.op("Where", [b.op("Equal", [column, last]), b.const(SENTINEL, "sentinel"), b.const("", "nothing")])
@@ -120,11 +85,11 @@ def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, classes: CharClasse
     return b.contrib("StringJoin", [ended, b.const("", "sep"), b.const(0, "axis")])
 
 
-def _words_and_rows(b: GraphBuilder, classes: CharClasses, joined: str) -> tuple[str, str]:
+def _words_and_rows(b: GraphBuilder, spec: WordPieceSpec, joined: str) -> tuple[str, str]:
     """Step 3: return (words [W] string, row of each word [W] int64)."""
-    sentinel = f"\\x{{{ord(SENTINEL):X}}}"
-    isolated = _regex_class(classes.isolated)
-    split = f"({_regex_class(classes.whitespace)}+|{isolated}|{sentinel})"
+    rules, sentinel = spec.regex_rules(), regex_literal(SENTINEL)
+    isolated = rules.isolated
+    split = f"({rules.whitespace}+|{isolated}|{sentinel})"
     tokens = b.contrib("StringRegexSplitWithOffsets",
                        [joined, b.const([split], "pattern"), b.const([f"{isolated}|{sentinel}"], "keep")],
                        outputs=4)[0]
@@ -196,9 +161,8 @@ def _framed(b: GraphBuilder, spec: WordPieceSpec, text: str, ids: str, rows: str
 def tokenizer_nodes(b: GraphBuilder, spec: WordPieceSpec, text: str) -> dict[str, str]:
     """Add the tokenizer to ``b`` reading the string tensor ``text``; return its output names."""
     classes = spec.char_classes()
-    _check_reserved(spec, classes)
     joined = _normalized_joined(b, spec, classes, text)
-    words, word_row = _words_and_rows(b, classes, joined)
+    words, word_row = _words_and_rows(b, spec, joined)
     ids, rows = _piece_ids(b, spec, words, word_row)
     return _framed(b, spec, text, ids, rows)
 

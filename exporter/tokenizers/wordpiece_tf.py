@@ -18,8 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .wordpiece import CharClasses, WordPieceSpec
-from .wordpiece_onnx import SENTINEL, UNKNOWN_MARK, _regex_class, _without
+from .wordpiece import SENTINEL, CharClasses, WordPieceSpec
 
 OUTPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 MISSING = SENTINEL  # the table's default: "this character maps to itself"
@@ -32,14 +31,10 @@ class WordPieceTokenizerTF(tf.Module):
         super().__init__(name=name)
         classes: CharClasses = spec.char_classes()
         placeholders = spec.placeholders()
-        reserved = {ord(SENTINEL), ord(UNKNOWN_MARK), *map(ord, placeholders)}
-        self._reserved = _regex_class(sorted((c, c) for c in reserved))
-        self._specials = [("".join(f"\\x{{{ord(c):X}}}" for c in literal), f" {mark} ")
-                          for (literal, _), mark in zip(spec.specials, placeholders)]
-        self._deleted = _regex_class(_without(classes.deleted, reserved))
-        isolated = _regex_class(classes.isolated)
-        self._split = f"{_regex_class(classes.whitespace)}+|{isolated}"
-        self._keep = isolated
+        rules = spec.regex_rules()
+        self._reserved, self._specials, self._deleted = rules.reserved, rules.specials, rules.deleted
+        self._split = f"{rules.whitespace}+|{rules.isolated}"
+        self._keep = rules.isolated
         keys = [k for k, v in classes.mapped.items()]
         self._table = None
         if keys:

@@ -12,7 +12,7 @@ Export a sentence-transformers model to artifacts that take raw strings and retu
 embeddings, with the tokenizer inside the graph, and prove each one against
 SentenceTransformer.encode on a multilingual parity corpus.
 
-  st-export [MODEL_DIR] -o OUT [--targets onnx] [--force]
+  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel] [--force]
   st-export check OUT [--model MODEL_DIR] [--stages]
 
 Exit codes: 0 success; 1 an artifact does not match the reference; 2 bad input
@@ -37,7 +37,7 @@ def _export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-check", action="store_true",
                         help="skip the parity check against SentenceTransformer.encode (not recommended)")
     parser.add_argument("--opset", type=int, default=None,
-                        help="ONNX opset for the exported graphs (default and lowest: 20, which the in-graph tokenizer needs)")
+                        help="opset of the onnx target's graphs (default and lowest: 20, which the in-graph tokenizer needs; the savedmodel target converts its own opset-12 encoder)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
     return parser
 

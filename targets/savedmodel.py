@@ -89,6 +89,8 @@ class SavedModelTarget(Target):
                                          ("input_ids", "attention_mask", "token_type_ids")}},
             },
             "load_with": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
+            "prompt": {"text": spec.prompt, "in": "serving_default",
+                       "note": "tokenize() tokenizes the text alone"} if spec.prompt else None,
         })
 
     def runners(self, out: Path) -> dict[str, Any]:

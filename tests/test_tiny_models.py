@@ -79,3 +79,4 @@ def test_default_prompt_is_in_model_onnx_and_recorded(tiny_model, tmp_path):
     result = exporter.export(model, tmp_path / "out", check=False)
     prompt = result.manifest["targets"]["onnx"]["prompt"]
     assert prompt["text"] == "Represent this sentence: " and prompt["pooled_from_token"] == 5  # [CLS] + 4 pieces
+    assert result.manifest["targets"]["savedmodel"]["prompt"]["text"] == "Represent this sentence: "

@@ -32,7 +32,14 @@ class TargetRow:
 
     @property
     def passed(self) -> bool:
-        return all(p.get("passed", True) for p in self.parity.values())
+        variants = self.parity.get("variants", {}).values()
+        return all(p.get("passed", True) for key, p in self.parity.items() if key != "variants") and all(
+            v["passed"] for v in variants)
+
+    def variant_rows(self) -> list["TargetRow"]:
+        """Return one row per variant (``<target>:<name>``) for the summary table."""
+        return [TargetRow(f"{self.target}:{name}", [v["file"]], v.get("bytes", 0), 0.0, {"embeddings": v})
+                for name, v in self.parity.get("variants", {}).items()]
 
 
 @dataclass
@@ -74,11 +81,18 @@ def _publish(temp: Path, out: Path) -> None:
 def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str],
             expected: Any) -> dict[str, Any]:
     runners = target.runners(out)
-    results = {}
+    results: dict[str, Any] = {}
     if "tokenizer" in runners:
         results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
     results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
                                                reference_embeddings=expected).to_dict()
+    variants = target.variants(out)
+    if variants:
+        results["variants"] = {
+            v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
+                     **compare_embeddings(reference, v.runner, texts, thresholds=v.thresholds,
+                                          reference_embeddings=expected).to_dict()}
+            for v in variants}
     return results
 
 
@@ -158,9 +172,9 @@ def _parity_message(rows: list[TargetRow]) -> str:
         if tokens and not tokens["passed"]:
             lines.append(f"  - {row.target}: {tokens['mismatches']} token mismatch(es), e.g. "
                          f"{tokens['first_mismatches'][0].get('text')!r}")
-        emb = row.parity.get("embeddings", {})
-        for failure in emb.get("failures", []):
-            lines.append(f"  - {row.target}: {failure}")
+        for sub in (row, *row.variant_rows()):
+            for failure in sub.parity.get("embeddings", {}).get("failures", []):
+                lines.append(f"  - {sub.target}: {failure}")
     return "\n".join(lines)
 
 

@@ -87,14 +87,16 @@ def _cosine(value: float) -> str:
 
 def format_table(rows: list) -> str:
     """Return the summary table: one row per target."""
-    header = ("target", "files", "size", "token mismatches", "min cosine", "max abs diff", "time", "parity")
+    header = ("target", "files", "size", "token mismatches", "min cosine", "max abs diff", "retention", "time",
+              "parity")
     lines = [header]
-    for row in rows:
+    for row in [sub for row in rows for sub in (row, *row.variant_rows())]:
         tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings")
         lines.append((
             row.target, _files(row.files), _size(row.bytes),
             f"{tokens['mismatches']}/{tokens['texts']}" if tokens else "-",
             _cosine(emb["min_cosine"]) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
+            f"{emb['retention']:.4f}" if emb and emb.get("retention") is not None else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
         ))

@@ -17,8 +17,12 @@ BATCH_SIZES: tuple[int | None, ...] = (None, 1, 7)
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The bar an artifact must meet; ``None`` means the figure is measured and recorded, not required."""
+
     min_cosine: float = 0.99999
-    max_abs_diff: float = 1e-5
+    max_abs_diff: float | None = 1e-5
+    #: Spearman correlation of all pairwise similarities with the reference's (see :func:`retention`)
+    min_retention: float | None = None
 
 
 @dataclass
@@ -33,6 +37,8 @@ class EmbeddingReport:
     max_abs_diff: float
     worst_text: str
     thresholds: Thresholds
+    #: lowest retention over the batch sizes (None with fewer than 3 texts)
+    retention: float | None = None
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -75,6 +81,27 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a64 * b64).sum(axis=1) / np.maximum(norms, 1e-30)
 
 
+def retention(expected: np.ndarray, got: np.ndarray) -> float | None:
+    """Return how well ``got`` keeps the reference's similarity ranking (1.0: identical ranking).
+
+    The Spearman correlation between the cosine similarities of every pair of texts under the
+    reference and under the candidate: what a search or clustering application sees of a
+    quantized model. Returns None when there are fewer than 3 texts (fewer than 3 pairs).
+    """
+    from scipy.stats import spearmanr
+
+    if len(expected) < 3:
+        return None
+    upper = np.triu_indices(len(expected), k=1)
+
+    def similarities(embeddings: np.ndarray) -> np.ndarray:
+        unit = embeddings.astype(np.float64)
+        unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-30)
+        return (unit @ unit.T)[upper]
+
+    return float(spearmanr(similarities(expected), similarities(got)).statistic)
+
+
 def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str], *,
                        batch_sizes: Sequence[int | None] = BATCH_SIZES,
                        thresholds: Thresholds = Thresholds(),
@@ -92,6 +119,7 @@ def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str
     texts = list(texts)
     expected = reference.encode(texts) if reference_embeddings is None else reference_embeddings
     min_cos, max_diff, cos_sum, worst, failures = 1.0, 0.0, 0.0, "", []
+    kept: float | None = None
     for size in batch_sizes:
         got = _batched(candidate, texts, size)
         label = "all" if size is None else str(size)
@@ -106,15 +134,21 @@ def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str
         max_diff = max(max_diff, float(diff.max()) if len(texts) else 0.0)
         if not np.isfinite(got).all():
             failures.append(f"batch {label}: non-finite values")
+            continue
+        batch_retention = retention(expected, got)
+        if batch_retention is not None:
+            kept = batch_retention if kept is None else min(kept, batch_retention)
     if min_cos < thresholds.min_cosine:
         failures.append(f"min cosine {min_cos:.7f} < {thresholds.min_cosine} (worst text: {worst[:60]!r})")
-    if max_diff > thresholds.max_abs_diff:
+    if thresholds.max_abs_diff is not None and max_diff > thresholds.max_abs_diff:
         failures.append(f"max abs diff {max_diff:.2e} > {thresholds.max_abs_diff:.0e}")
+    if thresholds.min_retention is not None and (kept is None or kept < thresholds.min_retention):
+        failures.append(f"retention {kept} < {thresholds.min_retention}")
     runs = max(1, len(texts) * len(batch_sizes))
     return EmbeddingReport(candidate=candidate.name, texts=len(texts),
                            batch_sizes=["all" if s is None else str(s) for s in batch_sizes],
                            min_cosine=min_cos, mean_cosine=cos_sum / runs, max_abs_diff=max_diff,
-                           worst_text=worst, thresholds=thresholds, failures=failures)
+                           worst_text=worst, thresholds=thresholds, retention=kept, failures=failures)
 
 
 def _rows(tokens: dict[str, np.ndarray]) -> list[dict[str, list[int]]]:

@@ -3,7 +3,9 @@
 A target subclasses :class:`Target`: ``build`` writes its files under ``out/<name>/`` from the
 ModelSpec (and may read what earlier targets wrote: targets run in ``requires`` order), and
 ``runners`` reopens those files as Runners for the parity harness, both at export time and in
-``st-export check``. Adding a target is adding a file here.
+``st-export check``. Extra files of the same graph (quantized, optimized) are ``variants``:
+each has its own bar (its ``thresholds``) and gets its own parity figures, manifest entry and
+row in the summary table. Adding a target is adding a file here.
 """
 from __future__ import annotations
 
@@ -16,6 +18,16 @@ from exporter.registry import import_submodules
 from exporter.parity import Thresholds
 
 _TARGETS: dict[str, type["Target"]] = {}
+
+
+@dataclass
+class Variant:
+    """Another file of a target's graph (fp16, int8, optimized) held to its own bar."""
+
+    name: str  # short, e.g. "int8"; shown as "<target>:<name>"
+    file: str  # path relative to the export directory
+    runner: Any  # a Runner with ``encode``
+    thresholds: Thresholds
 
 
 @dataclass
@@ -42,6 +54,10 @@ class Target:
     def runners(self, out: Path) -> dict[str, Any]:
         """Return {"model": Runner with encode, "tokenizer": Runner with tokenize (optional)}."""
         raise NotImplementedError
+
+    def variants(self, out: Path) -> list[Variant]:
+        """Return the target's other files (quantized, optimized) as runners with their bars."""
+        return []
 
 
 def register(cls: type[Target]) -> type[Target]:

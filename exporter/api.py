@@ -105,7 +105,8 @@ def _step(progress: Progress | None, label: str) -> Iterator[None]:
 
 def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
            targets: Sequence[str] | str | None = None, force: bool = False, check: bool = True,
-           opset: int | None = None, progress: Progress | None = None) -> ExportResult:
+           opset: int | None = None, variants: bool = True, options: dict[str, Any] | None = None,
+           progress: Progress | None = None) -> ExportResult:
     """Export a sentence-transformers model to string-in artifacts and prove them.
 
     Args:
@@ -116,6 +117,10 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         check: compare every artifact to SentenceTransformer on the parity corpus; a miss
             raises ParityError and nothing is written.
         opset: ONNX opset of the exported graphs (default and lowest: 20).
+        variants: also write each target's variants (quantized / optimized files); False writes
+            only the main artifact of each target (faster, for tests and quick iterations).
+        options: further target settings, passed to every target's ``build`` (each target
+            documents the keys it reads).
         progress: called with a short label before each step.
 
     Returns:
@@ -133,7 +138,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     temp = _prepare_output(out, force)
     try:
         manifest = new_manifest(spec)
-        options = {"opset": opset} if opset else {}
+        options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
         rows = []
         for target in chosen:
             with _step(progress, f"building {target.name}"):

@@ -38,6 +38,9 @@ def _export_parser() -> argparse.ArgumentParser:
                         help="skip the parity check against SentenceTransformer.encode (not recommended)")
     parser.add_argument("--opset", type=int, default=None,
                         help="opset of the onnx target's graphs (default and lowest: 20, which the in-graph tokenizer needs; the savedmodel target converts its own opset-12 encoder)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="write only each target's main artifact, not its quantized/optimized variants "
+                             "(e.g. model_int8.onnx, model_fp16.tflite); faster")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
     return parser
 
@@ -137,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _export_parser().parse_args(argv)
         start = time.perf_counter()
         result = export(args.model_dir, args.output, targets=args.targets, force=args.force,
-                        check=not args.no_check, opset=args.opset, progress=_progress(args.quiet))
+                        check=not args.no_check, opset=args.opset, variants=not args.no_variants,
+                        progress=_progress(args.quiet))
         print(format_table(result.rows))
         print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s "
               f"(manifest: {result.out / 'manifest.json'})")

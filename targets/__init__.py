@@ -48,7 +48,11 @@ class Target:
     thresholds: ClassVar[Thresholds] = Thresholds()
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
-        """Write this target's files under ``out / self.name`` and return what was written."""
+        """Write this target's files under ``out / self.name`` and return what was written.
+
+        ``options`` holds ``variants`` (bool: write the variant files too), ``opset`` when given,
+        and whatever else the caller passed in ``export(options=...)``.
+        """
         raise NotImplementedError
 
     def runners(self, out: Path) -> dict[str, Any]:
@@ -56,7 +60,7 @@ class Target:
         raise NotImplementedError
 
     def variants(self, out: Path) -> list[Variant]:
-        """Return the target's other files (quantized, optimized) as runners with their bars."""
+        """Return the target's variant files that exist in ``out`` as runners with their bars."""
         return []
 
 

@@ -15,8 +15,8 @@ from exporter.errors import ParityError
 
 def test_help_explains_every_option():
     out = subprocess.run([sys.executable, "-m", "exporter.cli", "--help"], capture_output=True, text=True).stdout
-    for option in ("MODEL_DIR", "--output", "--targets", "--force", "--no-check", "--opset", "--quiet", "check OUT",
-                   "Exit codes"):
+    for option in ("MODEL_DIR", "--output", "--targets", "--force", "--no-check", "--opset", "--no-variants",
+                   "--quiet", "check OUT", "Exit codes"):
         assert option in out, option
     out = subprocess.run([sys.executable, "-m", "exporter.cli", "check", "--help"], capture_output=True,
                          text=True).stdout

@@ -41,7 +41,7 @@ def _tokenizer(vocab: str, folder: Path):
     from transformers import BertTokenizerFast
 
     if vocab == "uncased":
-        return BertTokenizerFast(vocab_file=str(default_model_path() / "vocab.txt"), do_lower_case=True)
+        return BertTokenizerFast(vocab=str(default_model_path() / "vocab.txt"), do_lower_case=True)
     from tokenizers import BertWordPieceTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
@@ -49,7 +49,7 @@ def _tokenizer(vocab: str, folder: Path):
     trainer.train_from_iterator(parity_texts() * 3, vocab_size=3000, min_frequency=1, show_progress=False)
     folder.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(folder))
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
+    return BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
 
 
 def _transformer(arch: str, vocab_size: int, seed: int):

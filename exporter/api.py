@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .corpus import parity_texts
-from .errors import ModelNotFoundError, OutputExistsError, OutputNotWritableError, ParityError
+from .errors import ModelNotFoundError, OutputExistsError, OutputNotWritableError, ParityError, \
+    UnsupportedModelError
 from .manifest import file_rows, new_manifest, read_manifest, write_manifest
 from .model import read_model
 from .parity import compare_embeddings, compare_tokens
@@ -135,6 +136,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     out = Path(out).absolute()
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
+        problems = [f"{target.name}: {problem}" for target in chosen for problem in target.problems(spec)]
+        if problems:
+            raise UnsupportedModelError(problems)
     temp = _prepare_output(out, force)
     try:
         manifest = new_manifest(spec)

@@ -12,7 +12,8 @@ from .files import read_json, sha256_of
 
 MANIFEST = "manifest.json"
 LIBRARIES = ("st-exporter", "torch", "transformers", "tokenizers", "sentence-transformers", "onnx", "onnxruntime",
-             "onnxruntime-extensions", "numpy", "safetensors", "tensorflow", "tensorflow-text", "onnx-tf")
+             "onnxruntime-extensions", "numpy", "safetensors", "tensorflow", "tensorflow-text", "onnx-tf",
+             "ai-edge-litert")
 
 
 def library_versions() -> dict[str, str]:

@@ -55,6 +55,10 @@ class Target:
         """
         raise NotImplementedError
 
+    def problems(self, spec: Any) -> list[str]:
+        """Return why this target cannot convert ``spec`` (empty: it can), checked before anything is built."""
+        return []
+
     def runners(self, out: Path) -> dict[str, Any]:
         """Return {"model": Runner with encode, "tokenizer": Runner with tokenize (optional)}."""
         raise NotImplementedError

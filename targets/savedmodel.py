@@ -28,12 +28,14 @@ def string_encoder_module(spec: Any) -> Any:
     """
     import tensorflow as tf
 
+    from exporter.onnx_for_tflite import tflite_friendly
     from exporter.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
     from exporter.tokenizers.wordpiece_tf import WordPieceTokenizerTF
 
     backend = onnx_tf_backend()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
+    tflite_friendly(encoder)  # the TFLite target converts this SavedModel: no op TFLite lacks
     tf_encoder = backend.prepare(encoder).tf_module
     tf_encoder.outputs = ["sentence_embedding"]
 
@@ -50,14 +52,11 @@ def string_encoder_module(spec: Any) -> Any:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serving_default(self, text):
-            rows = tf.shape(text)[0]
-            # the encoder's reshapes cannot take 0 rows: run one empty text and slice it away
-            padded = tf.concat([text, tf.fill([1 - tf.minimum(rows, 1)], "")], axis=0)
-            if self.prompt:
-                padded = tf.strings.join([tf.constant(self.prompt), padded])
-            tokens = self.tokenizer.tokenize(padded)
+            # the encoder's reshapes cannot take 0 rows: one row of [CLS] [SEP] is sliced away after.
+            # No string ops here (TFLite has no kernels for them): the prompt is prepended as bytes.
+            tokens = self.tokenizer.tokenize(text, prompt=self.prompt, min_rows=1)
             embedding = self.encoder(**tokens)["sentence_embedding"]
-            return {"sentence_embedding": embedding[:rows]}
+            return {"sentence_embedding": embedding[:tf.shape(text)[0]]}
 
     return StringEncoder()
 
@@ -68,6 +67,16 @@ class SavedModelTarget(Target):
 
     name = "savedmodel"
     order = 10
+
+    def problems(self, spec: Any) -> list[str]:
+        from exporter.errors import UnsupportedModelError
+        from exporter.tokenizers.wordpiece_codepoints import code_point_tables
+
+        try:
+            code_point_tables(spec.tokenizer)
+        except UnsupportedModelError as exc:
+            return exc.problems
+        return []
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         import tensorflow as tf

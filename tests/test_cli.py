@@ -35,9 +35,9 @@ def test_export_prints_the_summary_table(capsys, tiny_model, tmp_path):
 
 def test_force_replaces_an_existing_export(tiny_model, tmp_path):
     model = tiny_model("bert_uncased_mean_norm")
-    exporter.export(model, tmp_path / "out", check=False)
+    exporter.export(model, tmp_path / "out", targets="onnx", check=False)
     (tmp_path / "out" / "stale.txt").write_text("old")
-    exporter.export(model, tmp_path / "out", force=True, check=False)
+    exporter.export(model, tmp_path / "out", targets="onnx", force=True, check=False)
     assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out/onnx/model.onnx").exists()
 
 
@@ -46,7 +46,7 @@ def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bund
     shutil.copytree(bundled_export.out, out)
     assert main(["check", str(out), "-q"]) == 0
     assert "PASS" in capsys.readouterr().out
-    other = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "tiny", check=False)
+    other = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "tiny", targets="onnx", check=False)
     shutil.copy(other.out / "onnx/model.onnx", out / "onnx/model.onnx")
     assert main(["check", str(out), "-q"]) == 1
     assert "FAIL" in capsys.readouterr().out
@@ -63,8 +63,8 @@ def test_parity_miss_fails_the_export_and_writes_nothing(monkeypatch, capsys, ti
 
     monkeypatch.setattr(export_module, "ReferenceRunner", DriftingReference)
     with pytest.raises(ParityError, match="max abs diff"):
-        exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out")
-    assert main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "out")]) == 1
+        exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets="onnx")
+    assert main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "out"), "--targets", "onnx"]) == 1
     assert "nothing was written" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -79,7 +79,7 @@ def test_check_stages_locates_drift_per_stage(capsys, tiny_model, tmp_path):
     from exporter.debug import drift_by_stage
 
     model = tiny_model("dense_tanh", dense=((20, "Tanh", True),), normalize=True)
-    exporter.export(model, tmp_path / "out", check=False)
+    exporter.export(model, tmp_path / "out", targets="onnx", check=False)
     rows = drift_by_stage(model, ["Hello world", "Grüß Gott", ""], export_dir=tmp_path / "out")
     assert [r.stage for r in rows] == ["token ids", "stage0_Transformer", "stage1_Pooling", "stage2_Dense",
                                        "stage3_Normalize"]

@@ -3,7 +3,8 @@
 A corpus cannot find every character the normalization treats differently (DESIGN.md: the
 stock op differs on 10,138 of 194,528 code points), so each code point is tokenized alone
 and inside a word ("a{c}b": isolation and whitespace rules), for the uncased bundled
-tokenizer and for a cased one with accents kept, in the ONNX graph and in the SavedModel.
+tokenizer and for a cased one with accents kept, in the ONNX graph, in the SavedModel and in
+the TFLite file converted from it.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 import exporter
 from exporter.runners import OnnxRunner
 from targets.savedmodel import SavedModelRunner
+from targets.tflite import TFLiteRunner
+
+TARGETS = ["onnx", "savedmodel", "tflite"]
 
 # planes 0-3 (every assigned script), tags/variation selectors, ends of the private-use planes
 SWEEP = [*range(0x0, 0xD800), *range(0xE000, 0x32400), *range(0xE0000, 0xE01F0),
@@ -41,23 +45,25 @@ def _sweep(reference_tokenizer, graph, template: str) -> list[str]:
 @pytest.fixture(scope="module")
 def cased_export(tiny_model, tmp_path_factory):
     model = tiny_model("bert_cased", vocab="cased", arch="bert")
-    return exporter.export(model, tmp_path_factory.mktemp("cased") / "out", check=False)
+    return exporter.export(model, tmp_path_factory.mktemp("cased") / "out", check=False, variants=False)
 
 
 def _tokenizer(export, target: str):
     if target == "onnx":
         return OnnxRunner(export.out / "onnx/tokenizer.onnx")
+    if target == "tflite":
+        return TFLiteRunner(export.out / "tflite/model.tflite")
     return SavedModelRunner(export.out / "savedmodel")
 
 
-@pytest.mark.parametrize("target", ["onnx", "savedmodel"])
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_bundled_tokenizer_every_code_point(bundled_export, bundled_reference, template, target):
     graph = _tokenizer(bundled_export, target)
     assert _sweep(bundled_reference.model.tokenizer, graph, template) == []
 
 
-@pytest.mark.parametrize("target", ["onnx", "savedmodel"])
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_cased_tokenizer_every_code_point(cased_export, template, target):
     from sentence_transformers import SentenceTransformer
@@ -76,7 +82,7 @@ EDGE_TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("target", ["onnx", "savedmodel"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_edge_texts_alone_and_batched(bundled_export, bundled_reference, target):
     from exporter.parity import compare_tokens
 

@@ -95,10 +95,11 @@ def _pool(mode: str, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         weighted = fmask * (positions - pad_lengths.view(-1, 1, 1))
         return (tokens * weighted).sum(dim=1) / torch.clamp(weighted.sum(dim=1), min=1e-9)
     if mode == "lasttoken":
-        seq_len = tokens.shape[1]
-        values, indices = mask.to(torch.int32).flip(1).max(1)
-        indices = torch.where(values == 0, seq_len - 1, indices)
-        last = seq_len - indices - 1
+        # ST flips the mask and takes the argmax; the largest attended position is the same index
+        # (0 when nothing is attended, as ST's fallback) without a reversed slice, which TFLite
+        # cannot convert from onnx-tf's graph
+        positions = torch.arange(tokens.shape[1], device=tokens.device).view(1, -1)
+        last = (positions * mask.to(torch.int64)).max(dim=1).values
         return (tokens * fmask)[torch.arange(tokens.shape[0]), last]
     raise ValueError(mode)
 

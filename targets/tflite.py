@@ -1,0 +1,203 @@
+"""TFLite: the SavedModel's graph (tokenizer included) as ``.tflite`` files, fp32, fp16 and int8.
+
+``model.tflite`` is converted from ``savedmodel/`` with TFLite builtins and tensorflow-text's
+TFLite kernels only (no Flex / select TF ops: the tokenizer works on code points, see
+exporter/tokenizers/wordpiece_tf.py). Signatures ``serving_default(text) -> sentence_embedding``
+and ``tokenize(text) -> input_ids, attention_mask, token_type_ids``. ``model_fp16.tflite`` stores
+the weights as float16; ``model_int8.tflite`` is dynamic-range quantized (int8 weights,
+activations quantized on the fly). Runs in LiteRT (``ai-edge-litert``) with tensorflow-text's
+op registrar, falling back to TensorFlow's interpreter.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from exporter.errors import ExporterError
+from exporter.parity import Thresholds
+from exporter.runners import TOKEN_NAMES, checked_texts
+
+from . import BuildResult, Target, Variant, register
+
+FOLDER = "tflite"
+SIGNATURES = ("serving_default", "tokenize")
+#: file name → (quantization, what it means); the first is the main artifact
+FILES = {
+    "model.tflite": (None, "float32 weights and activations"),
+    "model_fp16.tflite": ("fp16", "float16 weights, dequantized to float32 at load; float32 activations"),
+    "model_int8.tflite": ("int8", "dynamic-range: int8 weights, activations quantized per inference"),
+}
+VARIANT_BARS = {
+    "fp16": Thresholds(min_cosine=0.999, max_abs_diff=None),
+    "int8": Thresholds(min_cosine=0.98, max_abs_diff=None),
+}
+#: fp32 bar of issue 4: XNNPACK's kernels round differently from torch's
+FP32_BAR = Thresholds(min_cosine=0.9999, max_abs_diff=1e-4)
+APP_RUNTIME = ("LiteRT (TensorFlow Lite) runtime + tensorflow-text's TFLite ops: register "
+               "tensorflow_text's TFLite kernels with the interpreter's op resolver; no Flex (select TF ops) "
+               "delegate is needed")
+
+
+class TFLiteConversionError(ExporterError):
+    code = "tflite-conversion"
+
+
+def convert(saved_model: Path, quantization: str | None) -> bytes:
+    """Return the TFLite flatbuffer of the SavedModel's signatures (builtins + tf-text kernels only).
+
+    Raises:
+        TFLiteConversionError: an op has neither a TFLite builtin nor a tf-text kernel.
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(SIGNATURES))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True  # tensorflow-text's kernels are custom ops
+    if quantization:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError with MLIR text
+        raise TFLiteConversionError(f"TFLite conversion of {saved_model} failed: {str(exc)[-1500:]}") from None
+
+
+def describe(data: bytes) -> dict[str, Any]:
+    """Return the ops of a flatbuffer by kind and its constant bytes by element type."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    used = {op.opcodeIndex for graph in model.subgraphs for op in graph.operators}
+    ops: dict[str, set[str]] = {"builtin": set(), "tensorflow-text": set(), "flex": set()}
+    for index in used:
+        code = model.operatorCodes[index]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin != schema.BuiltinOperator.CUSTOM:
+            ops["builtin"].add(builtin_names[builtin])
+        else:
+            name = code.customCode.decode()
+            ops["flex" if name.startswith("Flex") else "tensorflow-text"].add(name)
+    constants: dict[str, int] = {}
+    for graph in model.subgraphs:
+        for tensor in graph.tensors:
+            buffer = model.buffers[tensor.buffer] if tensor.buffer else None
+            size = len(buffer.data) if buffer is not None and buffer.data is not None else 0
+            if size:
+                name = type_names[tensor.type]
+                constants[name] = constants.get(name, 0) + size
+    return {"ops": {kind: sorted(names) for kind, names in ops.items()}, "constant_bytes": constants}
+
+
+def open_interpreter(path: Path, *, threads: int | None = None) -> tuple[Any, str]:
+    """Return (an interpreter with tensorflow-text's kernels registered, which runtime it is).
+
+    LiteRT (``ai_edge_litert``) when installed, else TensorFlow's deprecated ``tf.lite`` interpreter.
+    """
+    import tensorflow_text  # noqa: F401 - its TFLite kernels are registered below
+    from tensorflow_text import tflite_registrar
+
+    options = {"model_path": str(path), "custom_op_registerers": tflite_registrar.SELECT_TFTEXT_OPS,
+               "num_threads": threads or os.cpu_count() or 1}
+    try:
+        from ai_edge_litert.interpreter import InterpreterWithCustomOps
+
+        return InterpreterWithCustomOps(**options), "ai-edge-litert InterpreterWithCustomOps"
+    except ImportError:
+        from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+        return InterpreterWithCustomOps(**options), "tensorflow.lite InterpreterWithCustomOps"
+
+
+class TFLiteRunner:
+    """A ``.tflite`` file's signatures through the LiteRT interpreter (``encode`` and ``tokenize``)."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None, name: str | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ExporterError(f"{self.path}: artifact not found; re-run st-export")
+        try:
+            self.interpreter, self.runtime = open_interpreter(self.path, threads=threads)
+        except (RuntimeError, ValueError) as exc:
+            raise TFLiteConversionError(f"{self.path} does not load: {exc}") from None
+        self.name = name or f"tflite {self.path.name}"
+
+    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
+        return self.interpreter.get_signature_runner(signature)(text=batch)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._call("serving_default", texts)["sentence_embedding"]
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        outputs = self._call("tokenize", texts)
+        return {name: outputs[name] for name in TOKEN_NAMES}
+
+
+def _smoke_run(path: Path) -> str:
+    """Run both signatures once; return the runtime's name.
+
+    Raises:
+        TFLiteConversionError: an op has no kernel in the runtime (it is named in the message).
+    """
+    runner = TFLiteRunner(path)
+    try:
+        runner.encode(["", "Hello world"])
+        runner.tokenize(["", "Hello world"])
+    except RuntimeError as exc:
+        raise TFLiteConversionError(f"{path.name} does not run in {runner.runtime}: {exc}") from None
+    return runner.runtime
+
+
+@register
+class TFLiteTarget(Target):
+    """Mobile and edge (Android, iOS, Linux): the string-in graph as .tflite, fp32, fp16 and int8."""
+
+    name = "tflite"
+    order = 20
+    requires = ("savedmodel",)
+    thresholds = FP32_BAR
+
+    def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
+        folder = out / FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        names = list(FILES) if options.get("variants", True) else ["model.tflite"]
+        files, details = [], {}
+        for file_name in names:
+            quantization, meaning = FILES[file_name]
+            data = convert(out / "savedmodel", quantization)
+            (folder / file_name).write_bytes(data)
+            files.append(folder / file_name)
+            details[file_name] = {"quantization": meaning, **describe(data)}
+        flex = sorted({op for d in details.values() for op in d["ops"]["flex"]})
+        if flex:
+            raise TFLiteConversionError(f"the TFLite graph needs Flex ops {flex}; nothing else may need them")
+        runtime = ""
+        for path in files:
+            runtime = _smoke_run(path)
+        return BuildResult(files=files, details={
+            "converted_from": "savedmodel/ (signatures serving_default, tokenize)",
+            "signatures": {"serving_default": {"inputs": {"text": "string [N]"},
+                                               "outputs": {"sentence_embedding": f"float32 [N, {spec.embedding_dim}]"}},
+                           "tokenize": {"inputs": {"text": "string [N]"},
+                                        "outputs": {n: "int64 [N, L]" for n in TOKEN_NAMES}}},
+            "graphs": details, "runtime": runtime, "app_needs": APP_RUNTIME,
+            "prompt": {"text": spec.prompt, "in": "serving_default"} if spec.prompt else None,
+        })
+
+    def runners(self, out: Path) -> dict[str, Any]:
+        runner = TFLiteRunner(out / FOLDER / "model.tflite")
+        return {"model": runner, "tokenizer": runner}
+
+    def variants(self, out: Path) -> list[Variant]:
+        found = []
+        for file_name, (quantization, _) in FILES.items():
+            if quantization and (out / FOLDER / file_name).is_file():
+                found.append(Variant(quantization, f"{FOLDER}/{file_name}", TFLiteRunner(out / FOLDER / file_name),
+                                     VARIANT_BARS[quantization]))
+        return found

@@ -139,6 +139,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     try:
         manifest = new_manifest(spec)
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
+        for target in chosen:  # a bad setting fails before minutes of building, not after
+            if hasattr(target, "check_options"):
+                target.check_options(spec, options)
         rows = []
         for target in chosen:
             with _step(progress, f"building {target.name}"):

@@ -165,12 +165,14 @@ class TritonRequestRunner:
         else:
             raise ParityError(f"{self.folder}: unexpected platform {self.config.platform!r}")
 
+    def _full_shape(self, dims: Sequence[int], n: int) -> list[int]:
+        if self.config.max_batch_size > 0:
+            return [n] + list(dims)
+        return [n if d == -1 else d for d in dims]
+
     def request_shape(self, n: int) -> list[int]:
         """Return the shape of the ``text`` tensor a request of ``n`` texts carries."""
-        dims = list(self.input.dims)
-        if self.config.max_batch_size > 0:
-            return [n] + dims
-        return [n if d == -1 else d for d in dims]
+        return self._full_shape(self.input.dims, n)
 
     def _backend_input(self, batch: np.ndarray) -> np.ndarray:
         if not self.input.HasField("reshape"):
@@ -187,7 +189,7 @@ class TritonRequestRunner:
 
             out = self.signature(text=tf.constant(batch.tolist(), dtype=tf.string,
                                                   shape=batch.shape))["sentence_embedding"].numpy()
-        expected = [len(texts)] + list(self.output.dims)
+        expected = self._full_shape(self.output.dims, len(texts))
         if list(out.shape) != expected:
             raise ParityError(f"{self.folder.name}: output shape {list(out.shape)}, config promises {expected}")
         return out

@@ -132,6 +132,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     from targets import resolve
 
     chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
+    # build in each target's `order` whatever order they were named in: a target may use what a
+    # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
+    chosen.sort(key=lambda target: target.order)
     out = Path(out).absolute()
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)

@@ -100,6 +100,15 @@ def test_parity_of_both_triton_models_is_recorded(bundled_export):
     assert details["name"] == NAME and set(details["models"]) == {f"{NAME}_onnx", f"{NAME}_tf"}
 
 
+def test_check_reruns_every_layout_runner(tiny_model, tmp_path):
+    model = tiny_model("bert_uncased_mean_norm")
+    exporter.export(model, tmp_path / "out", targets=["triton", "tfserving"], check=False)
+    result = exporter.check(tmp_path / "out")
+    rows = {sub.target: sub for row in result.rows for sub in (row, *row.variant_rows())}
+    assert set(rows) == {"onnx", "savedmodel", "triton", "triton:tf", "tfserving"}
+    assert result.passed and all(row.parity["embeddings"]["max_abs_diff"] <= MAX_ABS_DIFF for row in rows.values())
+
+
 def test_settings_name_no_batching_and_no_tf_model_without_savedmodel(tiny_model, tmp_path, corpus):
     model = tiny_model("bert_uncased_mean_norm")
     result = exporter.export(model, tmp_path / "out", targets=["triton"], check=False, options={

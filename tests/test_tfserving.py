@@ -58,8 +58,9 @@ print(json.dumps({"responses": responses, "core_ops": sorted(core), "tf_text_ops
 def tf_only_run(bundled_export, corpus, tmp_path_factory):
     """The REST bodies of the manifest, and the corpus in both formats, through a TensorFlow-only process."""
     rest = bundled_export.manifest["targets"]["tfserving"]["rest"]
-    bodies = [rest["row"]["body"], rest["columnar"]["body"], {"instances": corpus}, {"inputs": {"text": corpus[::5]}},
-              {"inputs": corpus[:3]}]
+    # the export's runner already sent the whole corpus through REST JSON; here a third of it, in both formats
+    bodies = [rest["row"]["body"], rest["columnar"]["body"], {"instances": corpus[::3]},
+              {"inputs": {"text": corpus[1::3]}}, {"inputs": corpus[:3]}]
     path = tmp_path_factory.mktemp("rest") / "bodies.json"
     path.write_text(json.dumps(bodies, ensure_ascii=False), encoding="utf-8")
     result = subprocess.run([sys.executable, "-c", TF_ONLY_SCRIPT, str(bundled_export.out / "tfserving" / NAME / "1"),
@@ -93,8 +94,8 @@ def test_documented_rest_bodies_run_in_a_tensorflow_only_process(tf_only_run, bu
         got = np.array(response[key], dtype=np.float32)
         assert got.shape == (len(examples), 384) and np.abs(got - expected).max() <= MAX_ABS_DIFF
     expected = bundled_reference.encode(corpus)
-    assert np.abs(np.array(corpus_row["predictions"], np.float32) - expected).max() <= MAX_ABS_DIFF
-    assert np.abs(np.array(corpus_columnar["outputs"], np.float32) - expected[::5]).max() <= MAX_ABS_DIFF
+    assert np.abs(np.array(corpus_row["predictions"], np.float32) - expected[::3]).max() <= MAX_ABS_DIFF
+    assert np.abs(np.array(corpus_columnar["outputs"], np.float32) - expected[1::3]).max() <= MAX_ABS_DIFF
     assert np.array(bare_columnar["outputs"]).shape == (3, 384)
 
 

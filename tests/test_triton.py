@@ -76,9 +76,11 @@ def test_tf_config_matches_the_signature_and_names_the_tf_text_libraries(bundled
 
 
 def test_repository_onnx_model_runs_with_triton_request_tensors(bundled_export, bundled_reference, corpus):
+    """Independent of TritonRequestRunner (whose parity on the whole corpus the export recorded)."""
+    corpus = corpus[::2]
     folder = model_folders(bundled_export.out)["onnx"]
     session = ort_session(folder / "1" / "model.onnx")
-    max_batch = read_model_config(folder / "config.pbtxt").max_batch_size
+    max_batch = read_model_config(folder / "config.pbtxt").max_batch_size // 2  # several requests, as a client sends
     requests = [corpus[i:i + max_batch] for i in range(0, len(corpus), max_batch)]
     got = np.concatenate([session.run(None, {"text": np.array(r, dtype=object).reshape(len(r), 1)})[0]
                           for r in requests])

@@ -133,6 +133,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     from targets import resolve
 
     chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
+    # build in each target's `order` whatever order they were named in: a target may use what a
+    # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
+    chosen.sort(key=lambda target: target.order)
     out = Path(out).absolute()
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
@@ -143,6 +146,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     try:
         manifest = new_manifest(spec)
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
+        for target in chosen:  # a bad setting fails before minutes of building, not after
+            if hasattr(target, "check_options"):
+                target.check_options(spec, options)
         rows = []
         for target in chosen:
             with _step(progress, f"building {target.name}"):

@@ -12,7 +12,7 @@ Export a sentence-transformers model to artifacts that take raw strings and retu
 embeddings, with the tokenizer inside the graph, and prove each one against
 SentenceTransformer.encode on a multilingual parity corpus.
 
-  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel] [--force]
+  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel,triton,tfserving] [--force] [--name NAME]
   st-export check OUT [--model MODEL_DIR] [--stages]
 
 Exit codes: 0 success; 1 an artifact does not match the reference; 2 bad input
@@ -42,7 +42,33 @@ def _export_parser() -> argparse.ArgumentParser:
                         help="write only each target's main artifact, not its quantized/optimized variants "
                              "(e.g. model_int8.onnx, model_fp16.tflite); faster")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
+    serving = parser.add_argument_group("serving layouts (triton, tfserving targets)")
+    serving.add_argument("--name", default=None, metavar="NAME",
+                         help="model name in the Triton repository (NAME_onnx, NAME_tf) and in TF Serving "
+                              "(/v1/models/NAME); 1-64 letters, digits, '_', '.', '-' (default: the model "
+                              "folder's name; all-MiniLM-L6-v2 for the bundled model)")
+    serving.add_argument("--triton-op-library", default=None, metavar="PATH",
+                         help="absolute path of the onnxruntime-extensions library (libortextensions.so) inside "
+                              "the Triton server, written to config.pbtxt's model_operations "
+                              "(default: /opt/ortextensions/libortextensions.so; mount it there)")
+    serving.add_argument("--triton-max-batch-size", type=int, default=None, metavar="N",
+                         help="max_batch_size of the Triton models, with dynamic batching (default: 64; "
+                              "0 turns batching off)")
+    serving.add_argument("--triton-tf-op-dir", default=None, metavar="DIR",
+                         help="folder holding tensorflow-text's op libraries inside the Triton server, for the "
+                              "deprecated TensorFlow-backend model NAME_tf (default: /opt/tensorflow_text/ops)")
+    serving.add_argument("--tfserving-base-path", default=None, metavar="DIR",
+                         help="where TF Serving finds OUT/tfserving, written to models.config as DIR/NAME "
+                              "(default: /models, as in the README's docker command)")
     return parser
+
+
+def _serving_options(args: argparse.Namespace) -> dict:
+    """Return the serving-layout flags that were given, as ``export(options=...)`` keys."""
+    given = {"name": args.name, "triton_op_library": args.triton_op_library,
+             "triton_max_batch_size": args.triton_max_batch_size, "triton_tf_op_dir": args.triton_tf_op_dir,
+             "tfserving_base_path": args.tfserving_base_path}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _check_parser() -> argparse.ArgumentParser:
@@ -141,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         result = export(args.model_dir, args.output, targets=args.targets, force=args.force,
                         check=not args.no_check, opset=args.opset, variants=not args.no_variants,
-                        progress=_progress(args.quiet))
+                        options=_serving_options(args), progress=_progress(args.quiet))
         print(format_table(result.rows))
         print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s "
               f"(manifest: {result.out / 'manifest.json'})")

@@ -57,3 +57,9 @@ class ParityError(ExporterError):
 
     code = "parity-failed"
     exit_code = 1
+
+
+class InvalidOptionError(ExporterError):
+    """A target setting (model name, op library path, batch size...) that cannot be used."""
+
+    code = "invalid-option"

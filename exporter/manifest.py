@@ -32,6 +32,21 @@ def file_rows(files: list[Path], root: Path) -> dict[str, dict[str, Any]]:
     return {str(f.relative_to(root)): {"bytes": f.stat().st_size, "sha256": sha256_of(f)} for f in files}
 
 
+def min_runtime() -> dict[str, Any]:
+    """Return the runtime versions the artifacts are proven with, the oldest we stand behind.
+
+    ``examples/java/pom.xml`` pins the same ONNX Runtime / onnxruntime-extensions versions.
+    """
+    versions = library_versions()
+    ort, ortx = versions.get("onnxruntime"), versions.get("onnxruntime-extensions")
+    return {
+        "onnxruntime": ort, "onnxruntime-extensions": ortx,
+        "maven": {"com.microsoft.onnxruntime:onnxruntime": ort, "com.microsoft.onnxruntime:onnxruntime-extensions": ortx},
+        "tensorflow": versions.get("tensorflow"), "tensorflow-text": versions.get("tensorflow-text"),
+        "note": "the versions every artifact was checked with; older releases are untested",
+    }
+
+
 def new_manifest(spec: Any) -> dict[str, Any]:
     """Return the manifest's source-model part."""
     return {
@@ -41,6 +56,7 @@ def new_manifest(spec: Any) -> dict[str, Any]:
                    "embedding_dim": spec.embedding_dim},
         "tokenizer": spec.tokenizer.describe(),
         "libraries": library_versions(),
+        "min_runtime": min_runtime(),
         "input": {"name": "text", "type": "string", "shape": ["batch"]},
         "output": {"name": "sentence_embedding", "type": "float32", "shape": ["batch", spec.embedding_dim]},
         "empty_batch": "a batch of 0 texts returns a [0, D] embedding and [0, 0] token arrays",

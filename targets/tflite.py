@@ -159,7 +159,7 @@ class TFLiteTarget(Target):
     """Mobile and edge (Android, iOS, Linux): the string-in graph as .tflite, fp32, fp16 and int8."""
 
     name = "tflite"
-    order = 20
+    order = 15
     requires = ("savedmodel",)
     thresholds = FP32_BAR
 

@@ -16,7 +16,8 @@ from exporter.errors import ParityError
 def test_help_explains_every_option():
     out = subprocess.run([sys.executable, "-m", "exporter.cli", "--help"], capture_output=True, text=True).stdout
     for option in ("MODEL_DIR", "--output", "--targets", "--force", "--no-check", "--opset", "--no-variants",
-                   "--quiet", "check OUT", "Exit codes"):
+                   "--quiet", "check OUT", "Exit codes", "--name", "--triton-op-library", "--triton-max-batch-size",
+                   "--triton-tf-op-dir", "--tfserving-base-path", "triton", "tfserving"):
         assert option in out, option
     out = subprocess.run([sys.executable, "-m", "exporter.cli", "check", "--help"], capture_output=True,
                          text=True).stdout
@@ -41,9 +42,20 @@ def test_force_replaces_an_existing_export(tiny_model, tmp_path):
     assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out/onnx/model.onnx").exists()
 
 
+def _drop_serving_layouts(out):
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    for layout in ("triton", "tfserving"):
+        manifest["targets"].pop(layout, None)
+        shutil.rmtree(out / layout, ignore_errors=True)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bundled_export, tiny_model, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(bundled_export.out, out)
+    _drop_serving_layouts(out)  # checked in test_triton/test_tfserving; here they would add minutes
     assert main(["check", str(out), "-q"]) == 0
     assert "PASS" in capsys.readouterr().out
     other = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "tiny", targets="onnx", check=False)

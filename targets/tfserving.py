@@ -1,0 +1,180 @@
+"""TF Serving: ``tfserving/<name>/1/`` (the SavedModel, versioned layout) and ``tfserving/models.config``.
+
+REST, as TF Serving's standard model server answers it (its build links tensorflow-text's ops)::
+
+    POST /v1/models/<name>:predict  {"instances": ["Hello world", ...]}      -> {"predictions": [[D floats], ...]}
+    POST /v1/models/<name>:predict  {"inputs": {"text": ["Hello world", ...]}} -> {"outputs": [[D floats], ...]}
+
+The signature has one input and one output, so TF Serving also accepts ``{"inputs": [...]}`` and
+leaves the output's name out of both responses. The runner sends the row-format body through JSON,
+the signature and a JSON response, as the server would; the tests also run both bodies in a process
+that imports only tensorflow and tensorflow_text.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from exporter.errors import ExporterError, InvalidOptionError, ParityError
+from exporter.layouts import link_tree, model_name
+from exporter.runners import checked_texts
+
+from . import BuildResult, Target, register
+
+FOLDER = "tfserving"
+CONFIG = "models.config"
+VERSION = "1"
+#: where the README's docker command mounts OUT/tfserving
+DEFAULT_BASE_PATH = "/models"
+EXAMPLE_TEXTS = ["Hello world", "Grüß Gott"]
+
+
+class UnservableOpsError(ExporterError):
+    """The SavedModel uses ops that TF Serving's standard build does not have."""
+
+    code = "unservable-ops"
+
+
+def tfserving_base_path(options: dict[str, Any]) -> str:
+    """Return ``options["tfserving_base_path"]`` (default /models), validated.
+
+    Raises:
+        InvalidOptionError: not an absolute path (TF Serving resolves it on the server).
+    """
+    base = options.get("tfserving_base_path") or DEFAULT_BASE_PATH
+    if not str(base).startswith("/") or '"' in str(base) or "\n" in str(base):
+        raise InvalidOptionError(f"--tfserving-base-path {base!r}: give an absolute path as TF Serving sees it")
+    return str(base).rstrip("/") or "/"
+
+
+def models_config(name: str, base_path: str) -> str:
+    """Return a ``--model_config_file`` for TF Serving (ModelServerConfig in protobuf text format)."""
+    return ("model_config_list {\n  config {\n"
+            f'    name: "{name}"\n    base_path: "{base_path.rstrip("/")}/{name}"\n'
+            '    model_platform: "tensorflow"\n  }\n}\n')
+
+
+def read_models_config(path: Path) -> Any:
+    """Return ``models.config`` parsed with TF Serving's own schema (unknown fields raise)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    return text_format.Parse(Path(path).read_text(encoding="utf-8"), model_server_config_pb2.ModelServerConfig())
+
+
+def rest_examples(name: str, dim: int) -> dict[str, Any]:
+    """Return the documented REST requests and the shape of their responses."""
+    url = f"POST http://localhost:8501/v1/models/{name}:predict"
+    rows = f"one list of {dim} floats per text, in request order"
+    return {
+        "row": {"url": url, "body": {"instances": EXAMPLE_TEXTS}, "response": {"predictions": rows}},
+        "columnar": {"url": url, "body": {"inputs": {"text": EXAMPLE_TEXTS}}, "response": {"outputs": rows}},
+    }
+
+
+def predict_inputs(body: dict[str, Any], input_names: Sequence[str]) -> tuple[dict[str, list], bool]:
+    """Return ({input name: values}, row_format) for a ``:predict`` body, read as TF Serving reads it.
+
+    Row format (``instances``) is a list with one entry per example: a bare value when the signature
+    has one input, else an object by input name. Columnar (``inputs``) is an object by input name,
+    or a bare list when there is one input.
+    """
+    if ("instances" in body) == ("inputs" in body):
+        raise ValueError('a predict body has exactly one of "instances" and "inputs"')
+    if "instances" in body:
+        rows = body["instances"]
+        if len(input_names) == 1 and not (rows and isinstance(rows[0], dict)):
+            return {input_names[0]: list(rows)}, True
+        return {name: [row[name] for row in rows] for name in input_names}, True
+    columns = body["inputs"]
+    if not isinstance(columns, dict):
+        return {input_names[0]: list(columns)}, False
+    return {name: list(columns[name]) for name in input_names}, False
+
+
+def predict_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any]:
+    """Return the JSON TF Serving sends back; a lone output is sent without its name."""
+    if len(outputs) == 1:
+        (value,) = outputs.values()
+        return {"predictions" if row_format else "outputs": value.tolist()}
+    if row_format:
+        size = len(next(iter(outputs.values())))
+        return {"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(size)]}
+    return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
+
+
+class TfServingRestRunner:
+    """``tfserving/<name>/<version>`` found through ``models.config``, called with REST JSON bodies."""
+
+    def __init__(self, folder: Path):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - registers the tf-text ops the graph uses
+
+        config = read_models_config(Path(folder) / CONFIG)
+        (entry,) = config.model_config_list.config
+        versions = sorted((Path(folder) / entry.name).glob("[0-9]*"), key=lambda p: int(p.name))
+        if not versions:
+            raise ParityError(f"{folder / entry.name}: no numbered version folder; re-run st-export")
+        self.model = tf.saved_model.load(str(versions[-1]))
+        self.signature = self.model.signatures["serving_default"]
+        self.input_names = list(self.signature.structured_input_signature[1])
+        self.name = f"tf serving {entry.name}/{versions[-1].name} (REST JSON)"
+
+    def predict(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Return the response TF Serving gives to a ``:predict`` JSON body (both through JSON text)."""
+        import tensorflow as tf
+
+        inputs, row_format = predict_inputs(json.loads(json.dumps(body)), self.input_names)
+        tensors = {name: tf.constant(values, dtype=tf.string, shape=[len(values)]) for name, values in inputs.items()}
+        outputs = {name: value.numpy() for name, value in self.signature(**tensors).items()}
+        return json.loads(json.dumps(predict_response(outputs, row_format)))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        response = self.predict({"instances": checked_texts(texts)})
+        return np.array(response["predictions"], dtype=np.float32).reshape(len(texts), -1)
+
+
+@register
+class TfServingTarget(Target):
+    """TF Serving: the SavedModel in the versioned layout, models.config and REST examples."""
+
+    name = "tfserving"
+    order = 30
+    requires = ("savedmodel",)
+
+    def check_options(self, spec: Any, options: dict[str, Any]) -> None:
+        """Raise InvalidOptionError for a bad name or base path (before anything is built)."""
+        tfserving_base_path(options)
+        model_name(spec, options)
+
+    def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
+        import tensorflow as tf
+        import tensorflow_text
+
+        from exporter.tf_ops import savedmodel_op_sources, unservable_ops
+
+        name = model_name(spec, options)
+        base_path = tfserving_base_path(options)
+        folder = out / FOLDER
+        sources = savedmodel_op_sources(out / "savedmodel")
+        bad = unservable_ops(sources)
+        if bad:
+            raise UnservableOpsError(f"the SavedModel uses ops TF Serving's standard build cannot run: {bad}")
+        files = link_tree(out / "savedmodel", folder / name / VERSION)
+        (folder / CONFIG).write_text(models_config(name, base_path), encoding="utf-8")
+        return BuildResult(files=[folder / CONFIG, *files], details={
+            "name": name, "layout": f"{FOLDER}/{name}/{VERSION}/", "model_config_file": f"{FOLDER}/{CONFIG}",
+            "base_path": f"{base_path.rstrip('/')}/{name}", "signature": "serving_default",
+            "rest": rest_examples(name, spec.embedding_dim),
+            "ops": sources, "unservable_ops": bad,
+            "min_runtime": {"tensorflow_model_server": tf.__version__,
+                            "note": f"written with tensorflow {tf.__version__} and tensorflow-text "
+                                    f"{tensorflow_text.__version__}; TF Serving links tensorflow-text's ops in "
+                                    "its standard build; older releases are untested"},
+        })
+
+    def runners(self, out: Path) -> dict[str, Any]:
+        return {"model": TfServingRestRunner(out / FOLDER)}

@@ -1,0 +1,289 @@
+"""Triton Inference Server model repository: ``triton/<name>_onnx`` and ``triton/<name>_tf``.
+
+``<name>_onnx`` (platform ``onnxruntime_onnx``, the primary Triton target): ``1/model.onnx`` is
+``onnx/model.onnx`` with its input taking ``text`` as [batch, 1], the shape a Triton request carries
+for ``dims: [1]``, squeezed to [batch] inside the graph. ``config.pbtxt`` declares the
+onnxruntime-extensions library in ``model_operations``; the ONNX Runtime backend passes each
+``op_library_filename`` to ``OrtApi::RegisterCustomOpsLibrary`` before it creates the session.
+
+``<name>_tf`` (platform ``tensorflow_savedmodel``; Triton's TensorFlow backend is deprecated since
+release 25.03), written when the savedmodel target was built: the SavedModel, whose signature takes
+``text`` as [batch], so the input is ``dims: [1]`` with ``reshape: { shape: [ ] }``, and
+``model_operations`` lists the tensorflow-text op libraries its graph needs.
+
+The runners read ``config.pbtxt`` with Triton's own schema and feed each model exactly what Triton
+would: requests of at most ``max_batch_size`` texts, shaped ``[n] + dims``, reshaped as declared.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import onnx
+
+from exporter.errors import InvalidOptionError, ParityError
+from exporter.layouts import link_tree, model_name
+from exporter.parity import Thresholds
+from exporter.runners import checked_texts, ort_session
+
+from . import BuildResult, Target, Variant, register
+
+FOLDER = "triton"
+#: where the README tells users to mount libortextensions.so in the Triton container
+DEFAULT_OP_LIBRARY = "/opt/ortextensions/libortextensions.so"
+#: where the README tells users to mount tensorflow-text's python/ops folder (the _tf model only)
+DEFAULT_TF_OP_DIR = "/opt/tensorflow_text/ops"
+DEFAULT_MAX_BATCH_SIZE = 64
+TF_DEPRECATION = "Triton's TensorFlow backend is deprecated since release 25.03; prefer <name>_onnx"
+
+
+@dataclass(frozen=True)
+class TritonSettings:
+    """The target's settings, from ``export(options=...)`` / the CLI's ``--triton-*`` flags."""
+
+    op_library: str = DEFAULT_OP_LIBRARY
+    tf_op_dir: str = DEFAULT_TF_OP_DIR
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+
+
+def triton_settings(options: dict[str, Any]) -> TritonSettings:
+    """Return the validated Triton settings in ``options`` (keys ``triton_op_library``,
+    ``triton_tf_op_dir``, ``triton_max_batch_size``).
+
+    Raises:
+        InvalidOptionError: a path is not absolute (the server resolves it inside its container)
+            or the batch size is not an integer >= 0.
+    """
+    settings = TritonSettings(
+        op_library=options.get("triton_op_library") or DEFAULT_OP_LIBRARY,
+        tf_op_dir=options.get("triton_tf_op_dir") or DEFAULT_TF_OP_DIR,
+        max_batch_size=options.get("triton_max_batch_size", DEFAULT_MAX_BATCH_SIZE))
+    for flag, path in (("--triton-op-library", settings.op_library), ("--triton-tf-op-dir", settings.tf_op_dir)):
+        if not str(path).startswith("/") or '"' in str(path) or "\n" in str(path):
+            raise InvalidOptionError(f"{flag} {path!r}: give an absolute path as the Triton server sees it "
+                                     "(inside its container)")
+    size = settings.max_batch_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InvalidOptionError(f"--triton-max-batch-size {size!r}: give an integer >= 0 (0 disables batching)")
+    return settings
+
+
+def batch1_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Return a copy of a string-in model whose ``text`` input is [batch, 1] (squeezed in the graph)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    (text,) = [i for i in graph.input if i.name == "text"]
+    flat = "triton/text_flat"
+    for node in graph.node:
+        node.input[:] = [flat if name == "text" else name for name in node.input]
+    axes = onnx.helper.make_tensor("triton/axis_1", onnx.TensorProto.INT64, [1], [1])
+    graph.initializer.append(axes)
+    graph.node.insert(0, onnx.helper.make_node("Squeeze", ["text", "triton/axis_1"], [flat], name="triton/squeeze"))
+    dims = text.type.tensor_type.shape.dim
+    del dims[:]
+    dims.add().dim_param = "batch"
+    dims.add().dim_value = 1
+    return model
+
+
+def _tensor(name: str, data_type: str, dims: Sequence[int], reshape: Sequence[int] | None = None) -> str:
+    lines = ["  {", f'    name: "{name}"', f"    data_type: {data_type}", f"    dims: [ {', '.join(map(str, dims))} ]"]
+    if reshape is not None:
+        shape = ", ".join(f"{d}" for d in reshape)
+        lines.append(f"    reshape: {{ shape: [ {shape + ' ' if shape else ''}] }}")
+    return "\n".join(lines + ["  }"])
+
+
+def model_config(*, name: str, platform: str, max_batch_size: int, text_dims: Sequence[int],
+                 text_reshape: Sequence[int] | None, embedding_dims: Sequence[int], op_libraries: Sequence[str],
+                 comment: str) -> str:
+    """Return a ``config.pbtxt`` (Triton's ModelConfig in protobuf text format)."""
+    lines = [f"# {comment}", f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {max_batch_size}",
+             "input [", _tensor("text", "TYPE_STRING", text_dims, text_reshape), "]",
+             "output [", _tensor("sentence_embedding", "TYPE_FP32", embedding_dims), "]"]
+    if max_batch_size > 0:
+        lines.append("dynamic_batching { }")
+    if op_libraries:
+        lines.append("model_operations {")
+        lines += [f'  op_library_filename: "{path}"' for path in op_libraries]
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=1)
+def model_config_schema() -> Any:
+    """Return Triton's ``model_config_pb2`` module, loaded from tritonclient by file path.
+
+    ``import tritonclient.grpc`` needs the grpc extra, which pins protobuf < 7; the schema file
+    itself loads with the protobuf TensorFlow brought.
+    """
+    spec = importlib.util.find_spec("tritonclient")
+    if spec is None or not spec.submodule_search_locations:
+        raise ParityError("tritonclient is not installed (pip install tritonclient): it holds Triton's config schema")
+    path = Path(list(spec.submodule_search_locations)[0]) / "grpc" / "model_config_pb2.py"
+    module_spec = importlib.util.spec_from_file_location("st_exporter_triton_model_config_pb2", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def read_model_config(path: Path) -> Any:
+    """Return ``config.pbtxt`` parsed as Triton's ``inference.ModelConfig`` (unknown fields raise)."""
+    from google.protobuf import text_format
+
+    return text_format.Parse(Path(path).read_text(encoding="utf-8"), model_config_schema().ModelConfig())
+
+
+class TritonRequestRunner:
+    """A Triton model folder fed as Triton feeds its backend, after reading its ``config.pbtxt``.
+
+    Texts go out in requests of at most ``max_batch_size``, each a string tensor of shape
+    ``[n] + dims`` (``dims`` with -1 replaced by n when batching is off), reshaped per the config.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.config = read_model_config(self.folder / "config.pbtxt")
+        (self.input,) = self.config.input
+        (self.output,) = self.config.output
+        if self.config.platform == "onnxruntime_onnx":
+            self.session = ort_session(self.folder / "1" / (self.config.default_model_filename or "model.onnx"))
+            self.name = f"triton {self.folder.name} (onnxruntime, [n, 1] strings)"
+        elif self.config.platform == "tensorflow_savedmodel":
+            import tensorflow as tf
+            import tensorflow_text  # noqa: F401 - registers the tf-text ops the graph uses
+
+            loaded = tf.saved_model.load(str(self.folder / "1" / (self.config.default_model_filename or
+                                                                    "model.savedmodel")))
+            self.signature = loaded.signatures["serving_default"]
+            self._keep = loaded
+            self.name = f"triton {self.folder.name} (tensorflow, reshaped strings)"
+        else:
+            raise ParityError(f"{self.folder}: unexpected platform {self.config.platform!r}")
+
+    def _full_shape(self, dims: Sequence[int], n: int) -> list[int]:
+        if self.config.max_batch_size > 0:
+            return [n] + list(dims)
+        return [n if d == -1 else d for d in dims]
+
+    def request_shape(self, n: int) -> list[int]:
+        """Return the shape of the ``text`` tensor a request of ``n`` texts carries."""
+        return self._full_shape(self.input.dims, n)
+
+    def _backend_input(self, batch: np.ndarray) -> np.ndarray:
+        if not self.input.HasField("reshape"):
+            return batch
+        lead = [batch.shape[0]] if self.config.max_batch_size > 0 else []
+        return batch.reshape(lead + list(self.input.reshape.shape))
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        batch = self._backend_input(np.array(texts, dtype=object).reshape(self.request_shape(len(texts))))
+        if hasattr(self, "session"):
+            (out,) = self.session.run(["sentence_embedding"], {"text": batch})
+        else:
+            import tensorflow as tf
+
+            out = self.signature(text=tf.constant(batch.tolist(), dtype=tf.string,
+                                                  shape=batch.shape))["sentence_embedding"].numpy()
+        expected = self._full_shape(self.output.dims, len(texts))
+        if list(out.shape) != expected:
+            raise ParityError(f"{self.folder.name}: output shape {list(out.shape)}, config promises {expected}")
+        return out
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = checked_texts(texts)
+        step = self.config.max_batch_size or max(1, len(texts))
+        parts = [self._run(texts[i:i + step]) for i in range(0, len(texts), step)]
+        return np.concatenate(parts, axis=0) if parts else self._run([])
+
+
+def model_folders(out: Path) -> dict[str, Path]:
+    """Return {"onnx": folder, "tf": folder} for the Triton models present under ``out``."""
+    found = {}
+    for kind in ("onnx", "tf"):
+        folders = sorted((out / FOLDER).glob(f"*_{kind}/config.pbtxt"))
+        if folders:
+            found[kind] = folders[0].parent
+    return found
+
+
+@register
+class TritonTarget(Target):
+    """Triton Inference Server: a model repository (ONNX Runtime backend; TensorFlow backend too)."""
+
+    name = "triton"
+    order = 20  # after savedmodel, whose files the _tf model reuses
+    requires = ("onnx",)
+
+    def check_options(self, spec: Any, options: dict[str, Any]) -> None:
+        """Raise InvalidOptionError for a bad name or Triton setting (before anything is built)."""
+        triton_settings(options)
+        model_name(spec, options)
+
+    def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
+        settings = triton_settings(options)
+        name = model_name(spec, options)
+        batching = settings.max_batch_size > 0
+        dim = spec.embedding_dim
+        folder = out / FOLDER / f"{name}_onnx"
+        (folder / "1").mkdir(parents=True, exist_ok=True)
+        onnx.save(batch1_model(onnx.load(str(out / "onnx" / "model.onnx"))), str(folder / "1" / "model.onnx"))
+        (folder / "config.pbtxt").write_text(model_config(
+            name=folder.name, platform="onnxruntime_onnx", max_batch_size=settings.max_batch_size,
+            text_dims=[1] if batching else [-1, 1], text_reshape=None,
+            embedding_dims=[dim] if batching else [-1, dim], op_libraries=[settings.op_library],
+            comment="written by st-exporter; text: one string per row, [batch, 1]"), encoding="utf-8")
+        files = [folder / "config.pbtxt", folder / "1" / "model.onnx"]
+        models = {folder.name: {"platform": "onnxruntime_onnx", "files": f"{FOLDER}/{folder.name}/",
+                                "op_library_filename": settings.op_library, "request_shape": ["n", 1]}}
+        if (out / "savedmodel" / "saved_model.pb").is_file():
+            tf_files, tf_details = self._build_tf(out, name, settings, dim)
+            files += tf_files
+            models[f"{name}_tf"] = tf_details
+        return BuildResult(files=files, details={
+            "name": name, "max_batch_size": settings.max_batch_size, "dynamic_batching": batching,
+            "models": models,
+            "http_example": {"url": f"POST /v2/models/{name}_onnx/infer", "body": {"inputs": [
+                {"name": "text", "shape": [2, 1], "datatype": "BYTES", "data": ["Hello world", "Grüß Gott"]}]},
+                "response": {"outputs": [{"name": "sentence_embedding", "datatype": "FP32", "shape": [2, dim],
+                                          "data": f"[{2 * dim} floats, row-major]"}]}},
+            "custom_op_library": "libortextensions.so of onnxruntime-extensions (see README, Deploy)",
+            "deprecations": [TF_DEPRECATION] if f"{name}_tf" in models else [],
+        })
+
+    def _build_tf(self, out: Path, name: str, settings: TritonSettings, dim: int) -> tuple[list[Path], dict]:
+        from exporter.tf_ops import savedmodel_op_sources
+
+        folder = out / FOLDER / f"{name}_tf"
+        files = link_tree(out / "savedmodel", folder / "1" / "model.savedmodel")
+        libraries = sorted({source.split(":", 1)[1] for source in savedmodel_op_sources(out / "savedmodel").values()
+                            if source.startswith("tensorflow-text:")})
+        batching = settings.max_batch_size > 0
+        (folder / "config.pbtxt").write_text(model_config(
+            name=folder.name, platform="tensorflow_savedmodel", max_batch_size=settings.max_batch_size,
+            text_dims=[1] if batching else [-1], text_reshape=[] if batching else None,
+            embedding_dims=[dim] if batching else [-1, dim],
+            op_libraries=[f"{settings.tf_op_dir.rstrip('/')}/{lib}" for lib in libraries],
+            comment=f"written by st-exporter; {TF_DEPRECATION}"), encoding="utf-8")
+        return [folder / "config.pbtxt", *files], {
+            "platform": "tensorflow_savedmodel", "files": f"{FOLDER}/{folder.name}/", "deprecated": TF_DEPRECATION,
+            "request_shape": ["n", 1] if batching else ["n"],
+            "op_library_filename": [f"{settings.tf_op_dir.rstrip('/')}/{lib}" for lib in libraries]}
+
+    def runners(self, out: Path) -> dict[str, Any]:
+        folders = model_folders(out)
+        if "onnx" not in folders:
+            raise ParityError(f"{out / FOLDER}: no <name>_onnx/config.pbtxt; re-run st-export")
+        return {"model": TritonRequestRunner(folders["onnx"])}
+
+    def variants(self, out: Path) -> list[Variant]:
+        folders = model_folders(out)
+        if "tf" not in folders:
+            return []
+        pb = folders["tf"] / "1" / "model.savedmodel" / "saved_model.pb"
+        return [Variant(name="tf", file=str(pb.relative_to(out)), runner=TritonRequestRunner(folders["tf"]),
+                        thresholds=Thresholds())]

@@ -1,0 +1,151 @@
+"""The Triton model repository: configs read with Triton's own schema, matched against the artifacts'
+real signatures, and the repository's ONNX model run with the tensors a Triton request carries."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from google.protobuf import text_format
+
+import exporter
+from exporter.cli import main
+from exporter.errors import InvalidOptionError
+from exporter.parity import compare_embeddings
+from exporter.runners import OnnxRunner, ReferenceRunner, ort_session
+from targets.triton import (DEFAULT_OP_LIBRARY, TritonRequestRunner, model_config_schema, model_folders,
+                            read_model_config)
+
+MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
+NAME = "all-MiniLM-L6-v2"
+
+
+def _onnx_dims(value_info) -> list[int]:
+    return [-1 if d.dim_param or not d.dim_value else d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_every_config_parses_against_tritons_schema(bundled_export):
+    configs = sorted((bundled_export.out / "triton").glob("*/config.pbtxt"))
+    assert [c.parent.name for c in configs] == [f"{NAME}_onnx", f"{NAME}_tf"]
+    schema = model_config_schema()
+    assert "model_operations" in schema.ModelConfig.DESCRIPTOR.fields_by_name
+    with pytest.raises(text_format.ParseError):  # the schema is strict: a misspelt field is an error
+        text_format.Parse('name: "x"\nmax_batch: 4\n', schema.ModelConfig())
+    for path in configs:
+        config = read_model_config(path)
+        assert config.name == path.parent.name
+        assert config.max_batch_size == 64 and config.HasField("dynamic_batching")
+        assert [(i.name, schema.DataType.Name(i.data_type)) for i in config.input] == [("text", "TYPE_STRING")]
+        assert [(o.name, schema.DataType.Name(o.data_type), list(o.dims)) for o in config.output] == [
+            ("sentence_embedding", "TYPE_FP32", [384])]
+        assert (path.parent / "1").is_dir()
+
+
+def test_onnx_config_matches_the_models_signature(bundled_export):
+    folder = model_folders(bundled_export.out)["onnx"]
+    config = read_model_config(folder / "config.pbtxt")
+    assert config.platform == "onnxruntime_onnx"
+    assert list(config.model_operations.op_library_filename) == [DEFAULT_OP_LIBRARY]
+    model = onnx.load(str(folder / "1" / "model.onnx"), load_external_data=False)
+    (text,), (embedding,) = model.graph.input, model.graph.output
+    assert text.type.tensor_type.elem_type == onnx.TensorProto.STRING
+    assert embedding.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    # with batching, Triton expects the model's shape to be [-1] + dims, for inputs and outputs alike
+    assert _onnx_dims(text) == [-1] + list(config.input[0].dims) == [-1, 1]
+    assert _onnx_dims(embedding) == [-1] + list(config.output[0].dims) == [-1, 384]
+    assert {n.domain for n in model.graph.node} >= {"ai.onnx.contrib"}
+
+
+def test_tf_config_matches_the_signature_and_names_the_tf_text_libraries(bundled_export):
+    import tensorflow as tf
+
+    from exporter.tf_ops import savedmodel_op_sources
+
+    folder = model_folders(bundled_export.out)["tf"]
+    config = read_model_config(folder / "config.pbtxt")
+    assert config.platform == "tensorflow_savedmodel" and "deprecated" in (folder / "config.pbtxt").read_text()
+    signature = tf.saved_model.load(str(folder / "1" / "model.savedmodel")).signatures["serving_default"]
+    (spec,) = signature.structured_input_signature[1].values()
+    (text,) = config.input
+    # the request's [n, 1] becomes [n] + reshape.shape, which must be the signature's shape
+    assert list(text.dims) == [1] and list(text.reshape.shape) == []
+    assert [None] + list(text.reshape.shape) == spec.shape.as_list()
+    assert signature.structured_outputs["sentence_embedding"].shape.as_list() == [None] + list(config.output[0].dims)
+    needed = sorted({s.split(":")[1] for s in savedmodel_op_sources(folder / "1" / "model.savedmodel").values()
+                     if s.startswith("tensorflow-text:")})
+    assert needed and [p.rsplit("/", 1)[1] for p in config.model_operations.op_library_filename] == needed
+
+
+def test_repository_onnx_model_runs_with_triton_request_tensors(bundled_export, bundled_reference, corpus):
+    """Independent of TritonRequestRunner (whose parity on the whole corpus the export recorded)."""
+    corpus = corpus[::2]
+    folder = model_folders(bundled_export.out)["onnx"]
+    session = ort_session(folder / "1" / "model.onnx")
+    max_batch = read_model_config(folder / "config.pbtxt").max_batch_size // 2  # several requests, as a client sends
+    requests = [corpus[i:i + max_batch] for i in range(0, len(corpus), max_batch)]
+    got = np.concatenate([session.run(None, {"text": np.array(r, dtype=object).reshape(len(r), 1)})[0]
+                          for r in requests])
+    expected = bundled_reference.encode(corpus)
+    cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() >= MIN_COSINE and np.abs(got - expected).max() <= MAX_ABS_DIFF
+    empty = session.run(None, {"text": np.zeros((0, 1), dtype=object)})[0]
+    assert empty.shape == (0, 384)
+    with pytest.raises(Exception, match="(?i)rank|dimension|shape"):  # a bare [n] tensor is not what it takes
+        session.run(None, {"text": np.array(corpus[:2], dtype=object)})
+
+
+def test_parity_of_both_triton_models_is_recorded(bundled_export):
+    parity = bundled_export.manifest["targets"]["triton"]["parity"]
+    for figures in (parity["embeddings"], parity["variants"]["tf"]):
+        assert figures["passed"] and figures["batch_sizes"] == ["all", "1", "7"]
+        assert figures["min_cosine"] >= MIN_COSINE and figures["max_abs_diff"] <= MAX_ABS_DIFF
+    details = bundled_export.manifest["targets"]["triton"]
+    assert details["name"] == NAME and set(details["models"]) == {f"{NAME}_onnx", f"{NAME}_tf"}
+
+
+def test_check_reruns_every_layout_runner(tiny_model, tmp_path):
+    model = tiny_model("bert_uncased_mean_norm")
+    exporter.export(model, tmp_path / "out", targets=["triton", "tfserving"], check=False)
+    result = exporter.check(tmp_path / "out")
+    rows = {sub.target: sub for row in result.rows for sub in (row, *row.variant_rows())}
+    assert set(rows) == {"onnx", "savedmodel", "triton", "triton:tf", "tfserving"}
+    assert result.passed and all(row.parity["embeddings"]["max_abs_diff"] <= MAX_ABS_DIFF for row in rows.values())
+
+
+def test_settings_name_no_batching_and_no_tf_model_without_savedmodel(tiny_model, tmp_path, corpus):
+    model = tiny_model("bert_uncased_mean_norm")
+    result = exporter.export(model, tmp_path / "out", targets=["triton"], check=False, options={
+        "name": "my.model-1", "triton_op_library": "/srv/lib/libortextensions.so", "triton_max_batch_size": 0})
+    assert [row.target for row in result.rows] == ["onnx", "triton"]
+    assert sorted(p.name for p in (result.out / "triton").iterdir()) == ["my.model-1_onnx"]
+    config = read_model_config(result.out / "triton/my.model-1_onnx/config.pbtxt")
+    assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
+    assert list(config.input[0].dims) == [-1, 1] and list(config.output[0].dims) == [-1, 32]
+    assert list(config.model_operations.op_library_filename) == ["/srv/lib/libortextensions.so"]
+    runner = TritonRequestRunner(result.out / "triton/my.model-1_onnx")
+    assert runner.request_shape(5) == [5, 1]
+    report = compare_embeddings(ReferenceRunner(model), runner, corpus[:20], batch_sizes=(None, 3))
+    assert report.passed, report.failures
+    np.testing.assert_array_equal(runner.encode(corpus[:4]), OnnxRunner(result.out / "onnx/model.onnx").encode(corpus[:4]))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"name": "bad/name"}, "model name"),
+    ({"name": "-dash-first"}, "model name"),
+    ({"triton_op_library": "relative/lib.so"}, "absolute path"),
+    ({"triton_max_batch_size": -1}, "integer >= 0"),
+])
+def test_bad_settings_fail_before_anything_is_built(options, message, tiny_model, tmp_path):
+    with pytest.raises(InvalidOptionError, match=message):
+        exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets=["triton"], options=options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_maps_serving_flags(capsys, tiny_model, tmp_path):
+    code = main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "out"), "--targets", "triton",
+                 "--no-check", "--name", "tiny", "--triton-max-batch-size", "8", "--triton-op-library", "/x/o.so"])
+    assert code == 0
+    config = read_model_config(tmp_path / "out/triton/tiny_onnx/config.pbtxt")
+    assert config.max_batch_size == 8 and list(config.model_operations.op_library_filename) == ["/x/o.so"]
+    assert main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "bad"), "--targets", "triton",
+                 "--name", "a b"]) == 2
+    assert "invalid-option" in capsys.readouterr().err

@@ -35,9 +35,9 @@ MODELS = {
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_tiny_model_parity(name, tiny_model, tmp_path):
-    """Every target (ONNX, SavedModel) at the core bar."""
+    """Every target (ONNX, SavedModel) at the core bar (variants: tests/test_onnx_variants.py)."""
     model = tiny_model(name, **MODELS[name])
-    result = exporter.export(model, tmp_path / "out")
+    result = exporter.export(model, tmp_path / "out", variants=False)
     assert [row.target for row in result.rows] == ["onnx", "savedmodel"]
     for row in result.rows:
         parity = row.parity
@@ -76,7 +76,7 @@ def test_legacy_format_is_really_legacy(tiny_model):
 
 def test_default_prompt_is_in_model_onnx_and_recorded(tiny_model, tmp_path):
     model = tiny_model("default_prompt_excluded_from_pooling", **MODELS["default_prompt_excluded_from_pooling"])
-    result = exporter.export(model, tmp_path / "out", check=False)
+    result = exporter.export(model, tmp_path / "out", check=False, variants=False)
     prompt = result.manifest["targets"]["onnx"]["prompt"]
     assert prompt["text"] == "Represent this sentence: " and prompt["pooled_from_token"] == 5  # [CLS] + 4 pieces
     assert result.manifest["targets"]["savedmodel"]["prompt"]["text"] == "Represent this sentence: "

@@ -1,9 +1,10 @@
 """Timing: every runner in its own process, timed in turns so that background load hits them alike.
 
-For each cell, each runner first runs the texts twice (warm-up, not counted), then the runners
-take turns: in each round every runner runs the texts a few times (about 0.15 s), in an order
-reversed every other round. Rounds go on until every runner's median moved by less than
-``STABLE`` in the last round (after ``min_runs``), or the cell's time is up.
+For each cell, each runner first runs the texts once (warm-up, not counted) and once more to
+size its turns, then the runners take turns: in each round every runner runs the texts a few
+times (about 0.15 s), in an order reversed every other round. Rounds go on until every runner's
+median moved by less than ``STABLE`` in the last round (after ``min_runs``; a third of that for
+runners slower than ``SLOW_CALL_S`` a call), or the cell's time is up.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from .runners import RunnerSpec
 
 STABLE = 0.02
 TURN_SECONDS = 0.15
+#: a runner slower than this per call needs fewer runs (a third of min_runs, at least 3)
+SLOW_CALL_S = 1.0
 #: lets the previous runner's spinning threads go idle before the next one starts
 PAUSE_S = 0.02
 LOAD_TIMEOUT_S = 600
@@ -125,16 +128,19 @@ def time_cell(workers: list[Worker], texts: list[str], *, min_runs: int, max_sec
     """Return {label: summary or {"error": ...}} for one cell, all runners timed in turns."""
     runs: dict[str, list[float]] = {}
     reps: dict[str, int] = {}
+    needed: dict[str, int] = {}
     errors: dict[str, str] = {}
     active = []
     for worker in workers:
+        label = worker.spec.label
         try:
-            first = worker.call(cmd="time", texts=texts, reps=1, warmup=2)["times"][0]
+            first = worker.call(cmd="time", texts=texts, reps=1, warmup=1)["times"][0]
         except WorkerError as exc:
-            errors[worker.spec.label] = str(exc)
+            errors[label] = str(exc)
             continue
-        runs[worker.spec.label] = []
-        reps[worker.spec.label] = max(1, min(20, int(TURN_SECONDS / max(first, 1e-6))))
+        runs[label] = []
+        reps[label] = max(1, min(20, int(TURN_SECONDS / max(first, 1e-6))))
+        needed[label] = min_runs if first < SLOW_CALL_S else max(3, min_runs // 3)
         active.append(worker)
     start, rounds, done = time.perf_counter(), 0, False
     while active and not done:
@@ -148,11 +154,11 @@ def time_cell(workers: list[Worker], texts: list[str], *, min_runs: int, max_sec
                 active.remove(worker)
             time.sleep(PAUSE_S)
         rounds += 1
-        stable = {w.spec.label: _stable(runs[w.spec.label], reps[w.spec.label], min_runs) for w in active}
-        enough = all(len(runs[w.spec.label]) >= min_runs for w in active)
+        stable = {w.spec.label: _stable(runs[w.spec.label], reps[w.spec.label], needed[w.spec.label]) for w in active}
+        enough = all(len(runs[w.spec.label]) >= needed[w.spec.label] for w in active)
         done = enough and (all(stable.values()) or time.perf_counter() - start > max_seconds)
     results: dict[str, Any] = {label: {"error": reason} for label, reason in errors.items()}
     for worker in active:
         label = worker.spec.label
-        results[label] = summary(runs[label], _stable(runs[label], reps[label], min_runs))
+        results[label] = summary(runs[label], _stable(runs[label], reps[label], needed[label]))
     return results

@@ -25,7 +25,7 @@ def latency_plot(report: dict[str, Any], path: Path) -> Path:
         for name in runners:
             points = [(c["batch"], c["results"][name]["median_s"] * 1e3) for c in cells
                       if "median_s" in c["results"].get(name, {})]
-            ax.plot(*zip(*points), marker="o", label=name)
+            ax.plot(*zip(*points), marker="o", label=name, ls="--" if name.endswith("tokenizer") else "-")
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="median latency (ms)",
                title=f"{length} texts (~{cells[0]['mean_tokens']:.0f} tokens)")
         ax.set_xticks([c["batch"] for c in cells], [str(c["batch"]) for c in cells])

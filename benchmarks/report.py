@@ -76,7 +76,8 @@ def _quality_table(report: dict[str, Any]) -> list[str]:
 
 
 def _runner_table(report: dict[str, Any]) -> list[str]:
-    lines = ["| runner | precision | threads | baseline RSS MB | load peak RSS MB | notes |", "|---|---|---|---|---|---|"]
+    lines = ["| runner | precision | threads | RSS before loading MB | peak while loading MB | notes |",
+             "|---|---|---|---|---|---|"]
     for r in report["runners"]:
         if r.get("skipped"):
             continue

@@ -56,6 +56,9 @@ def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parsed = RunnerSpec(**spec)
+    import exporter  # noqa: F401 - every runner needs it (it imports torch): part of the baseline, not the runner
+    import targets  # noqa: F401
+
     baseline = _status_mb("VmRSS")
     try:
         reason = check_cuda_providers(parsed)

@@ -12,8 +12,10 @@ from benchmarks.runners import cuda_specs
 
 @pytest.fixture(scope="module")
 def tiny_onnx_export(tiny_model, tmp_path_factory):
+    """A tiny BERT's onnx target; exporting it also holds its variants to their bars (a miss raises)."""
     out = tmp_path_factory.mktemp("bench") / "export"
-    exporter.export(tiny_model("bert_uncased_mean_norm"), out, targets="onnx", check=False)
+    result = exporter.export(tiny_model("bert_uncased_mean_norm"), out, targets="onnx")
+    assert set(result.manifest["targets"]["onnx"]["parity"]["variants"]) == {"optimized", "int8"}
     return out
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lengths", default=None, help=f"default {','.join(LENGTHS)}")
     parser.add_argument("--min-runs", type=int, default=None, help="timed runs per runner and cell (default 10, quick 5)")
     parser.add_argument("--max-seconds", type=float, default=None,
-                        help="seconds per cell before a median counts as settled anyway (default 30, quick 8)")
+                        help="seconds per cell before a median counts as settled anyway (default 30, quick 6)")
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON, Markdown and PNG files")
     parser.add_argument("--readme", default=None, help="README to update between its bench markers (CPU runs)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
@@ -127,7 +128,7 @@ def _settings(args: argparse.Namespace) -> None:
         QUICK_BATCH_SIZES if quick else BATCH_SIZES)
     args.length_list = args.lengths.split(",") if args.lengths else list(QUICK_LENGTHS if quick else LENGTHS)
     args.min_runs = args.min_runs or (5 if quick else 10)
-    args.max_seconds = args.max_seconds or (8.0 if quick else 30.0)
+    args.max_seconds = args.max_seconds or (6.0 if quick else 30.0)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -146,7 +147,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     specs_list = cuda_specs(export, manifest) if device == "cuda" else cpu_specs(export, manifest)
     load, own = machine.Load(), _own_cpu([])
     load.start()
+    started = time.perf_counter()
     workers = start_workers(specs_list, export, model_dir, manifest)
+    print(f"{len(workers)} runners loaded in {time.perf_counter() - started:.0f} s, "
+          f"{sum(1 for s in specs_list if s.skipped)} skipped", flush=True)
     specs = {s.label: s for s in specs_list}
     try:
         reference = next((w for w in workers if w.spec.kind == "reference" and w.spec.precision == "fp32"), None)
@@ -159,8 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from .quality import measure_quality
 
         encoders = [w for w in workers if w is not reference and w.spec.role == "encode"]
+        started = time.perf_counter()
         quality = measure_quality(reference, encoders, corpus=parity_texts(), pairs=sentences(),
                                   batch_sizes=(None,) if args.quick else FULL_QUALITY_BATCHES)
+        print(f"quality of {len(encoders)} runners in {time.perf_counter() - started:.0f} s", flush=True)
         for worker in workers:
             specs[worker.spec.label].notes += [f"loaded as {worker.info.get('name')}"]
     finally:
@@ -196,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.readme), report.readme_section(result, stem, plots)):
         print(f"bench: {args.readme} has no {report.README_START} ... {report.README_END} markers; "
               "not updated", file=sys.stderr)
+    warning = report.provisional(result)
+    if warning:
+        print(warning)
     for goal in result["goals"].values():
         print(f"{'HOLDS' if goal['holds'] else 'open ' if goal['holds'] is None else 'MISS '} {goal['goal']}: "
               f"{goal['detail']}")

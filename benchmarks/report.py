@@ -28,8 +28,22 @@ def _machine_line(report: dict[str, Any]) -> str:
             f"CPU during the run ({load['other_cpu_s']:.0f} CPU-s).")
 
 
+#: above this share of the CPU taken by other processes, ratios are flagged as provisional
+BUSY_SHARE = 0.10
+
+
+def provisional(report: dict[str, Any]) -> str | None:
+    """Return a warning when other processes took a noticeable share of the CPU during the run."""
+    share = report["load"]["other_cpu_share"]
+    if share <= BUSY_SHARE:
+        return None
+    return (f"Provisional: other processes used {100 * share:.0f}% of the CPU during this run; they slow "
+            "torch's OpenMP threads far more than ONNX Runtime's, so ratios are not comparable with a quiet run.")
+
+
 def _goals_table(report: dict[str, Any]) -> list[str]:
-    lines = ["| goal | holds | measured |", "|---|---|---|"]
+    warning = provisional(report)
+    lines = ([f"> {warning}", ""] if warning else []) + ["| goal | holds | measured |", "|---|---|---|"]
     for goal in report["goals"].values():
         mark = {True: "yes", False: "**no**", None: "not measured"}[goal["holds"]]
         lines.append(f"| {goal['goal']} | {mark} | {goal['detail']} |")
@@ -106,10 +120,14 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
 
 
 def readme_section(report: dict[str, Any], stem: str, plots: list[str]) -> str:
-    """Return the README's speed section for this (CPU) run: goals, the main table, links."""
+    """Return the README's speed section for this (CPU) run: goals, the quick grid's rows, links."""
+    from .workloads import QUICK_BATCH_SIZES, QUICK_LENGTHS
+
     link = f"benchmarks/results/{stem}"
+    cells = [c for c in report["cells"] if c["batch"] in QUICK_BATCH_SIZES and c["length"] in QUICK_LENGTHS]
     return "\n".join([
-        README_START, _machine_line(report), "", *_goals_table(report), "", *_speed_table(report), "",
+        README_START, _machine_line(report), "", *_goals_table(report), "",
+        *_speed_table(report, cells or report["cells"]), "",
         f"Full report: [{stem}.md]({link}.md) ([JSON]({link}.json)); plots: "
         + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}](benchmarks/results/{Path(p).name})" for p in plots),
         README_END])

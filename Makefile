@@ -19,11 +19,17 @@ export: install
 test: install
 	$(PY) -m pytest -q
 
-bench: export
-	$(PY) -m benchmarks.bench --export $(OUT) --quick
+# benchmarks/README.md: quick (batch 1 and 32, short and medium texts) and full (the whole grid);
+# both write benchmarks/results/ and the README's speed section
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
+	touch $@
 
-bench-full: export
-	$(PY) -m benchmarks.bench --export $(OUT)
+bench: export $(VENV)/.bench-installed
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --readme README.md
+
+bench-full: export $(VENV)/.bench-installed
+	$(PY) -m benchmarks.bench --export $(OUT) --readme README.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -1,10 +1,11 @@
-"""Latency of every exported target against SentenceTransformer.encode, as ratios measured in one run.
+"""Latency, throughput, memory and quality of every exported runner against SentenceTransformer.encode.
 
-    python -m benchmarks.bench [--export OUT] [--quick] [--batch-sizes 1,8,32] [--lengths short,medium,long]
+    python -m benchmarks.bench [--export OUT] [--quick] [--device cpu|cuda] [--batch-sizes 1,8,32,128]
+                               [--lengths short,medium,long] [--readme README.md]
 
-Writes ``benchmarks/results/<machine>-<date>.json`` and ``.md``. Speed is only ever claimed from
-here (never from a unit test): every figure is the median of repeated timed runs after warm-up,
-next to the reference timed in the same process.
+Writes ``benchmarks/results/<machine>-<date>[-quick].json``, ``.md`` and two PNG plots. Every
+speed figure is a ratio to the reference timed in the same run, in turns with it. Speed is
+only ever claimed from here, never from a unit test.
 """
 from __future__ import annotations
 
@@ -12,155 +13,203 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import statistics
+import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
+from . import goals, machine, report
+from .measure import Worker, WorkerError, start_workers, stop_workers, time_cell
+from .runners import REFERENCE, RunnerSpec, cpu_specs, cuda_specs
+from .workloads import BATCH_SIZES, LENGTHS, QUICK_BATCH_SIZES, QUICK_LENGTHS, Cell, WorkloadBuilder, grid, sentences
 
 RESULTS = Path(__file__).with_name("results")
-#: real sentences (seeded shuffle), joined until a text reaches the token budget of its length class
-SENTENCES = [
-    "The committee approved the new budget after a long debate on Tuesday.",
-    "Researchers found that the drug reduced symptoms in most patients.",
-    "A small bakery on the corner sells fresh bread every morning.",
-    "The river flooded the valley after three days of heavy rain.",
-    "She finished the marathon in under four hours despite the heat.",
-    "Engineers are testing a lighter battery for electric aircraft.",
-    "The museum reopened with an exhibition of early photography.",
-    "Local farmers expect a smaller harvest because of the drought.",
-    "The software update fixes a bug that drained the phone's battery.",
-    "Two teams will meet in the final on Sunday evening.",
-    "The city plans to plant ten thousand trees over the next decade.",
-    "He learned to play the violin by watching old recordings.",
-]
-LENGTHS = {"short": 10, "medium": 60, "long": None}  # target tokens; None = max_seq_length
+FULL_QUALITY_BATCHES: tuple[int | None, ...] = (None, 1, 7)
 
 
-def machine() -> dict[str, Any]:
-    """Return a description of this machine (CPU model, cores, vector flags, GPU)."""
-    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cores": os.cpu_count()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line)
-        flags = next(line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags"))
-        info["flags"] = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in flags]
-    except (OSError, StopIteration):
-        pass
-    import torch
-
-    info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return info
-
-
-def workload(tokenize: Callable, batch: int, length: str, max_len: int, seed: int = 0) -> list[str]:
-    """Return ``batch`` texts of about the token count of ``length``, from a seeded shuffle of SENTENCES."""
-    rng = np.random.default_rng(seed)
-    budget = LENGTHS[length] or max_len
-    count = lambda words: tokenize([" ".join(words)])["attention_mask"].sum()  # noqa: E731
-    texts = []
-    for _ in range(batch):
-        order = rng.permutation(len(SENTENCES))
-        words: list[str] = []
-        for j in range(400):
-            words.extend(SENTENCES[order[j % len(SENTENCES)]].split())
-            if count(words) >= budget:
-                break
-        while len(words) > 1 and count(words[:-1]) >= budget:
-            words.pop()
-        texts.append(" ".join(words))
-    return texts
-
-
-def timed(encode: Callable, texts: list[str], *, min_runs: int, max_seconds: float) -> dict[str, float]:
-    """Return median/p95 seconds of ``encode(texts)`` after warm-up, repeating until stable or out of time."""
-    for _ in range(2):
-        encode(texts)
-    runs: list[float] = []
-    start = time.perf_counter()
-    while len(runs) < min_runs or (time.perf_counter() - start < max_seconds and len(runs) < 200 and
-                                    abs(statistics.median(runs[-5:]) - statistics.median(runs)) >
-                                    0.02 * statistics.median(runs)):
-        t = time.perf_counter()
-        encode(texts)
-        runs.append(time.perf_counter() - t)
-    runs.sort()
-    return {"median_s": statistics.median(runs), "p95_s": runs[int(0.95 * (len(runs) - 1))], "runs": len(runs)}
-
-
-def runners(export: Path, model_dir: Any) -> dict[str, Any]:
-    """Return the reference and every target found in ``export`` (skipped ones carry a reason)."""
-    import exporter  # noqa: F401 - loads the extensions library before TensorFlow
-    from exporter.runners import ReferenceRunner
-    from targets import resolve
-
-    out: dict[str, Any] = {"sentence-transformers": ReferenceRunner(model_dir)}
-    manifest = json.loads((export / "manifest.json").read_text())
-    for target in resolve(list(manifest["targets"])):
-        out[target.name] = target.runners(export)["model"]
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", default="export", help="an export directory (default: ./export from make export)")
     parser.add_argument("--model", default=None, help="source model (default: the one in the manifest)")
-    parser.add_argument("--batch-sizes", default="1,8,32,128")
-    parser.add_argument("--lengths", default="short,medium,long")
-    parser.add_argument("--quick", action="store_true", help="batch 1 and 32, short and medium, fewer runs")
-    parser.add_argument("--min-runs", type=int, default=None, help="timed runs per cell at least (default 10, quick 5)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: torch fp32/fp16, ONNX Runtime CUDA fp32/fp16, TensorFlow on the GPU")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"batches {QUICK_BATCH_SIZES}, {'/'.join(QUICK_LENGTHS)} texts, fewer runs")
+    parser.add_argument("--batch-sizes", default=None, help=f"default {','.join(map(str, BATCH_SIZES))}")
+    parser.add_argument("--lengths", default=None, help=f"default {','.join(LENGTHS)}")
+    parser.add_argument("--min-runs", type=int, default=None, help="timed runs per runner and cell (default 10, quick 5)")
     parser.add_argument("--max-seconds", type=float, default=None,
-                        help="time per cell before giving up on a stable median (default 10, quick 3)")
-    parser.add_argument("--results", default=str(RESULTS), help="where the JSON and Markdown reports go")
-    args = parser.parse_args(argv)
-    export = Path(args.export)
-    manifest = json.loads((export / "manifest.json").read_text())
-    every = runners(export, args.model or manifest["source"]["path"])
-    reference = every["sentence-transformers"]
-    batches = [1, 32] if args.quick else [int(b) for b in args.batch_sizes.split(",")]
-    lengths = ["short", "medium"] if args.quick else args.lengths.split(",")
-    min_runs = args.min_runs or (5 if args.quick else 10)
-    max_seconds = args.max_seconds or (3.0 if args.quick else 10.0)
-    max_len = manifest["tokenizer"]["max_seq_length"]
+                        help="seconds per cell before a median counts as settled anyway (default 30, quick 6)")
+    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON, Markdown and PNG files")
+    parser.add_argument("--readme", default=None, help="README to update between its bench markers (CPU runs)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    return parser
+
+
+def _token_tools(model_dir: Path, manifest: dict[str, Any]):
+    """Return (HF tokenizer, token counter) of the reference."""
+    from transformers import AutoTokenizer
+
+    folder = model_dir / (manifest["source"]["modules"][0].get("path") or "")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return tokenizer, lambda texts: [len(ids) for ids in tokenizer(texts)["input_ids"]]
+
+
+def _own_cpu(workers: list[Worker]) -> float:
+    times = os.times()
+    return times.user + times.system + sum(w.cpu_s for w in workers)
+
+
+def _flops(export: Path, tokenizer: Any, texts: list[str], max_length: int) -> int | None:
+    from .flops import matmul_flops
+
+    encoder = export / "onnx" / "encoder.onnx"
+    if not encoder.is_file():
+        return None
+    encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    feeds = {n: encoded[n].astype("int64") if n in encoded else 0 * encoded["input_ids"].astype("int64")
+             for n in ("input_ids", "attention_mask", "token_type_ids")}
+    return matmul_flops(encoder, feeds)
+
+
+def _derived(results: dict[str, Any], specs: dict[str, RunnerSpec], cell: Cell, flops: int | None,
+             peak: float | None) -> None:
+    """Add speedup, texts/s, GFLOP/s and tokenizer share to each runner's timing (in place)."""
+    base = {s.device: results[s.label]["median_s"] for s in specs.values()
+            if s.kind == "reference" and s.precision == "fp32" and "median_s" in results.get(s.label, {})}
+    for label, row in results.items():
+        if "median_s" not in row:
+            continue
+        spec = specs[label]
+        row["speedup"] = base[spec.device] / row["median_s"] if spec.device in base else None
+        row["texts_per_s"] = cell.batch / row["median_s"]
+        row["gflops"] = flops / row["median_s"] / 1e9 if flops and spec.role == "encode" else None
+        row["pct_peak"] = row["gflops"] / peak if row["gflops"] and peak else None
+        tokenizer = results.get(spec.tokenizer or "", {})
+        if "median_s" in tokenizer:
+            row["tokenizer_s"] = tokenizer["median_s"]
+            row["tokenizer_share"] = tokenizer["median_s"] / row["median_s"]
+
+
+def _measure_cells(workers, specs, cells, builder, args, export, tokenizer, max_length, machine_info):
     rows = []
-    for length in lengths:
-        for batch in batches:
-            texts = workload(reference.tokenize, batch, length, max_len)
-            tokens = int(reference.tokenize(texts)["attention_mask"].sum(axis=1).mean())
-            base = None
-            for name, runner in every.items():
-                figures = timed(runner.encode, texts, min_runs=min_runs, max_seconds=max_seconds)
-                base = base or figures["median_s"]
-                rows.append({"runner": name, "batch": batch, "length": length, "mean_tokens": tokens, **figures,
-                             "texts_per_s": batch / figures["median_s"], "speedup": base / figures["median_s"]})
-                print(f"{length:6} b={batch:<4} {name:22} {figures['median_s'] * 1000:8.1f} ms "
-                      f"{base / figures['median_s']:5.2f}x", flush=True)
-    report = {"machine": machine(), "date": dt.date.today().isoformat(), "export": str(export),
-              "threads": {"torch": __import__("torch").get_num_threads()}, "rows": rows}
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    stem = f"{platform.node() or 'machine'}-{report['date']}"
-    (results / f"{stem}.json").write_text(json.dumps(report, indent=2))
-    (results / f"{stem}.md").write_text(markdown(report))
-    print(f"\nwrote {results / stem}.json and .md")
+    for cell in cells:
+        texts = builder.texts(cell)
+        for worker in workers:
+            try:
+                worker.call(cmd="reset_peak")
+            except WorkerError:
+                pass
+        load, own = machine.Load(), _own_cpu(workers)
+        load.start()
+        results = time_cell(workers, texts, min_runs=args.min_runs, max_seconds=args.max_seconds)
+        for worker in workers:
+            try:
+                results.get(worker.spec.label, {})["peak_rss_mb"] = worker.call(cmd="memory")["serving_peak_rss_mb"]
+            except WorkerError:
+                pass
+        cell_load = load.stop(_own_cpu(workers) - own)
+        flops = _flops(export, tokenizer, texts, max_length)
+        _derived(results, specs, cell, flops, machine_info.get("fp32_peak_gflops"))
+        rows.append({"length": cell.length, "batch": cell.batch, **builder.describe(texts), "flops": flops,
+                     "load": cell_load, "results": results})
+        for label, r in results.items():
+            figure = (f"{r['median_s'] * 1e3:9.2f} ms  {r['speedup'] or 0:5.2f}×" if "median_s" in r
+                      else f"failed: {r['error']}")
+            print(f"{cell.length:6} b={cell.batch:<4} {label:34} {figure}", flush=True)
+        print(f"{'':13} load {cell_load['load_average'][0]}, other processes {100 * cell_load['other_cpu_share']:.0f}%"
+              " of the CPU", flush=True)
+    return rows
+
+
+def _settings(args: argparse.Namespace) -> None:
+    quick = args.quick
+    args.batches = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else list(
+        QUICK_BATCH_SIZES if quick else BATCH_SIZES)
+    args.length_list = args.lengths.split(",") if args.lengths else list(QUICK_LENGTHS if quick else LENGTHS)
+    args.min_runs = args.min_runs or (5 if quick else 10)
+    args.max_seconds = args.max_seconds or (6.0 if quick else 30.0)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark described by parsed ``args``; return the report (not yet written)."""
+    from exporter.corpus import parity_texts
+
+    export = Path(args.export)
+    manifest = json.loads((export / "manifest.json").read_text(encoding="utf-8"))
+    model_dir = Path(args.model or manifest["source"]["path"])
+    device, notes = args.device, []
+    if device == "cuda" and not machine.gpu_name():
+        notes.append("--device cuda: no CUDA GPU on this machine (nvidia-smi finds none); measured the CPU only")
+        print(notes[-1], file=sys.stderr)
+        device = "cpu"
+    info = {**machine.describe(), **machine.gemm_ceiling()}
+    specs_list = cuda_specs(export, manifest) if device == "cuda" else cpu_specs(export, manifest)
+    load, own = machine.Load(), _own_cpu([])
+    load.start()
+    started = time.perf_counter()
+    workers = start_workers(specs_list, export, model_dir, manifest)
+    print(f"{len(workers)} runners loaded in {time.perf_counter() - started:.0f} s, "
+          f"{sum(1 for s in specs_list if s.skipped)} skipped", flush=True)
+    specs = {s.label: s for s in specs_list}
+    try:
+        reference = next((w for w in workers if w.spec.kind == "reference" and w.spec.precision == "fp32"), None)
+        if reference is None:
+            raise SystemExit(f"bench: the reference did not load: {specs[REFERENCE].skipped}")
+        tokenizer, count = _token_tools(model_dir, manifest)
+        max_length = manifest["tokenizer"]["max_seq_length"]
+        cells = _measure_cells(workers, specs, grid(args.batches, args.length_list), WorkloadBuilder(count, max_length),
+                               args, export, tokenizer, max_length, info)
+        from .quality import measure_quality
+
+        encoders = [w for w in workers if w is not reference and w.spec.role == "encode"]
+        started = time.perf_counter()
+        quality = measure_quality(reference, encoders, corpus=parity_texts(), pairs=sentences(),
+                                  batch_sizes=(None,) if args.quick else FULL_QUALITY_BATCHES)
+        print(f"quality of {len(encoders)} runners in {time.perf_counter() - started:.0f} s", flush=True)
+        for worker in workers:
+            specs[worker.spec.label].notes += [f"loaded as {worker.info.get('name')}"]
+    finally:
+        stop_workers(workers)
+    runners = [{**s.to_dict(), **{k: w.info.get(k) for k in ("threads", "baseline_rss_mb", "load_peak_rss_mb")}}
+               if (w := next((x for x in workers if x.spec is s), None)) else s.to_dict() for s in specs_list]
+    out = {"format": 2, "model": Path(manifest["source"]["path"]).name, "date": dt.date.today().isoformat(),
+           "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "mode": "quick" if args.quick else "full", "device": device, "notes": notes, "machine": info,
+           "export": {"path": str(export), "libraries": manifest.get("libraries", {})},
+           "load": load.stop(_own_cpu(workers) - own), "runners": runners, "cells": cells, "quality": quality}
+    out["goals"] = goals.evaluate(out)
+    return out
+
+
+def _plots(result: dict[str, Any], folder: Path, stem: str) -> list[str]:
+    from .plots import write_plots  # matplotlib only when plotting
+
+    return write_plots(result, folder, stem)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write its files; return the exit code."""
+    args = _parser().parse_args(argv)
+    _settings(args)
+    result = run(args)
+    folder = Path(args.results)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{machine.slug(result['machine'], result['device'])}-{result['date']}" + ("-quick" if args.quick else "")
+    plots = [] if args.no_plots else _plots(result, folder, stem)
+    json_path, md_path = report.write(result, folder, stem, plots)
+    if args.readme and result["device"] == "cpu" and not report.update_readme(
+            Path(args.readme), report.readme_section(result, stem, plots)):
+        print(f"bench: {args.readme} has no {report.README_START} ... {report.README_END} markers; "
+              "not updated", file=sys.stderr)
+    warning = report.provisional(result)
+    if warning:
+        print(warning)
+    for goal in result["goals"].values():
+        print(f"{'HOLDS' if goal['holds'] else 'open ' if goal['holds'] is None else 'MISS '} {goal['goal']}: "
+              f"{goal['detail']}")
+    print(f"\nwrote {json_path}, {md_path.name}" + "".join(f", {Path(p).name}" for p in plots))
     return 0
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """Return the report as a Markdown table (speedup = reference median / runner median)."""
-    m = report["machine"]
-    lines = [f"Machine: {m.get('cpu', '?')}, {m['cores']} cores, flags {', '.join(m.get('flags', []))}, "
-             f"GPU {m['gpu'] or 'none'}; {report['date']}", "",
-             "| length | batch | tokens | runner | median ms | p95 ms | texts/s | × reference |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in report["rows"]:
-        lines.append(f"| {r['length']} | {r['batch']} | {r['mean_tokens']} | {r['runner']} | "
-                     f"{r['median_s'] * 1000:.1f} | {r['p95_s'] * 1000:.1f} | {r['texts_per_s']:.0f} | "
-                     f"{r['speedup']:.2f} |")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

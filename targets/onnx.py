@@ -12,7 +12,8 @@ from exporter.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
 from exporter.runners import OnnxRunner
 from exporter.tokenizers.wordpiece_onnx import DOMAINS, OUTPUT_NAMES, tokenizer_model
 
-from . import BuildResult, Target, register
+from . import BuildResult, Target, Variant, register
+from .onnx_variants import build_variants, existing_variants
 
 #: oldest onnxruntime release that implements each default-domain opset
 MIN_ONNXRUNTIME = {12: "1.6", 13: "1.7", 14: "1.8", 15: "1.10", 16: "1.11", 17: "1.12", 18: "1.14",
@@ -78,6 +79,8 @@ class OnnxTarget(Target):
         onnx.checker.check_model(model)
         onnx.save(model, str(folder / "model.onnx"))
         files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx")]
+        variants = build_variants(spec, folder, tokenizer, opset=opset, compose=compose_string_model) if options.get(
+            "variants", True) else {}
         return BuildResult(files=files, details={
             "opset": opset, "ir_version": IR_VERSION, "custom_domains": DOMAINS,
             "min_onnxruntime": MIN_ONNXRUNTIME.get(opset, "unknown"),
@@ -87,9 +90,13 @@ class OnnxTarget(Target):
                        "note": "tokenizer.onnx tokenizes the text alone; encoder.onnx expects ids of prompt + text"}
             if spec.prompt else None,
             "graphs": {"model.onnx": _io(model), "tokenizer.onnx": _io(tokenizer), "encoder.onnx": _io(encoder)},
+            **({"variants": variants} if variants else {}),
         })
 
     def runners(self, out: Path) -> dict[str, Any]:
         folder = out / self.name
         return {"model": OnnxRunner(folder / "model.onnx", name="onnx model.onnx"),
                 "tokenizer": OnnxRunner(folder / "tokenizer.onnx", name="onnx tokenizer.onnx")}
+
+    def variants(self, out: Path) -> list[Variant]:
+        return existing_variants(out / self.name)

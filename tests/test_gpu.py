@@ -1,7 +1,8 @@
 """GPU paths, run whenever a CUDA GPU is present and skipped with the reason otherwise.
 
 * the reference (``ReferenceRunner(device="cuda")``) against ``model.onnx`` on the CPU;
-* ``model.onnx`` on ONNX Runtime's CUDA provider (needs onnxruntime-gpu) against the reference.
+* ``model.onnx`` on ONNX Runtime's CUDA provider (needs onnxruntime-gpu) against the reference;
+* the benchmark's ``--device cuda`` path.
 
 The tiny cased model is used so the test needs no bundled model on a GPU machine.
 """
@@ -51,3 +52,22 @@ def test_model_onnx_on_cuda_provider(cased_gpu_export, corpus):
     onnx_cuda = OnnxRunner(result.out / "onnx/model.onnx", providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     report = compare_embeddings(ReferenceRunner(model, device="cpu"), onnx_cuda, corpus, thresholds=GPU_THRESHOLDS)
     assert report.passed, report.failures
+
+
+@pytest.mark.gpu
+def test_benchmark_cuda_path(cased_gpu_export, tmp_path):
+    """``--device cuda``: torch fp32 (the reference) and fp16 on the GPU; ORT CUDA / TF GPU run or say why not."""
+    import json
+
+    from benchmarks.bench import main
+
+    _, result = cased_gpu_export
+    results = tmp_path / "results"
+    assert main(["--export", str(result.out), "--device", "cuda", "--batch-sizes", "2", "--lengths", "short",
+                 "--min-runs", "2", "--max-seconds", "0.1", "--results", str(results), "--no-plots"]) == 0
+    (path,) = results.glob("*.json")
+    report = json.loads(path.read_text())
+    assert report["device"] == "cuda" and report["machine"]["gpu"]
+    (cell,) = report["cells"]
+    assert "median_s" in cell["results"]["sentence-transformers"]
+    assert all(r["skipped"] or r["label"] in cell["results"] for r in report["runners"])

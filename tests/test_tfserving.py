@@ -108,7 +108,8 @@ def test_manifest_lists_every_op_and_tf_serving_can_run_them_all(bundled_export,
     assert not set(listed) & set(PYTHON_OPS)
     assert set(listed) <= core | text_ops, sorted(set(listed) - core - text_ops)
     assert {op for op in listed if op in text_ops} == {op for op, s in listed.items() if s.startswith("tensorflow-text:")}
-    assert {"FastWordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"} <= text_ops & set(listed)
+    # the tokenizer's kernels (exporter/tokenizers/wordpiece_tf.py); everything else is core TensorFlow
+    assert text_ops & set(listed) == {"ByteSplitWithOffsets", "FastWordpieceDetokenize", "FastWordpieceTokenizeWithOffsets"}
     assert details["unservable_ops"] == [] and details["min_runtime"]["tensorflow_model_server"]
 
 

@@ -78,7 +78,7 @@ def test_legacy_format_is_really_legacy(tiny_model):
 
 def test_default_prompt_is_in_model_onnx_and_recorded(tiny_model, tmp_path):
     model = tiny_model("default_prompt_excluded_from_pooling", **MODELS["default_prompt_excluded_from_pooling"])
-    result = exporter.export(model, tmp_path / "out", targets="onnx,savedmodel", check=False)
+    result = exporter.export(model, tmp_path / "out", targets="onnx,savedmodel", check=False, variants=False)
     prompt = result.manifest["targets"]["onnx"]["prompt"]
     assert prompt["text"] == "Represent this sentence: " and prompt["pooled_from_token"] == 5  # [CLS] + 4 pieces
     assert result.manifest["targets"]["savedmodel"]["prompt"]["text"] == "Represent this sentence: "

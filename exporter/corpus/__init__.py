@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 PROJECT_CORPUS = Path(__file__).with_name("texts.jsonl")
+#: texts that calibrate quantized variants; kept apart from the parity corpus that checks them
+CALIBRATION_CORPUS = Path(__file__).with_name("calibration.jsonl")
 #: the public corpus beside a checkout (``../shared/corpus``); ST_EXPORTER_SHARED_CORPUS overrides
 SHARED_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "parity.jsonl"
 
@@ -29,3 +31,8 @@ def parity_texts() -> list[str]:
     if shared is not None:
         texts += read_jsonl(shared)
     return list(dict.fromkeys(texts))
+
+
+def calibration_texts() -> list[str]:
+    """Return the texts quantized variants are calibrated on (never the parity corpus)."""
+    return read_jsonl(CALIBRATION_CORPUS)

@@ -6,45 +6,104 @@ normalization is not HF's (DESIGN.md). Here the reference's own per-code-point b
 WordPiece. The graph is batched, with no Loop:
 
 1. special-token literals → one private-use placeholder each (matched on raw text, like HF);
-   characters the reference deletes are removed (one RE2 class);
 2. every row gets a sentinel at its end; the rows are split into characters, mapped through the
-   normalization table (StringMapping) and joined into one string;
-3. one RE2 split cuts that string into words: whitespace is dropped, punctuation/CJK and the
-   sentinels are kept as tokens; a sentinel's position gives each word its row;
+   normalization table (StringMapping) and joined into one string; the table also marks the
+   characters the reference deletes and puts spaces around punctuation, which the pre-tokenizer
+   isolates; the few long ranges of either (private use, CJK) stay in RE2 classes;
+3. one RE2 split cuts that string into words: whitespace is dropped, CJK and the sentinels are
+   kept as tokens; a sentinel's position gives each word its row;
 4. ``WordpieceTokenizer`` splits each word into pieces; ``LabelEncoder`` maps pieces to ids.
    The op keeps the pieces before a failed match, HF does not: a failed word becomes one [UNK];
 5. per-row counts are truncated to max_seq_length - 2, framed with [CLS]/[SEP] and padded to
    the longest row.
 
 The graph needs opset 20 (StringSplit, StringConcat): see ``_nul_free_pieces``.
+
+Why a table rather than RE2 classes for most characters: the extensions' regex kernels compile
+their pattern on every call, in time that grows with the number of ranges in it. The deletion
+class (~290 ranges) and the punctuation class (~170) cost about 1 ms per call together, most of
+the tokenizer's time on one short text; a StringMapping lookup per character costs nothing
+comparable, so only ranges of ``REGEX_MIN_RANGE`` code points or more stay in patterns.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import onnx
 from onnx import TensorProto, helper
 
 from ..errors import UnsupportedModelError
 from ..onnx_builder import ML, GraphBuilder, make_model
-from .wordpiece import SENTINEL, UNKNOWN_MARK, CharClasses, WordPieceSpec, regex_literal
+from .wordpiece import (SENTINEL, UNKNOWN_MARK, CharClasses, WordPieceSpec, regex_class, regex_literal,
+                        without)
 
 OUTPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 DOMAINS = {"ai.onnx.contrib": 1, ML: 2}
 MIN_OPSET = 20
+#: what the table maps a deleted character to; removed after the join (the reference deletes it from text)
+DELETE_MARK = "\U0010FFFB"
+#: ranges this long or longer stay in RE2 classes; shorter ones go into the table
+REGEX_MIN_RANGE = 256
 
 
-def _mapping_table(spec: WordPieceSpec, classes: CharClasses) -> str:
-    """Return StringMapping's ``map`` attribute: 'char<TAB>normalized' lines."""
+@dataclass(frozen=True)
+class OnnxTokenizerRules:
+    """What the ONNX graph applies: RE2 patterns for long ranges, a StringMapping table for the rest."""
+
+    reserved: str  # our marks: removed from the input first
+    table: str  # StringMapping's ``map``: 'char<TAB>normalized' lines
+    deleted: str  # removed from the joined string: long deleted ranges and DELETE_MARK
+    split: str  # whitespace runs, long isolated ranges (CJK), the row sentinel
+    keep: str  # the split matches kept as tokens
+
+
+def _long_and_short(ranges) -> tuple[tuple[tuple[int, int], ...], list[int]]:
+    """Return (ranges of at least REGEX_MIN_RANGE code points, the code points of the others)."""
+    long = tuple((a, b) for a, b in ranges if b - a + 1 >= REGEX_MIN_RANGE)
+    short = [cp for a, b in ranges if b - a + 1 < REGEX_MIN_RANGE for cp in range(a, b + 1)]
+    return long, short
+
+
+def _table(classes: CharClasses, *, isolated: set[int], deleted: list[int]) -> str:
+    """Return the StringMapping table: HF's per-character normalization, deletions, isolated characters padded."""
     whitespace = lambda s: all(any(a <= ord(c) <= b for a, b in classes.whitespace) for c in s)  # noqa: E731
+    padded = lambda s: "".join(f" {c} " if ord(c) in isolated else c for c in s)  # noqa: E731
+    entries = {key: padded(value) for key, value in classes.mapped.items()}
+    entries.update({chr(cp): f" {chr(cp)} " for cp in isolated if chr(cp) not in entries})
+    entries.update({chr(cp): DELETE_MARK for cp in deleted})
     lines = []
-    for key, value in sorted(classes.mapped.items()):
+    for key, value in sorted(entries.items()):
         if whitespace(key) and whitespace(value):
             continue  # both split words the same way
         if any(c in key + value for c in "\t\n"):
             raise UnsupportedModelError([f"tokenizer maps {key!r} to {value!r}, which the graph's table cannot hold"])
         lines.append(f"{key}\t{value}")
     return "\n".join(lines)
+
+
+def onnx_rules(spec: WordPieceSpec, classes: CharClasses) -> OnnxTokenizerRules:
+    """Return the patterns and table of the ONNX tokenizer graph.
+
+    Raises:
+        UnsupportedModelError: the reference keeps our marks (no clean_text), or maps a
+            character to a string with a tab or newline (the table's separators).
+    """
+    marks = {ord(SENTINEL), ord(UNKNOWN_MARK), ord(DELETE_MARK), *map(ord, spec.placeholders())}
+    if not any(a <= ord(DELETE_MARK) <= b for a, b in classes.deleted):
+        raise UnsupportedModelError([f"tokenizer keeps U+{ord(DELETE_MARK):04X} (its normalizer has clean_text "
+                                     "off); supported: BertNormalizer with clean_text=True"])
+    long_deleted, short_deleted = _long_and_short(without(classes.deleted, marks))
+    long_isolated, short_isolated = _long_and_short(classes.isolated)
+    sentinel, mark = regex_literal(SENTINEL), regex_literal(DELETE_MARK)
+    isolated = f"{regex_class(long_isolated)}|" if long_isolated else ""
+    return OnnxTokenizerRules(
+        reserved=regex_class([(c, c) for c in sorted(marks)]),
+        table=_table(classes, isolated=set(short_isolated), deleted=short_deleted),
+        deleted=f"{regex_class(long_deleted)}|{mark}" if long_deleted else mark,
+        split=f"({regex_class(classes.whitespace)}+|{isolated}{sentinel})",
+        keep=f"{isolated}{sentinel}",
+    )
 
 
 def _nul_free_pieces(b: GraphBuilder, text: str) -> tuple[str, str]:
@@ -62,37 +121,31 @@ def _nul_free_pieces(b: GraphBuilder, text: str) -> tuple[str, str]:
     return pieces, b.op("Unsqueeze", [last, b.const([1])])
 
 
-def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, classes: CharClasses, text: str) -> str:
+def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, rules: OnnxTokenizerRules, text: str) -> str:
     """Steps 1-2: return one string holding every row, normalized, each ended by the sentinel."""
-    rules = spec.regex_rules()
     replace = lambda src, pattern, by: b.contrib(  # noqa: E731
         "StringRegexReplace", [src, b.const([pattern], "pattern"), b.const([by], "rewrite")], global_replace=1)
     pieces, last = _nul_free_pieces(b, text)
     cleaned = replace(b.op("Reshape", [pieces, b.const([-1])]), rules.reserved, "")
-    for pattern, rewrite in rules.specials:
+    for pattern, rewrite in spec.regex_rules().specials:
         cleaned = replace(cleaned, pattern, rewrite)
-    cleaned = replace(cleaned, rules.deleted, "")
     column = b.op("Unsqueeze", [b.op("Range", [b.const(0), b.op("Squeeze", [
         b.op("Shape", [pieces], start=1, end=2)]), b.const(1)]), b.const([0])])
     suffix = b.op("Where", [b.op("Equal", [column, last]), b.const(SENTINEL, "sentinel"), b.const("", "nothing")])
     ended = b.op("StringConcat", [b.op("Reshape", [cleaned, b.op("Shape", [pieces])]), suffix])
     ended = b.op("Reshape", [ended, b.const([-1])])
-    table = _mapping_table(spec, classes)
-    if table:
+    if rules.table:
         chars = b.contrib("StringRegexSplitWithOffsets",
                           [ended, b.const(["((?s).)"], "pattern"), b.const(["(?s)."], "keep")], outputs=4)[0]
-        ended = b.contrib("StringMapping", [chars], map=table)
-    return b.contrib("StringJoin", [ended, b.const("", "sep"), b.const(0, "axis")])
+        ended = b.contrib("StringMapping", [chars], map=rules.table)
+    joined = b.contrib("StringJoin", [ended, b.const("", "sep"), b.const(0, "axis")])
+    return replace(joined, rules.deleted, "")
 
 
-def _words_and_rows(b: GraphBuilder, spec: WordPieceSpec, joined: str) -> tuple[str, str]:
+def _words_and_rows(b: GraphBuilder, rules: OnnxTokenizerRules, joined: str) -> tuple[str, str]:
     """Step 3: return (words [W] string, row of each word [W] int64)."""
-    rules, sentinel = spec.regex_rules(), regex_literal(SENTINEL)
-    isolated = rules.isolated
-    split = f"({rules.whitespace}+|{isolated}|{sentinel})"
     tokens = b.contrib("StringRegexSplitWithOffsets",
-                       [joined, b.const([split], "pattern"), b.const([f"{isolated}|{sentinel}"], "keep")],
-                       outputs=4)[0]
+                       [joined, b.const([rules.split], "pattern"), b.const([rules.keep], "keep")], outputs=4)[0]
     is_sentinel = b.op("LabelEncoder", [tokens], domain=ML, keys_strings=[SENTINEL], values_int64s=[1],
                        default_int64=0)
     row = b.op("CumSum", [is_sentinel, b.const(0, "axis")], exclusive=1)
@@ -160,9 +213,9 @@ def _framed(b: GraphBuilder, spec: WordPieceSpec, text: str, ids: str, rows: str
 
 def tokenizer_nodes(b: GraphBuilder, spec: WordPieceSpec, text: str) -> dict[str, str]:
     """Add the tokenizer to ``b`` reading the string tensor ``text``; return its output names."""
-    classes = spec.char_classes()
-    joined = _normalized_joined(b, spec, classes, text)
-    words, word_row = _words_and_rows(b, spec, joined)
+    rules = onnx_rules(spec, spec.char_classes())
+    joined = _normalized_joined(b, spec, rules, text)
+    words, word_row = _words_and_rows(b, rules, joined)
     ids, rows = _piece_ids(b, spec, words, word_row)
     return _framed(b, spec, text, ids, rows)
 

@@ -1,0 +1,48 @@
+"""Quality of every runner against the reference, through the one parity harness (exporter/parity.py)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from exporter.parity import Thresholds, compare_embeddings, retention
+
+from .measure import Worker, WorkerError
+
+
+class WorkerRunner:
+    """A Runner whose ``encode`` runs in a worker process."""
+
+    def __init__(self, worker: Worker):
+        self.worker, self.name = worker, worker.spec.label
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.worker.call(cmd="encode", texts=list(texts))["embeddings"]
+
+
+def measure_quality(reference: Worker, candidates: list[Worker], *, corpus: list[str], pairs: list[str],
+                    batch_sizes: Sequence[int | None]) -> list[dict[str, Any]]:
+    """Return each candidate's cosine to the reference on ``corpus`` and its retention on ``pairs``.
+
+    Retention is the Spearman correlation of the similarities of every pair of ``pairs`` (a set
+    of real sentences) under the candidate and under the reference.
+    """
+    truth = WorkerRunner(reference)
+    expected, expected_pairs = truth.encode(corpus), truth.encode(pairs)
+    rows = []
+    for worker in candidates:
+        bar = Thresholds(**worker.spec.thresholds) if worker.spec.thresholds else Thresholds()
+        try:
+            report = compare_embeddings(truth, WorkerRunner(worker), corpus, batch_sizes=batch_sizes, thresholds=bar,
+                                        reference_embeddings=expected)
+            pair_retention = retention(expected_pairs, WorkerRunner(worker).encode(pairs))
+        except WorkerError as exc:
+            rows.append({"runner": worker.spec.label, "error": str(exc)})
+            continue
+        rows.append({"runner": worker.spec.label, "texts": report.texts, "batch_sizes": report.batch_sizes,
+                     "min_cosine": report.min_cosine, "mean_cosine": report.mean_cosine,
+                     "max_abs_diff": report.max_abs_diff, "retention_corpus": report.retention,
+                     "retention_pairs": pair_retention, "pairs": len(pairs) * (len(pairs) - 1) // 2,
+                     "bar": worker.spec.thresholds, "passed": report.passed, "failures": report.failures,
+                     "worst_text": report.worst_text})
+    return rows

@@ -1,0 +1,97 @@
+"""Workloads: batches of real sentences at three lengths, the same texts for every runner.
+
+Texts are built from ``sentences.txt`` (64 plain English sentences) in a seeded order: a short
+text is the start of one sentence, a medium or long one joins whole sentences until the
+reference tokenizer counts the target number of tokens (``[CLS]`` and ``[SEP]`` included).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+SENTENCES_FILE = Path(__file__).with_name("sentences.txt")
+#: target tokens per text ([CLS] and [SEP] included); None: the model's max_seq_length
+LENGTHS: dict[str, int | None] = {"short": 10, "medium": 60, "long": None}
+BATCH_SIZES = (1, 8, 32, 128)
+QUICK_BATCH_SIZES = (1, 32)
+QUICK_LENGTHS = ("short", "medium")
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One workload: ``batch`` texts of one length class."""
+
+    length: str
+    batch: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.length}/{self.batch}"
+
+
+def sentences() -> list[str]:
+    """Return the benchmark's sentence corpus."""
+    return [line.strip() for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def grid(batches: list[int], lengths: list[str]) -> list[Cell]:
+    """Return the cells, longest texts last (the slowest cells run after the quick ones)."""
+    unknown = [length for length in lengths if length not in LENGTHS]
+    if unknown:
+        raise ValueError(f"unknown text length(s) {unknown}; choose from {', '.join(LENGTHS)}")
+    return [Cell(length, batch) for length in lengths for batch in batches]
+
+
+class WorkloadBuilder:
+    """Builds the texts of a cell with a token counter (usually the reference's tokenizer)."""
+
+    def __init__(self, count_tokens: Callable[[list[str]], list[int]], max_seq_length: int):
+        self.count_tokens = count_tokens
+        self.max_seq_length = max_seq_length
+        self.corpus = sentences()
+        self._words = [s.split() for s in self.corpus]
+        # WordPiece counts are additive over whitespace-separated words: count each word once
+        vocab = sorted({w for words in self._words for w in words})
+        self._cost = dict(zip(vocab, (n - 2 for n in count_tokens(vocab))))
+
+    def _tokens(self, words: list[str]) -> int:
+        return 2 + sum(self._cost[w] for w in words)
+
+    def text(self, rng: np.random.Generator, budget: int) -> str:
+        """Return one text of about ``budget`` tokens from sentences in a random order."""
+        order = rng.permutation(len(self.corpus))
+        words: list[str] = []
+        for index in order.tolist() * (1 + budget // 8):
+            words += self._words[index]
+            if self._tokens(words) >= budget:
+                break
+        while len(words) > 1 and self._tokens(words[:-1]) >= budget:
+            words.pop()
+        return " ".join(words)
+
+    def texts(self, cell: Cell) -> list[str]:
+        """Return the cell's texts; the same cell always gives the same texts."""
+        rng = np.random.default_rng([SEED, cell.batch, list(LENGTHS).index(cell.length)])
+        budget = LENGTHS[cell.length] or self.max_seq_length
+        return [self.text(rng, budget) for _ in range(cell.batch)]
+
+    def describe(self, texts: list[str]) -> dict[str, Any]:
+        """Return the token counts of a batch as the runners see it (truncated, padded to the longest)."""
+        counts = [min(n, self.max_seq_length) for n in self.count_tokens(texts)]
+        return {"mean_tokens": round(float(np.mean(counts)), 1), "padded_length": max(counts)}
+
+
+def hf_token_counter(model_dir: str | Path) -> Callable[[list[str]], list[int]]:
+    """Return a function counting the reference tokenizer's tokens per text (special tokens included)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+
+    def count(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+    return count

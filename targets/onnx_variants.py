@@ -1,0 +1,88 @@
+"""The onnx target's variants: string-in graphs for ONNX Runtime only, faster than ``model.onnx``.
+
+* ``onnx/model_optimized.onnx``: the tokenizer ∘ the encoder rewritten into ONNX Runtime's fused
+  transformer kernels (``exporter/encoder_fused.py``); fp32, held to the core bar.
+* ``onnx/model_int8.onnx``: the same with its MatMuls as per-token dynamic int8
+  (``exporter/quantize_int8.py``); held to min cosine 0.99 and retention 0.99.
+
+Both use ``com.microsoft`` contrib ops (and the extensions' ops for the tokenizer), so they run
+in ONNX Runtime (CPU provider) and nowhere else; ``model.onnx`` stays the portable artifact.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import onnx
+
+from exporter.parity import Thresholds
+
+FILES = {"optimized": "model_optimized.onnx", "int8": "model_int8.onnx"}
+THRESHOLDS = {"optimized": Thresholds(),
+              "int8": Thresholds(min_cosine=0.99, max_abs_diff=None, min_retention=0.99)}
+#: the int8 builder keeps MatMuls in fp32 until the calibration texts (harder than the parity corpus:
+#: short, unknown-word-heavy texts) reach this; a margin over the bar (0.99)
+INT8_CALIBRATION_COSINE = 0.992
+CALIBRATION_BATCH = 16
+NEEDS = ("ONNX Runtime's CPU provider (com.microsoft contrib ops: {ops}) with onnxruntime-extensions; "
+         "not other ONNX runtimes, not onnx-tf")
+
+
+def _contrib_ops(model: onnx.ModelProto) -> list[str]:
+    return sorted({n.op_type for n in model.graph.node if n.domain == "com.microsoft"})
+
+
+def _calibration_feeds(folder: Path, prompt: str) -> list[dict[str, Any]]:
+    """Return the calibration texts as encoder inputs, tokenized by the exported tokenizer graph."""
+    from exporter.corpus import calibration_texts
+    from exporter.runners import OnnxRunner
+
+    tokenizer = OnnxRunner(folder / "tokenizer.onnx")
+    texts = [prompt + text for text in calibration_texts()]
+    return [tokenizer.tokenize(texts[i:i + CALIBRATION_BATCH]) for i in range(0, len(texts), CALIBRATION_BATCH)]
+
+
+def _saved(model: onnx.ModelProto, path: Path, *, ops: list[str], **details: Any) -> dict[str, Any]:
+    from exporter.files import sha256_of
+
+    onnx.save(model, str(path))
+    return {"file": f"{path.parent.name}/{path.name}", "bytes": path.stat().st_size, "sha256": sha256_of(path),
+            "needs": NEEDS.format(ops=", ".join(ops)), **details}
+
+
+def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset: int,
+                   compose: Callable[..., onnx.ModelProto]) -> dict[str, Any]:
+    """Write the variant files into ``folder`` (beside tokenizer.onnx) and return their manifest entries.
+
+    Args:
+        spec: the model read by ``exporter.model.read_model``.
+        folder: the target's folder; ``tokenizer.onnx`` must already be there.
+        tokenizer: the tokenizer graph ``model.onnx`` was composed from.
+        opset: default-domain opset of the graphs.
+        compose: ``targets.onnx.compose_string_model`` (tokenizer ∘ encoder, prompt prepended).
+    """
+    from exporter.encoder_fused import describe_fusion, fused_encoder
+    from exporter.quantize_int8 import quantizable, quantize_int8
+
+    fused, counts = fused_encoder(spec, opset=opset)
+    optimized = compose(tokenizer, fused, prompt=spec.prompt)
+    entries = {"optimized": _saved(optimized, folder / FILES["optimized"], ops=_contrib_ops(fused),
+                                   fused=describe_fusion(counts))}
+    # Q, K, V stay MatMuls to quantize; no SkipLayerNormalization (slower than Add + LayerNorm on CPU)
+    plain, _ = fused_encoder(spec, opset=opset, attention=False, skip_layer_norm=False)
+    int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec.prompt),
+                         target_cosine=INT8_CALIBRATION_COSINE)
+    entries["int8"] = _saved(compose(tokenizer, int8.model, prompt=spec.prompt), folder / FILES["int8"],
+                             ops=_contrib_ops(int8.model), **int8.describe())
+    return entries
+
+
+def existing_variants(folder: Path) -> list[Any]:
+    """Return a Variant for each variant file present in ``folder``."""
+    from exporter.runners import OnnxRunner
+
+    from . import Variant
+
+    return [Variant(name, f"{folder.name}/{file}", OnnxRunner(folder / file, name=f"onnx {file}"),
+                    THRESHOLDS[name])
+            for name, file in FILES.items() if (folder / file).is_file()]

@@ -20,15 +20,19 @@ test: install
 	$(PY) -m pytest -q
 
 # benchmarks/README.md: quick (batch 1 and 32, short and medium texts) and full (the whole grid);
-# both write benchmarks/results/ and the README's speed section
+# both write benchmarks/results/ and the README's speed section. They export only when $(OUT) has
+# no export yet (`make export bench` re-exports first).
+$(OUT)/manifest.json: | install
+	$(VENV)/bin/st-export -o $(OUT) --force
+
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	touch $@
 
-bench: export $(VENV)/.bench-installed
+bench: $(OUT)/manifest.json $(VENV)/.bench-installed
 	$(PY) -m benchmarks.bench --export $(OUT) --quick --readme README.md
 
-bench-full: export $(VENV)/.bench-installed
+bench-full: $(OUT)/manifest.json $(VENV)/.bench-installed
 	$(PY) -m benchmarks.bench --export $(OUT) --readme README.md
 
 clean:

@@ -57,6 +57,11 @@ def cpu_specs(export: Path, manifest: dict[str, Any]) -> list[RunnerSpec]:
 
     specs = [RunnerSpec(REFERENCE, "reference", notes=["SentenceTransformer.encode, torch fp32"])]
     for target in resolve(list(manifest["targets"])):
+        if target.layout_of:
+            specs.append(RunnerSpec(target.name, "model", target=target.name,
+                                    skipped=f"the {target.layout_of} target's files in another layout: timed as "
+                                            f"{target.layout_of}"))
+            continue
         try:
             runners = target.runners(export)
             variants = target.variants(export)

@@ -86,13 +86,14 @@ def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str]
     if "tokenizer" in runners:
         results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
     results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
+                                               batch_sizes=target.parity_batch_sizes,
                                                reference_embeddings=expected).to_dict()
     variants = target.variants(out)
     if variants:
         results["variants"] = {
             v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
                      **compare_embeddings(reference, v.runner, texts, thresholds=v.thresholds,
-                                          reference_embeddings=expected).to_dict()}
+                                          batch_sizes=v.batch_sizes, reference_embeddings=expected).to_dict()}
             for v in variants}
     return results
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from exporter.errors import UnknownTargetError
 from exporter.registry import import_submodules
-from exporter.parity import Thresholds
+from exporter.parity import BATCH_SIZES, Thresholds
 
 _TARGETS: dict[str, type["Target"]] = {}
 
@@ -28,6 +28,7 @@ class Variant:
     file: str  # path relative to the export directory
     runner: Any  # a Runner with ``encode``
     thresholds: Thresholds
+    batch_sizes: tuple[int | None, ...] = BATCH_SIZES
 
 
 @dataclass
@@ -46,6 +47,11 @@ class Target:
     order: ClassVar[int] = 100
     requires: ClassVar[tuple[str, ...]] = ()
     thresholds: ClassVar[Thresholds] = Thresholds()
+    #: set by serving layouts: the target whose files this one lays out again (hard links), so
+    #: the benchmarks time that target once instead of the same file twice
+    layout_of: ClassVar[str | None] = None
+    #: batch sizes the parity check runs the main file at (None: the whole corpus as one batch)
+    parity_batch_sizes: ClassVar[tuple[int | None, ...]] = BATCH_SIZES
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         """Write this target's files under ``out / self.name`` and return what was written.

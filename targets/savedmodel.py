@@ -38,6 +38,10 @@ def string_encoder_module(spec: Any) -> Any:
     tflite_friendly(encoder)  # the TFLite target converts this SavedModel: no op TFLite lacks
     tf_encoder = backend.prepare(encoder).tf_module
     tf_encoder.outputs = ["sentence_embedding"]
+    # onnx-tf's __call__ is a tf.function with AutoGraph, which rewrites every node handler's source
+    # at each trace (most of the build time); its handlers build plain graph ops, so the raw
+    # function is traced inline, without AutoGraph, and no separate encoder function is saved
+    encode = type(tf_encoder).__call__.python_function
 
     class StringEncoder(tf.Module):
         def __init__(self):
@@ -46,16 +50,16 @@ def string_encoder_module(spec: Any) -> Any:
             self.encoder = tf_encoder
             self.prompt = spec.prompt
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def tokenize(self, text):
             return self.tokenizer.tokenize(text)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serving_default(self, text):
             # the encoder's reshapes cannot take 0 rows: one row of [CLS] [SEP] is sliced away after.
             # No string ops here (TFLite has no kernels for them): the prompt is prepended as bytes.
             tokens = self.tokenizer.tokenize(text, prompt=self.prompt, min_rows=1)
-            embedding = self.encoder(**tokens)["sentence_embedding"]
+            embedding = encode(self.encoder, **tokens)["sentence_embedding"]
             return {"sentence_embedding": embedding[:tf.shape(text)[0]]}
 
     return StringEncoder()
@@ -85,7 +89,8 @@ class SavedModelTarget(Target):
 
         module = string_encoder_module(spec)
         folder = out / FOLDER
-        signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
+        # the functions, not concrete functions: TF traces each once then (twice otherwise)
+        signatures = {name: getattr(module, name) for name in SIGNATURES}
         tf.saved_model.save(module, str(folder), signatures=signatures)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         return BuildResult(files=files, details={

@@ -144,6 +144,10 @@ class TfServingTarget(Target):
     name = "tfserving"
     order = 30
     requires = ("savedmodel",)
+    # the versioned SavedModel is savedmodel/ (hard links), proven at every batch size; one pass over
+    # the corpus checks the layout
+    parity_batch_sizes = (None,)
+    layout_of = "savedmodel"
 
     def check_options(self, spec: Any, options: dict[str, Any]) -> None:
         """Raise InvalidOptionError for a bad name or base path (before anything is built)."""

@@ -218,6 +218,10 @@ class TritonTarget(Target):
     name = "triton"
     order = 20  # after savedmodel, whose files the _tf model reuses
     requires = ("onnx",)
+    # the layout's files are the proven onnx/savedmodel files (hard links); one pass over the corpus
+    # checks what the layout adds: request shapes, reshapes, batches split at max_batch_size
+    parity_batch_sizes = (None,)
+    layout_of = "onnx"
 
     def check_options(self, spec: Any, options: dict[str, Any]) -> None:
         """Raise InvalidOptionError for a bad name or Triton setting (before anything is built)."""
@@ -286,4 +290,4 @@ class TritonTarget(Target):
             return []
         pb = folders["tf"] / "1" / "model.savedmodel" / "saved_model.pb"
         return [Variant(name="tf", file=str(pb.relative_to(out)), runner=TritonRequestRunner(folders["tf"]),
-                        thresholds=Thresholds())]
+                        thresholds=Thresholds(), batch_sizes=self.parity_batch_sizes)]

@@ -96,7 +96,7 @@ def test_repository_onnx_model_runs_with_triton_request_tensors(bundled_export, 
 def test_parity_of_both_triton_models_is_recorded(bundled_export):
     parity = bundled_export.manifest["targets"]["triton"]["parity"]
     for figures in (parity["embeddings"], parity["variants"]["tf"]):
-        assert figures["passed"] and figures["batch_sizes"] == ["all", "1", "7"]
+        assert figures["passed"] and figures["batch_sizes"] == ["all"]  # the files are onnx's and savedmodel's
         assert figures["min_cosine"] >= MIN_COSINE and figures["max_abs_diff"] <= MAX_ABS_DIFF
     details = bundled_export.manifest["targets"]["triton"]
     assert details["name"] == NAME and set(details["models"]) == {f"{NAME}_onnx", f"{NAME}_tf"}
@@ -104,7 +104,7 @@ def test_parity_of_both_triton_models_is_recorded(bundled_export):
 
 def test_check_reruns_every_layout_runner(tiny_model, tmp_path):
     model = tiny_model("bert_uncased_mean_norm")
-    exporter.export(model, tmp_path / "out", targets=["triton", "tfserving"], check=False)
+    exporter.export(model, tmp_path / "out", targets=["triton", "tfserving"], check=False, variants=False)
     result = exporter.check(tmp_path / "out")
     rows = {sub.target: sub for row in result.rows for sub in (row, *row.variant_rows())}
     assert set(rows) == {"onnx", "savedmodel", "triton", "triton:tf", "tfserving"}

@@ -28,6 +28,7 @@ def string_encoder_module(spec: Any) -> Any:
     """
     import tensorflow as tf
 
+    from exporter.onnx_for_tf import weight_matmuls_as_2d
     from exporter.onnx_for_tflite import tflite_friendly
     from exporter.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
     from exporter.tokenizers.wordpiece_tf import WordPieceTokenizerTF
@@ -36,6 +37,7 @@ def string_encoder_module(spec: Any) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
         encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
     tflite_friendly(encoder)  # the TFLite target converts this SavedModel: no op TFLite lacks
+    weight_matmuls_as_2d(encoder)
     tf_encoder = backend.prepare(encoder).tf_module
     tf_encoder.outputs = ["sentence_embedding"]
     # onnx-tf's __call__ is a tf.function with AutoGraph, which rewrites every node handler's source

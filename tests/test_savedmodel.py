@@ -90,3 +90,38 @@ def test_empty_batch_and_keras_layer(bundled_export):
     layer = keras_layer(bundled_export.out)
     out = layer(tf.constant(["Hello world"]))
     assert out["sentence_embedding"].shape == (1, 384)
+
+
+def test_dense_layers_become_2d_matmuls_with_the_same_outputs(tiny_model, tmp_path):
+    """TensorFlow runs [B, L, K] × W as a broadcast BatchMatMulV2, about half as fast as MatMul (onnx_for_tf.py)."""
+    import onnx
+    import onnxruntime as ort
+
+    from exporter.encoder import export_encoder
+    from exporter.model import read_model
+    from exporter.onnx_for_tf import weight_matmuls_as_2d
+    from exporter.onnx_tf_compat import ONNX_TF_OPSET
+
+    spec = read_model(tiny_model("dense_tanh", dense=((20, "Tanh", True),), normalize=True))
+    original = export_encoder(spec, tmp_path / "encoder.onnx", opset=ONNX_TF_OPSET)
+    rewritten = onnx.ModelProto.FromString(original.SerializeToString())
+    weights = {init.name for init in original.graph.initializer if len(init.dims) == 2}
+    dense = [n for n in original.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    assert weight_matmuls_as_2d(rewritten) == len(dense) > 0
+    onnx.checker.check_model(rewritten)
+    ids = np.array([[101, 7592, 2088, 102], [101, 7592, 102, 0]], np.int64)
+    for batch in (ids, ids[:1]):
+        feeds = {"input_ids": batch, "attention_mask": (batch > 0).astype(np.int64),
+                 "token_type_ids": np.zeros_like(batch)}
+        run = lambda model: ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0]  # noqa: E731
+        assert np.abs(run(original) - run(rewritten)).max() < 1e-6
+
+
+def test_savedmodel_has_no_broadcast_weight_products(bundled_export):
+    """Only attention's two activation × activation products per layer stay batched (6 layers)."""
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(bundled_export.out / "savedmodel"))
+    graph = model.signatures["serving_default"].graph.as_graph_def()
+    nodes = [n for f in graph.library.function for n in f.node_def]
+    assert sum(n.op == "BatchMatMulV2" for n in nodes) == 12 and sum(n.op == "MatMul" for n in nodes) == 36

@@ -149,7 +149,7 @@ def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, A
     """Return the runner ``spec`` describes (called inside its worker process)."""
     import exporter  # noqa: F401 - loads the extensions library before anything imports TensorFlow
     from exporter.runners import OnnxRunner, ReferenceRunner
-    from targets import resolve
+    from targets import get as get_target
 
     if spec.kind == "reference":
         runner = ReferenceRunner(model_dir, device=spec.device)
@@ -167,7 +167,7 @@ def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, A
         from targets.savedmodel import SavedModelRunner
 
         return SavedModelRunner(export / "savedmodel", device="cuda")
-    (target,) = resolve([spec.target])
+    target = get_target(spec.target)
     if spec.kind == "variant":
         chosen = [v.runner for v in target.variants(export) if v.name == spec.variant]
         gc.collect()  # the other variants' runners go now

@@ -90,6 +90,15 @@ def available() -> list[str]:
     return sorted(_TARGETS, key=lambda name: _TARGETS[name].order)
 
 
+def get(name: str) -> Target:
+    """Return the target called ``name`` alone (``resolve`` adds what it requires).
+
+    Raises:
+        UnknownTargetError: ``name`` is not an implemented target.
+    """
+    return next(target for target in resolve([name]) if target.name == name)
+
+
 def resolve(names: list[str] | str | None) -> list[Target]:
     """Return target instances for a list or comma-separated string (None: every target).
 

@@ -59,3 +59,21 @@ def test_gpu_runners_say_why_they_cannot_run(tiny_onnx_export):
     manifest = json.loads((tiny_onnx_export / "manifest.json").read_text())
     specs = cuda_specs(tiny_onnx_export, manifest)
     assert specs and all(s.skipped for s in specs)
+
+
+def test_every_cpu_runner_of_a_full_export_builds(bundled_export):
+    """Workers build runners by name: each target's model, tokenizer and variants (a miss would only show as 'skipped')."""
+    from benchmarks.runners import build, cpu_specs
+
+    specs = cpu_specs(bundled_export.out, bundled_export.manifest)
+    skipped = {s.label: s.skipped for s in specs if s.skipped}
+    assert set(skipped) == {"triton", "tfserving"} and all("timed as" in reason for reason in skipped.values())
+    labels = {s.label for s in specs}
+    assert {"tflite", "tflite tokenizer", "tflite:fp16", "tflite:int8", "savedmodel tokenizer", "onnx:int8"} <= labels
+    model_dir = bundled_export.manifest["source"]["path"]
+    for spec in specs:
+        if spec.skipped or spec.kind == "reference":
+            continue
+        runner = build(spec, bundled_export.out, model_dir, bundled_export.manifest)
+        out = runner.tokenize(["Hello world"]) if spec.role == "tokenize" else runner.encode(["Hello world"])
+        assert (out["input_ids"] if spec.role == "tokenize" else out).shape[0] == 1, spec.label

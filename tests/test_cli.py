@@ -46,14 +46,14 @@ def _keep_only(out, kept: str) -> None:
     """Drop every target but ``kept``, and its variant files, from an export (their own tests check them)."""
     import json
 
-    from targets import resolve
+    from targets import get
 
     manifest = json.loads((out / "manifest.json").read_text())
     for name in set(manifest["targets"]) - {kept}:
         manifest["targets"].pop(name)
         shutil.rmtree(out / name)
     (out / "manifest.json").write_text(json.dumps(manifest))
-    for variant in resolve([kept])[0].variants(out):
+    for variant in get(kept).variants(out):
         (out / variant.file).unlink()
 
 

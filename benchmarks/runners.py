@@ -76,7 +76,7 @@ def cpu_specs(export: Path, manifest: dict[str, Any]) -> list[RunnerSpec]:
         specs += [RunnerSpec(f"{target.name}:{v.name}", "variant", target=target.name, variant=v.name, file=v.file,
                              precision=_precision(v.name), tokenizer=tokenizer, thresholds=_thresholds(v.thresholds))
                   for v in variants]
-        del runners, variants
+        del runners
     gc.collect()
     encoder = export / "onnx" / "encoder.onnx"
     specs.append(RunnerSpec("onnx encoder.onnx + HF tokenizer", "encoder+hf", file="onnx/encoder.onnx",
@@ -169,9 +169,7 @@ def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, A
         return SavedModelRunner(export / "savedmodel", device="cuda")
     target = get_target(spec.target)
     if spec.kind == "variant":
-        chosen = [v.runner for v in target.variants(export) if v.name == spec.variant]
-        gc.collect()  # the other variants' runners go now
-        return chosen[0]
+        return next(v for v in target.variants(export) if v.name == spec.variant).runner
     return target.runners(export)["tokenizer" if spec.role == "tokenize" else "model"]
 
 

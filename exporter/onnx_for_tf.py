@@ -21,6 +21,7 @@ def weight_matmuls_as_2d(model: onnx.ModelProto) -> int:
         How many MatMul nodes were rewritten.
     """
     weights = {init.name: init for init in model.graph.initializer if len(init.dims) == 2}
+    zero, last = "st_exporter_2d/zero", "st_exporter_2d/last"  # Slice bounds shared by every rewrite
     rewritten = 0
     for matmul in [n for n in model.graph.node if n.op_type == "MatMul"]:
         source, weight = matmul.input
@@ -29,17 +30,16 @@ def weight_matmuls_as_2d(model: onnx.ModelProto) -> int:
         k, n = weights[weight].dims
         prefix, result = matmul.name or f"matmul_{rewritten}", matmul.output[0]
         names = {part: f"{prefix}/2d/{part}" for part in
-                 ("rows_shape", "flat", "product", "shape", "lead", "out_shape", "zero", "last", "width")}
-        model.graph.initializer.extend(numpy_helper.from_array(np.array(value, np.int64), names[part]) for part, value
-                                       in (("rows_shape", [-1, k]), ("zero", [0]), ("last", [-1]), ("width", [n])))
+                 ("rows_shape", "flat", "product", "shape", "lead", "out_shape", "width")}
+        model.graph.initializer.extend([numpy_helper.from_array(np.array([-1, k], np.int64), names["rows_shape"]),
+                                        numpy_helper.from_array(np.array([n], np.int64), names["width"])])
         position = list(model.graph.node).index(matmul)
         new_nodes = [
             helper.make_node("Reshape", [source, names["rows_shape"]], [names["flat"]], name=names["flat"]),
             helper.make_node("MatMul", [names["flat"], weight], [names["product"]], name=names["product"]),
             # the input's shape but its last dimension, then N: the output shape whatever the batch
             helper.make_node("Shape", [source], [names["shape"]], name=names["shape"]),
-            helper.make_node("Slice", [names["shape"], names["zero"], names["last"], names["zero"]], [names["lead"]],
-                             name=names["lead"]),
+            helper.make_node("Slice", [names["shape"], zero, last, zero], [names["lead"]], name=names["lead"]),
             helper.make_node("Concat", [names["lead"], names["width"]], [names["out_shape"]],
                              name=names["out_shape"], axis=0),
             helper.make_node("Reshape", [names["product"], names["out_shape"]], [result], name=f"{prefix}/2d"),
@@ -48,4 +48,7 @@ def weight_matmuls_as_2d(model: onnx.ModelProto) -> int:
         for offset, node in enumerate(new_nodes):
             model.graph.node.insert(position + offset, node)
         rewritten += 1
+    if rewritten:
+        model.graph.initializer.extend(numpy_helper.from_array(np.array([value], np.int64), name)
+                                       for name, value in ((zero, 0), (last, -1)))
     return rewritten

@@ -9,9 +9,10 @@ row in the summary table. Adding a target is adding a file here.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from exporter.errors import UnknownTargetError
 from exporter.registry import import_submodules
@@ -26,9 +27,14 @@ class Variant:
 
     name: str  # short, e.g. "int8"; shown as "<target>:<name>"
     file: str  # path relative to the export directory
-    runner: Any  # a Runner with ``encode``
+    #: opens the Runner (with ``encode``); called on first use of ``runner``, so listing variants loads nothing
+    load: Callable[[], Any]
     thresholds: Thresholds
     batch_sizes: tuple[int | None, ...] = BATCH_SIZES
+
+    @functools.cached_property
+    def runner(self) -> Any:
+        return self.load()
 
 
 @dataclass

@@ -79,10 +79,12 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
 
 def existing_variants(folder: Path) -> list[Any]:
     """Return a Variant for each variant file present in ``folder``."""
+    from functools import partial
+
     from exporter.runners import OnnxRunner
 
     from . import Variant
 
-    return [Variant(name, f"{folder.name}/{file}", OnnxRunner(folder / file, name=f"onnx {file}"),
+    return [Variant(name, f"{folder.name}/{file}", partial(OnnxRunner, folder / file, name=f"onnx {file}"),
                     THRESHOLDS[name])
             for name, file in FILES.items() if (folder / file).is_file()]

@@ -11,6 +11,7 @@ op registrar, falling back to TensorFlow's interpreter.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -198,6 +199,6 @@ class TFLiteTarget(Target):
         found = []
         for file_name, (quantization, _) in FILES.items():
             if quantization and (out / FOLDER / file_name).is_file():
-                found.append(Variant(quantization, f"{FOLDER}/{file_name}", TFLiteRunner(out / FOLDER / file_name),
-                                     VARIANT_BARS[quantization]))
+                found.append(Variant(quantization, f"{FOLDER}/{file_name}",
+                                     partial(TFLiteRunner, out / FOLDER / file_name), VARIANT_BARS[quantization]))
         return found

@@ -289,5 +289,6 @@ class TritonTarget(Target):
         if "tf" not in folders:
             return []
         pb = folders["tf"] / "1" / "model.savedmodel" / "saved_model.pb"
-        return [Variant(name="tf", file=str(pb.relative_to(out)), runner=TritonRequestRunner(folders["tf"]),
+        return [Variant(name="tf", file=str(pb.relative_to(out)),
+                        load=functools.partial(TritonRequestRunner, folders["tf"]),
                         thresholds=Thresholds(), batch_sizes=self.parity_batch_sizes)]

@@ -133,7 +133,7 @@ def _settings(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark described by parsed ``args``; return the report (not yet written)."""
-    from exporter.corpus import parity_texts
+    from exporter.verify.corpus import parity_texts
 
     export = Path(args.export)
     manifest = json.loads((export / "manifest.json").read_text(encoding="utf-8"))

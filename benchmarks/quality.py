@@ -1,11 +1,11 @@
-"""Quality of every runner against the reference, through the one parity harness (exporter/parity.py)."""
+"""Quality of every runner against the reference, through the one parity harness (exporter/verify/parity.py)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.parity import Thresholds, compare_embeddings, retention
+from exporter.verify.parity import Thresholds, compare_embeddings, retention
 
 from .measure import Worker, WorkerError
 

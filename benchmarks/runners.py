@@ -52,7 +52,7 @@ def _thresholds(value: Any) -> dict[str, Any]:
 
 def cpu_specs(export: Path, manifest: dict[str, Any]) -> list[RunnerSpec]:
     """Return the CPU runners: reference, every target's model / tokenizer / variants, encoder + HF."""
-    from exporter.parity import Thresholds
+    from exporter.verify.parity import Thresholds
     from targets import resolve
 
     specs = [RunnerSpec(REFERENCE, "reference", notes=["SentenceTransformer.encode, torch fp32"])]
@@ -148,7 +148,7 @@ def _fp16_string_model(export: Path) -> Path:
 def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, Any]) -> Any:
     """Return the runner ``spec`` describes (called inside its worker process)."""
     import exporter  # noqa: F401 - loads the extensions library before anything imports TensorFlow
-    from exporter.runners import OnnxRunner, ReferenceRunner
+    from exporter.runtime.runners import OnnxRunner, ReferenceRunner
     from targets import get as get_target
 
     if spec.kind == "reference":

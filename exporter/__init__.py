@@ -8,10 +8,10 @@ Python API (mirrors the CLI)::
 """
 from __future__ import annotations
 
-from .ortx_runtime import preload as _preload_extensions
+from .runtime.ortx_runtime import preload as _preload_extensions
 
 # The one import-time side effect, on purpose: the onnxruntime-extensions library must be loaded
-# before TensorFlow or its regex ops bind to TensorFlow's RE2 (see exporter/ortx_runtime.py).
+# before TensorFlow or its regex ops bind to TensorFlow's RE2 (see exporter/runtime/ortx_runtime.py).
 _preload_extensions()
 
 from .api import ExportResult, check, export  # noqa: E402

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .corpus import parity_texts
+from .verify.corpus import parity_texts
 from .errors import ModelNotFoundError, OutputExistsError, OutputNotWritableError, ParityError, \
     UnsupportedModelError
 from .manifest import file_rows, new_manifest, read_manifest, write_manifest
 from .model import read_model
-from .parity import compare_embeddings, compare_tokens
-from .runners import ReferenceRunner
+from .verify.parity import compare_embeddings, compare_tokens
+from .runtime.runners import ReferenceRunner
 
 Progress = Callable[[str], None]
 
@@ -148,8 +148,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         manifest = new_manifest(spec)
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
         for target in chosen:  # a bad setting fails before minutes of building, not after
-            if hasattr(target, "check_options"):
-                target.check_options(spec, options)
+            target.check_options(spec, options)
         rows = []
         for target in chosen:
             with _step(progress, f"building {target.name}"):

@@ -136,8 +136,8 @@ def format_table(rows: list) -> str:
 
 
 def _stage_table(out: str, model_dir: str) -> str:
-    from .corpus import parity_texts
-    from .debug import drift_by_stage
+    from .verify.corpus import parity_texts
+    from .verify.debug import drift_by_stage
 
     rows = drift_by_stage(model_dir, parity_texts(), export_dir=out)
     width = max(len(r.stage) for r in rows)

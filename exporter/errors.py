@@ -59,6 +59,12 @@ class ParityError(ExporterError):
     exit_code = 1
 
 
+class ArtifactNotFoundError(ExporterError):
+    """A file an export should hold is missing (a partial copy, a hand-deleted file): re-run st-export."""
+
+    code = "artifact-not-found"
+
+
 class InvalidOptionError(ExporterError):
     """A target setting (model name, op library path, batch size...) that cannot be used."""
 

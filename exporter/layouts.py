@@ -45,6 +45,17 @@ def model_name(spec: Any, options: dict[str, Any]) -> str:
     return sanitized_name(Path(spec.path).resolve().name)
 
 
+def server_path(path: Any, *, flag: str, server: str) -> str:
+    """Return ``path`` if it can stand in a server's config file: absolute, one line, no quote.
+
+    Raises:
+        InvalidOptionError: it cannot (the server resolves the path on its own machine or container).
+    """
+    if not str(path).startswith("/") or '"' in str(path) or "\n" in str(path):
+        raise InvalidOptionError(f"{flag} {path!r}: give an absolute path as {server} sees it")
+    return str(path)
+
+
 def link_or_copy(source: Path, target: Path) -> Path:
     """Place ``source`` at ``target`` as a hard link (no extra disk), or a copy across filesystems."""
     target.parent.mkdir(parents=True, exist_ok=True)

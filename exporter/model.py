@@ -17,6 +17,7 @@ from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError
 from .files import read_json, sha256_of, weights_file
 from .modules import ModuleConverter, ModuleEntry
 from .modules.transformer import TransformerConfig
+from .tokenizers.family import TokenizerFamily
 
 STAGE_ORDER = {"transformer": 0, "pooling": 1, "head": 2}
 
@@ -27,7 +28,7 @@ class ModelSpec:
 
     path: Path
     modules: list[ModuleConverter]
-    tokenizer: Any  # a tokenizer family's spec (exporter.tokenizers)
+    tokenizer: TokenizerFamily  # what each target's tokenizer graph is built from
     embedding_dim: int
     weight_files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     #: the default prompt ``encode`` prepends (config_sentence_transformers.json), "" for none
@@ -141,11 +142,6 @@ def read_model(path: str | Path | None = None) -> ModelSpec:
     tokenizer = None
     if not problems:
         tokenizer = tokenizer_registry.read_tokenizer(converters[0].config, problems)
-    if tokenizer is not None:
-        try:
-            tokenizer.regex_rules()  # tabulates the reference once (cached) and checks the graphs can apply it
-        except UnsupportedModelError as exc:
-            problems.extend(exc.problems)
     dim = _embedding_dim(converters, problems) if not problems else 0
     if problems:
         raise UnsupportedModelError(problems)

@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar
 
 from exporter.errors import UnknownTargetError
 from exporter.registry import import_submodules
-from exporter.parity import BATCH_SIZES, Thresholds
+from exporter.verify.parity import BATCH_SIZES, Thresholds
 
 _TARGETS: dict[str, type["Target"]] = {}
 
@@ -58,6 +58,9 @@ class Target:
     layout_of: ClassVar[str | None] = None
     #: batch sizes the parity check runs the main file at (None: the whole corpus as one batch)
     parity_batch_sizes: ClassVar[tuple[int | None, ...]] = BATCH_SIZES
+    #: the tokenizer graph this target builds ("onnx", "tf", "tflite"; None: it reuses another
+    #: target's files): the tokenizer family says before the build whether it can
+    tokenizer_graph: ClassVar[str | None] = None
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         """Write this target's files under ``out / self.name`` and return what was written.
@@ -68,8 +71,14 @@ class Target:
         raise NotImplementedError
 
     def problems(self, spec: Any) -> list[str]:
-        """Return why this target cannot convert ``spec`` (empty: it can), checked before anything is built."""
-        return []
+        """Return why this target cannot convert ``spec`` (empty: it can), checked before anything is built.
+
+        The default asks the tokenizer family about ``tokenizer_graph``; a target adds its own limits.
+        """
+        return spec.tokenizer.problems(self.tokenizer_graph) if self.tokenizer_graph else []
+
+    def check_options(self, spec: Any, options: dict[str, Any]) -> None:
+        """Raise InvalidOptionError for a setting in ``options`` this target cannot use (before any build)."""
 
     def runners(self, out: Path) -> dict[str, Any]:
         """Return {"model": Runner with encode, "tokenizer": Runner with tokenize (optional)}."""

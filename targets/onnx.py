@@ -7,10 +7,11 @@ from typing import Any
 import onnx
 from onnx import compose
 
-from exporter.onnx_builder import GraphBuilder
-from exporter.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
-from exporter.runners import OnnxRunner
-from exporter.tokenizers.wordpiece_onnx import DOMAINS, OUTPUT_NAMES, tokenizer_model
+from exporter.graphs import TOKEN_NAMES
+from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
+from exporter.graphs.onnx_builder import GraphBuilder
+from exporter.runtime.runners import OnnxRunner
+from exporter.tokenizers.framing_onnx import DOMAINS, tokenizer_model
 
 from . import BuildResult, Target, Variant, register
 from .onnx_variants import build_variants, existing_variants
@@ -36,7 +37,7 @@ def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *
     batch runs one empty text and the output is sliced back to N rows.
     """
     encoder = compose.add_prefix(encoder, "encoder/")
-    io_map = [(name, f"encoder/{name}") for name in OUTPUT_NAMES]
+    io_map = [(name, f"encoder/{name}") for name in TOKEN_NAMES]
     merged = compose.merge_models(tokenizer, encoder, io_map=io_map, outputs=["encoder/sentence_embedding"])
     graph = merged.graph
     b = GraphBuilder("batch")
@@ -66,6 +67,7 @@ class OnnxTarget(Target):
 
     name = "onnx"
     order = 0
+    tokenizer_graph = "onnx"
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         folder = out / self.name

@@ -1,9 +1,9 @@
 """The onnx target's variants: string-in graphs for ONNX Runtime only, faster than ``model.onnx``.
 
 * ``onnx/model_optimized.onnx``: the tokenizer ∘ the encoder rewritten into ONNX Runtime's fused
-  transformer kernels (``exporter/encoder_fused.py``); fp32, held to the core bar.
+  transformer kernels (``exporter/graphs/encoder_fused.py``); fp32, held to the core bar.
 * ``onnx/model_int8.onnx``: the same with its MatMuls as per-token dynamic int8
-  (``exporter/quantize_int8.py``); held to min cosine 0.99 and retention 0.99.
+  (``exporter/graphs/quantize_int8.py``); held to min cosine 0.99 and retention 0.99.
 
 Both use ``com.microsoft`` contrib ops (and the extensions' ops for the tokenizer), so they run
 in ONNX Runtime (CPU provider) and nowhere else; ``model.onnx`` stays the portable artifact.
@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import onnx
 
-from exporter.parity import Thresholds
+from exporter.verify.parity import Thresholds
 
 FILES = {"optimized": "model_optimized.onnx", "int8": "model_int8.onnx"}
 THRESHOLDS = {"optimized": Thresholds(),
@@ -34,8 +34,8 @@ def _contrib_ops(model: onnx.ModelProto) -> list[str]:
 
 def _calibration_feeds(folder: Path, prompt: str) -> list[dict[str, Any]]:
     """Return the calibration texts as encoder inputs, tokenized by the exported tokenizer graph."""
-    from exporter.corpus import calibration_texts
-    from exporter.runners import OnnxRunner
+    from exporter.verify.corpus import calibration_texts
+    from exporter.runtime.runners import OnnxRunner
 
     tokenizer = OnnxRunner(folder / "tokenizer.onnx")
     texts = [prompt + text for text in calibration_texts()]
@@ -61,13 +61,13 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
         opset: default-domain opset of the graphs.
         compose: ``targets.onnx.compose_string_model`` (tokenizer ∘ encoder, prompt prepended).
     """
-    from exporter.encoder_fused import describe_fusion, fused_encoder
-    from exporter.quantize_int8 import quantizable, quantize_int8
+    from exporter.graphs.encoder_fused import describe_fusion, fused_encoder
+    from exporter.graphs.quantize_int8 import quantizable, quantize_int8
 
     fused, counts = fused_encoder(spec, opset=opset)
     optimized = compose(tokenizer, fused, prompt=spec.prompt)
     entries = {"optimized": _saved(optimized, folder / FILES["optimized"], ops=_contrib_ops(fused),
-                                   fused=describe_fusion(counts))}
+                                   fused=describe_fusion(spec, counts))}
     # Q, K, V stay MatMuls to quantize; no SkipLayerNormalization (slower than Add + LayerNorm on CPU)
     plain, _ = fused_encoder(spec, opset=opset, attention=False, skip_layer_norm=False)
     int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec.prompt),
@@ -81,7 +81,7 @@ def existing_variants(folder: Path) -> list[Any]:
     """Return a Variant for each variant file present in ``folder``."""
     from functools import partial
 
-    from exporter.runners import OnnxRunner
+    from exporter.runtime.runners import OnnxRunner
 
     from . import Variant
 

@@ -12,8 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.encoder import export_encoder
-from exporter.runners import checked_texts
+from exporter.graphs.encoder import export_encoder
+from exporter.runtime.runners import checked_texts
 
 from . import BuildResult, Target, register
 
@@ -28,16 +28,14 @@ def string_encoder_module(spec: Any) -> Any:
     """
     import tensorflow as tf
 
-    from exporter.onnx_for_tf import weight_matmuls_as_2d
-    from exporter.onnx_for_tflite import tflite_friendly
-    from exporter.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
-    from exporter.tokenizers.wordpiece_tf import WordPieceTokenizerTF
+    from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
+    from exporter.tokenizers.framing_tf import TokenizerTF
 
     backend = onnx_tf_backend()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
-    tflite_friendly(encoder)  # the TFLite target converts this SavedModel: no op TFLite lacks
-    weight_matmuls_as_2d(encoder)
+    for rewrite in spec.transformer.architecture.tf_rewrites():
+        rewrite(encoder)
     tf_encoder = backend.prepare(encoder).tf_module
     tf_encoder.outputs = ["sentence_embedding"]
     # onnx-tf's __call__ is a tf.function with AutoGraph, which rewrites every node handler's source
@@ -48,7 +46,7 @@ def string_encoder_module(spec: Any) -> Any:
     class StringEncoder(tf.Module):
         def __init__(self):
             super().__init__(name="st_exporter")
-            self.tokenizer = WordPieceTokenizerTF(spec.tokenizer)
+            self.tokenizer = TokenizerTF(spec.tokenizer)
             self.encoder = tf_encoder
             self.prompt = spec.prompt
 
@@ -73,21 +71,12 @@ class SavedModelTarget(Target):
 
     name = "savedmodel"
     order = 10
-
-    def problems(self, spec: Any) -> list[str]:
-        from exporter.errors import UnsupportedModelError
-        from exporter.tokenizers.wordpiece_codepoints import code_point_tables
-
-        try:
-            code_point_tables(spec.tokenizer)
-        except UnsupportedModelError as exc:
-            return exc.problems
-        return []
+    tokenizer_graph = "tf"
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         import tensorflow as tf
 
-        from exporter.onnx_tf_compat import ONNX_TF_OPSET
+        from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET
 
         module = string_encoder_module(spec)
         folder = out / FOLDER

@@ -17,9 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.errors import ExporterError
-from exporter.parity import Thresholds
-from exporter.runners import TOKEN_NAMES, checked_texts
+from exporter.errors import ArtifactNotFoundError, ExporterError
+from exporter.verify.parity import Thresholds
+from exporter.runtime.runners import TOKEN_NAMES, checked_texts
 
 from . import BuildResult, Target, Variant, register
 
@@ -121,7 +121,7 @@ class TFLiteRunner:
     def __init__(self, path: str | Path, *, threads: int | None = None, name: str | None = None):
         self.path = Path(path)
         if not self.path.is_file():
-            raise ExporterError(f"{self.path}: artifact not found; re-run st-export")
+            raise ArtifactNotFoundError(f"{self.path}: artifact not found; re-run st-export")
         try:
             self.interpreter, self.runtime = open_interpreter(self.path, threads=threads)
         except (RuntimeError, ValueError) as exc:
@@ -163,6 +163,7 @@ class TFLiteTarget(Target):
     order = 15
     requires = ("savedmodel",)
     thresholds = FP32_BAR
+    tokenizer_graph = "tflite"
 
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         folder = out / FOLDER

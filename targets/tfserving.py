@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.errors import ExporterError, InvalidOptionError, ParityError
-from exporter.layouts import link_tree, model_name
-from exporter.runners import checked_texts
+from exporter.errors import ArtifactNotFoundError, ExporterError
+from exporter.layouts import link_tree, model_name, server_path
+from exporter.runtime.runners import checked_texts
 
 from . import BuildResult, Target, register
 
@@ -44,10 +44,9 @@ def tfserving_base_path(options: dict[str, Any]) -> str:
     Raises:
         InvalidOptionError: not an absolute path (TF Serving resolves it on the server).
     """
-    base = options.get("tfserving_base_path") or DEFAULT_BASE_PATH
-    if not str(base).startswith("/") or '"' in str(base) or "\n" in str(base):
-        raise InvalidOptionError(f"--tfserving-base-path {base!r}: give an absolute path as TF Serving sees it")
-    return str(base).rstrip("/") or "/"
+    base = server_path(options.get("tfserving_base_path") or DEFAULT_BASE_PATH, flag="--tfserving-base-path",
+                       server="TF Serving")
+    return base.rstrip("/") or "/"
 
 
 def models_config(name: str, base_path: str) -> str:
@@ -117,7 +116,7 @@ class TfServingRestRunner:
         (entry,) = config.model_config_list.config
         versions = sorted((Path(folder) / entry.name).glob("[0-9]*"), key=lambda p: int(p.name))
         if not versions:
-            raise ParityError(f"{folder / entry.name}: no numbered version folder; re-run st-export")
+            raise ArtifactNotFoundError(f"{folder / entry.name}: no numbered version folder; re-run st-export")
         self.model = tf.saved_model.load(str(versions[-1]))
         self.signature = self.model.signatures["serving_default"]
         self.input_names = list(self.signature.structured_input_signature[1])
@@ -158,7 +157,7 @@ class TfServingTarget(Target):
         import tensorflow as tf
         import tensorflow_text
 
-        from exporter.tf_ops import savedmodel_op_sources, unservable_ops
+        from exporter.verify.tf_ops import savedmodel_op_sources, unservable_ops
 
         name = model_name(spec, options)
         base_path = tfserving_base_path(options)

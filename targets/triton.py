@@ -25,10 +25,10 @@ from typing import Any, Sequence
 import numpy as np
 import onnx
 
-from exporter.errors import InvalidOptionError, ParityError
-from exporter.layouts import link_tree, model_name
-from exporter.parity import Thresholds
-from exporter.runners import checked_texts, ort_session
+from exporter.errors import ArtifactNotFoundError, InvalidOptionError, ParityError
+from exporter.layouts import link_tree, model_name, server_path
+from exporter.verify.parity import Thresholds
+from exporter.runtime.runners import checked_texts, ort_session
 
 from . import BuildResult, Target, Variant, register
 
@@ -63,9 +63,7 @@ def triton_settings(options: dict[str, Any]) -> TritonSettings:
         tf_op_dir=options.get("triton_tf_op_dir") or DEFAULT_TF_OP_DIR,
         max_batch_size=options.get("triton_max_batch_size", DEFAULT_MAX_BATCH_SIZE))
     for flag, path in (("--triton-op-library", settings.op_library), ("--triton-tf-op-dir", settings.tf_op_dir)):
-        if not str(path).startswith("/") or '"' in str(path) or "\n" in str(path):
-            raise InvalidOptionError(f"{flag} {path!r}: give an absolute path as the Triton server sees it "
-                                     "(inside its container)")
+        server_path(path, flag=flag, server="the Triton server (inside its container)")
     size = settings.max_batch_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidOptionError(f"--triton-max-batch-size {size!r}: give an integer >= 0 (0 disables batching)")
@@ -260,7 +258,7 @@ class TritonTarget(Target):
         })
 
     def _build_tf(self, out: Path, name: str, settings: TritonSettings, dim: int) -> tuple[list[Path], dict]:
-        from exporter.tf_ops import savedmodel_op_sources
+        from exporter.verify.tf_ops import savedmodel_op_sources
 
         folder = out / FOLDER / f"{name}_tf"
         files = link_tree(out / "savedmodel", folder / "1" / "model.savedmodel")
@@ -281,7 +279,7 @@ class TritonTarget(Target):
     def runners(self, out: Path) -> dict[str, Any]:
         folders = model_folders(out)
         if "onnx" not in folders:
-            raise ParityError(f"{out / FOLDER}: no <name>_onnx/config.pbtxt; re-run st-export")
+            raise ArtifactNotFoundError(f"{out / FOLDER}: no <name>_onnx/config.pbtxt; re-run st-export")
         return {"model": TritonRequestRunner(folders["onnx"])}
 
     def variants(self, out: Path) -> list[Variant]:

@@ -13,9 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import exporter  # noqa: E402
-from exporter.corpus import parity_texts  # noqa: E402
+from exporter.verify.corpus import parity_texts  # noqa: E402
 from exporter.model import default_model_path  # noqa: E402
-from exporter.runners import ReferenceRunner  # noqa: E402
+from exporter.runtime.runners import ReferenceRunner  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +48,11 @@ def tiny_model(tmp_path_factory):
         return built[name]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def mpnet_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
+    """A tiny MPNet (all-mpnet-base-v2's tokenizer layout, tokenizer.json with its fixed 128 padding)
+    exported to every target with every variant, as ``st-export MPNET_DIR -o OUT`` does."""
+    model = tiny_model("mpnet_v6", arch="mpnet", tokenizer_json_limits=128)
+    return exporter.export(model, tmp_path_factory.mktemp("mpnet") / "export")

@@ -3,6 +3,12 @@
 * ``uncased``: the real all-MiniLM-L6-v2 vocab.txt (BERT uncased, accents stripped).
 * ``cased``: a cased WordPiece vocabulary trained here with HF ``tokenizers`` on the parity corpus
   (no lowercasing, no accent stripping), so cased/accented/CJK words have real entries.
+* ``mpnet``: all-mpnet-base-v2's layout of the same uncased vocabulary: ``<s> <pad> </s> <unk>`` at
+  0-3, BERT's entries, ``<mask>`` last (lstrip), ``<s> $A </s>``, pad 1, ``[UNK]`` the unknown
+  token, and ``<unk>`` a special token matched after normalizing (as all-mpnet-base-v2's
+  tokenizer_config.json has it: "<UNK>" lowercases to it).
+
+``ARCHITECTURES`` maps each architecture the tests build to its tokenizer and transformers classes.
 * ``fmt="v6"`` saves with sentence-transformers 6 (new type strings, ``pooling_mode``,
   tokenizer.json only); ``fmt="legacy"`` writes what 2.x saved (old type strings,
   ``pooling_mode_*`` flags, vocab.txt + tokenizer_config.json, pytorch_model.bin).
@@ -18,7 +24,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from exporter.corpus import parity_texts  # noqa: E402
+from exporter.verify.corpus import parity_texts  # noqa: E402
 from exporter.model import default_model_path  # noqa: E402
 
 LEGACY_TYPES = {
@@ -35,6 +41,20 @@ ACTIVATION_PATHS = {
     "Sigmoid": "torch.nn.modules.activation.Sigmoid",
 }
 HIDDEN = 32
+#: architecture → the vocabulary its tiny models get unless told otherwise
+ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet"}
+
+
+def _mpnet_tokenizer():
+    from tokenizers import AddedToken
+    from transformers import MPNetTokenizerFast
+
+    lines = (default_model_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", *lines, "<mask>"]
+    tokenizer = MPNetTokenizerFast(vocab={token: i for i, token in enumerate(tokens)}, do_lower_case=True,
+                                   unk_token="[UNK]")
+    tokenizer.add_tokens([AddedToken("<unk>", normalized=True, special=True)], special_tokens=True)
+    return tokenizer
 
 
 def _tokenizer(vocab: str, folder: Path):
@@ -42,6 +62,8 @@ def _tokenizer(vocab: str, folder: Path):
 
     if vocab == "uncased":
         return BertTokenizerFast(vocab=str(default_model_path() / "vocab.txt"), do_lower_case=True)
+    if vocab == "mpnet":
+        return _mpnet_tokenizer()
     from tokenizers import BertWordPieceTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
@@ -53,25 +75,34 @@ def _tokenizer(vocab: str, folder: Path):
 
 
 def _transformer(arch: str, vocab_size: int, seed: int):
-    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel
 
     torch.manual_seed(seed)
     if arch == "bert":
         return BertModel(BertConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128))
+    if arch == "mpnet":  # positions start at 2: 130 holds 128 tokens; 32 relative-position buckets as in the real one
+        return MPNetModel(MPNetConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
+                                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
+                                      relative_attention_num_buckets=32))
     return DistilBertModel(DistilBertConfig(vocab_size=vocab_size, dim=HIDDEN, n_layers=2, n_heads=2,
                                             hidden_dim=64, max_position_embeddings=128))
 
 
-def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", pooling: tuple[str, ...] = ("mean",),
+def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, pooling: tuple[str, ...] = ("mean",),
                 dense: tuple[tuple[int, str, bool], ...] = (), normalize: bool = True, fmt: str = "v6",
                 max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0,
-                prompt: str | None = None, include_prompt: bool = True) -> Path:
+                prompt: str | None = None, include_prompt: bool = True,
+                tokenizer_json_limits: int | None = None) -> Path:
     """Write a tiny model to ``folder`` and return it.
 
     Args:
+        vocab: "uncased", "cased" or "mpnet"; None: the architecture's (``ARCHITECTURES``).
         dense: one (out_features, activation class name, bias) per Dense layer.
+        tokenizer_json_limits: write fixed padding and truncation to this length into tokenizer.json,
+            as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.
     """
+    vocab = vocab or ARCHITECTURES[arch]
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Dense, Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
@@ -97,7 +128,17 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str = "uncased", poo
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
     if fmt == "legacy":
         _to_legacy(folder, tokenizer, max_seq_length, do_lower_case)
+    elif tokenizer_json_limits:
+        _with_tokenizer_json_limits(folder, tokenizer, tokenizer_json_limits)
     return folder
+
+
+def _with_tokenizer_json_limits(folder: Path, tokenizer, length: int) -> None:
+    data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    data["truncation"] = {"direction": "Right", "max_length": length, "strategy": "LongestFirst", "stride": 0}
+    data["padding"] = {"strategy": {"Fixed": length}, "direction": "Right", "pad_to_multiple_of": None,
+                       "pad_id": tokenizer.pad_token_id, "pad_type_id": 0, "pad_token": tokenizer.pad_token}
+    (folder / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
 def _to_legacy(folder: Path, tokenizer, max_seq_length: int, do_lower_case: bool) -> None:
@@ -135,7 +176,8 @@ def _to_legacy(folder: Path, tokenizer, max_seq_length: int, do_lower_case: bool
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     (folder / "vocab.txt").write_text("".join(token + "\n" for token, _ in vocab), encoding="utf-8")
     config = json.loads((folder / "tokenizer_config.json").read_text())
-    config.pop("backend", None)
+    for key in ("backend", "is_local", "local_files_only"):
+        config.pop(key, None)
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     (folder / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": max_seq_length, "do_lower_case": do_lower_case}))

@@ -8,7 +8,7 @@ import pytest
 
 from exporter.cli import main
 from exporter.errors import InvalidInputError
-from exporter.runners import checked_texts
+from exporter.runtime.runners import checked_texts
 
 
 def _run(capsys, *argv):
@@ -139,3 +139,26 @@ def test_runner_rejects_wrong_input_types():
         checked_texts(["ok", 3])
     with pytest.raises(InvalidInputError, match="not valid Unicode"):
         checked_texts(["lone surrogate \ud800"])
+
+
+def test_max_seq_length_over_the_positions_is_refused(capsys, copy_of, tmp_path):
+    """SentenceTransformer would index past the position table on a long text; refuse before writing."""
+    model = copy_of()
+    (model / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 129}))  # the table holds 128
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "max_seq_length 129 is over the 128 positions of this bert model" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_a_target_the_tokenizer_family_cannot_serve_is_refused_by_name(capsys, tiny_model, tmp_path, monkeypatch):
+    """A family without a TF emitter: savedmodel and tflite are refused before anything is written, onnx works."""
+    from exporter.tokenizers.wordpiece import WordPieceSpec
+
+    monkeypatch.setattr(WordPieceSpec, "emitters", {"onnx": WordPieceSpec.emitters["onnx"]})
+    model = str(tiny_model("bert_uncased_mean_norm"))
+    code, err = _run(capsys, model, "-o", str(tmp_path / "out"), "--targets", "onnx,tflite")
+    assert code == 2 and "savedmodel: the wordpiece tokenizer has no tf graph" in err
+    assert "tflite: the wordpiece tokenizer has no tflite graph" in err and "supported for it: onnx" in err
+    _assert_nothing_written(tmp_path)
+    code, _ = _run(capsys, model, "-o", str(tmp_path / "out"), "--targets", "onnx", "--no-check")
+    assert code == 0 and (tmp_path / "out" / "onnx" / "model.onnx").is_file()

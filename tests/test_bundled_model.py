@@ -7,9 +7,9 @@ import numpy as np
 import onnx
 import pytest
 
-from exporter.corpus import SHARED_CORPUS, shared_corpus_path
-from exporter.parity import compare_embeddings, compare_tokens
-from exporter.runners import OnnxRunner
+from exporter.verify.corpus import SHARED_CORPUS, shared_corpus_path
+from exporter.verify.parity import compare_embeddings, compare_tokens
+from exporter.runtime.runners import OnnxRunner
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
 

@@ -93,7 +93,7 @@ def test_api_mirrors_cli_targets_argument(tiny_model, tmp_path):
 
 
 def test_check_stages_locates_drift_per_stage(capsys, tiny_model, tmp_path):
-    from exporter.debug import drift_by_stage
+    from exporter.verify.debug import drift_by_stage
 
     model = tiny_model("dense_tanh", dense=((20, "Tanh", True),), normalize=True)
     exporter.export(model, tmp_path / "out", targets="onnx", check=False)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.ortx_runtime import library_path
+from exporter.runtime.ortx_runtime import library_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = Path(__file__).parent / "jvm" / "OrtCApiEmbed.java"

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from exporter.onnx_tf_compat import ONNX_TF_OPSET, OnnxTfUnavailableError, install_shims, onnx_tf_backend
+from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET, OnnxTfUnavailableError, install_shims, onnx_tf_backend
 
 
 def test_onnx_mapping_is_still_gone_so_the_shim_is_needed():

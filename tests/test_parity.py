@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.parity import Thresholds, compare_embeddings, retention
+from exporter.verify.parity import Thresholds, compare_embeddings, retention
 
 
 class ArrayRunner:

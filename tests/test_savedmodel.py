@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from exporter.parity import compare_embeddings, compare_tokens
+from exporter.verify.parity import compare_embeddings, compare_tokens
 from targets.savedmodel import SavedModelRunner, keras_layer
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -97,10 +97,10 @@ def test_dense_layers_become_2d_matmuls_with_the_same_outputs(tiny_model, tmp_pa
     import onnx
     import onnxruntime as ort
 
-    from exporter.encoder import export_encoder
+    from exporter.graphs.encoder import export_encoder
     from exporter.model import read_model
-    from exporter.onnx_for_tf import weight_matmuls_as_2d
-    from exporter.onnx_tf_compat import ONNX_TF_OPSET
+    from exporter.graphs.onnx_for_tf import weight_matmuls_as_2d
+    from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET
 
     spec = read_model(tiny_model("dense_tanh", dense=((20, "Tanh", True),), normalize=True))
     original = export_encoder(spec, tmp_path / "encoder.onnx", opset=ONNX_TF_OPSET)

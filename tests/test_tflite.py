@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from exporter.errors import UnsupportedModelError
-from exporter.parity import compare_embeddings, compare_tokens
+from exporter.verify.parity import compare_embeddings, compare_tokens
 from targets.tflite import FILES, TFLiteRunner, describe
 
 TF_TEXT_OPS = {"TFText>ByteSplitWithOffsets", "TFText>FastWordpieceDetokenize", "FastWordpieceTokenizeWithOffsets"}
@@ -96,13 +96,13 @@ def test_overlapping_special_tokens_are_refused_before_building(bundled_export):
     assert SavedModelTarget().problems(spec) == []
 
 
-# Why exporter/onnx_for_tflite.py exists: without its rewrites the encoder does not convert.
+# Why exporter/graphs/onnx_for_tflite.py exists: without its rewrites the encoder does not convert.
 
 def _converted_ops(encoder) -> set[str]:
     import onnx
     import tensorflow as tf
 
-    from exporter.onnx_tf_compat import onnx_tf_backend
+    from exporter.graphs.onnx_tf_compat import onnx_tf_backend
 
     module = onnx_tf_backend().prepare(onnx.ModelProto.FromString(encoder.SerializeToString())).tf_module
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,10 +123,10 @@ def test_encoder_rewrites_are_needed_and_exact(tiny_model):
     import onnx
     import onnxruntime as ort
 
-    from exporter.encoder import export_encoder
+    from exporter.graphs.encoder import export_encoder
     from exporter.model import read_model
-    from exporter.onnx_for_tflite import tflite_friendly
-    from exporter.onnx_tf_compat import ONNX_TF_OPSET
+    from exporter.graphs.onnx_for_tflite import tflite_friendly
+    from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET
 
     spec = read_model(tiny_model("dense_gelu_nobias_norm", dense=((16, "GELU", False),)))
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,6 +141,30 @@ def test_encoder_rewrites_are_needed_and_exact(tiny_model):
     assert {"custom:Erf", "custom:Mul"} <= _converted_ops(original)  # no kernel: the file would not run
     after = _converted_ops(rewritten)
     assert "GELU" in after and not any(op.startswith("custom:") for op in after)
+
+
+def test_mpnet_rewrites_are_needed_and_exact(tiny_model):
+    """MPNet's relative-position buckets take an int64 Abs (no TFLite kernel); its pad positions are
+    zeroed after the embeddings (fp16 NaN, see exporter/graphs/onnx_for_tflite.py): same embeddings."""
+    import onnx
+    import onnxruntime as ort
+
+    from exporter.graphs.encoder import export_encoder
+    from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET
+    from exporter.model import read_model
+
+    spec = read_model(tiny_model("mpnet_v6", arch="mpnet", tokenizer_json_limits=128))
+    with tempfile.TemporaryDirectory() as tmp:
+        original = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
+    rewritten = onnx.ModelProto.FromString(original.SerializeToString())
+    counts = [rewrite(rewritten) for rewrite in spec.transformer.architecture.tf_rewrites()]
+    assert counts[-2:] == [1, 1]  # one Abs, one embedding LayerNorm output
+    ids = np.array([[0, 7596, 2088, 1041, 2], [0, 7596, 2, 1, 1]], np.int64)
+    feeds = {"input_ids": ids, "attention_mask": (ids != 1).astype(np.int64), "token_type_ids": np.zeros_like(ids)}
+    run = lambda model: ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0]  # noqa: E731
+    assert np.abs(run(original) - run(rewritten)).max() < 1e-6
+    assert "custom:Abs" in _converted_ops(original)
+    assert not any(op.startswith("custom:") for op in _converted_ops(rewritten))
 
 
 def test_manifest_says_what_an_app_needs(bundled_export):

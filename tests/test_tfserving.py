@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from exporter.files import sha256_of
-from exporter.tf_ops import PYTHON_OPS, savedmodel_ops, unservable_ops
+from exporter.verify.tf_ops import PYTHON_OPS, savedmodel_ops, unservable_ops
 from targets.tfserving import read_models_config
 
 MAX_ABS_DIFF = 1e-5

@@ -3,7 +3,7 @@
 A corpus cannot find every character the normalization treats differently (DESIGN.md: the
 stock op differs on 10,138 of 194,528 code points), so each code point is tokenized alone
 and inside a word ("a{c}b": isolation and whitespace rules), for the uncased bundled
-tokenizer and for a cased one with accents kept, in the ONNX graph, in the SavedModel and in
+tokenizer, for a cased one with accents kept and for MPNet's (``<s> $A </s>``, pad 1), in the ONNX graph, in the SavedModel and in
 the TFLite file converted from it.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter.runners import OnnxRunner
+from exporter.runtime.runners import OnnxRunner
 from targets.savedmodel import SavedModelRunner
 from targets.tflite import TFLiteRunner
 
@@ -90,6 +90,20 @@ def test_cased_tokenizer_every_code_point(cased_export, cased_reference, templat
     assert _sweep(cased_reference.tokenizer, graph, template) == []
 
 
+@pytest.fixture(scope="module")
+def mpnet_reference(mpnet_export):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(mpnet_export.manifest["source"]["path"]), device="cpu")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("template", ["{}", "a{}b"])
+def test_mpnet_tokenizer_every_code_point(mpnet_export, mpnet_reference, template, target):
+    graph = _tokenizer(mpnet_export, target)
+    assert _sweep(mpnet_reference.tokenizer, graph, template) == []
+
+
 EDGE_TEXTS = [
     "a\x00b c", "\x00", "[MA\x00SK] [MASK]\x00[SEP]", "[CLS][SEP][PAD][UNK][MASK]", "x[MASK]y", "[mask] [ MASK ]",
     "x" * 99, "x" * 100, "x" * 101, "é" * 100, "é" * 101,  # HF limits words by characters, not bytes
@@ -100,7 +114,7 @@ EDGE_TEXTS = [
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_edge_texts_alone_and_batched(bundled_export, bundled_reference, target):
-    from exporter.parity import compare_tokens
+    from exporter.verify.parity import compare_tokens
 
     report = compare_tokens(bundled_reference, _tokenizer(bundled_export, target), EDGE_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]

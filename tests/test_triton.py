@@ -10,8 +10,8 @@ from google.protobuf import text_format
 import exporter
 from exporter.cli import main
 from exporter.errors import InvalidOptionError
-from exporter.parity import compare_embeddings
-from exporter.runners import OnnxRunner, ReferenceRunner, ort_session
+from exporter.verify.parity import compare_embeddings
+from exporter.runtime.runners import OnnxRunner, ReferenceRunner, ort_session
 from targets.triton import (DEFAULT_OP_LIBRARY, TritonRequestRunner, model_config_schema, model_folders,
                             read_model_config)
 
@@ -58,7 +58,7 @@ def test_onnx_config_matches_the_models_signature(bundled_export):
 def test_tf_config_matches_the_signature_and_names_the_tf_text_libraries(bundled_export):
     import tensorflow as tf
 
-    from exporter.tf_ops import savedmodel_op_sources
+    from exporter.verify.tf_ops import savedmodel_op_sources
 
     folder = model_folders(bundled_export.out)["tf"]
     config = read_model_config(folder / "config.pbtxt")

@@ -1,4 +1,4 @@
-"""``sentence_transformers.models.Transformer``: a BERT or DistilBERT encoder."""
+"""``sentence_transformers.models.Transformer``: an encoder of a registered architecture (exporter/architectures)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,12 +7,11 @@ from typing import Any
 
 import torch
 
+from .. import architectures
+from ..architectures import Architecture
 from ..errors import InvalidModelError
 from ..files import read_json, weights_file
 from . import ModuleConverter, ModuleEntry, register
-
-#: config.json ``model_type`` → whether the architecture takes token_type_ids
-SUPPORTED_ARCHITECTURES = {"bert": True, "distilbert": False}
 
 
 @dataclass(frozen=True)
@@ -22,8 +21,9 @@ class TransformerConfig:
     hidden_size: int
     max_seq_length: int
     do_lower_case: bool
-    uses_token_type_ids: bool
-    max_position_embeddings: int
+    architecture: Architecture
+    #: tokens one text may have, specials included (the architecture's position limit)
+    max_positions: int
 
 
 def _max_seq_length(folder: Path, sbert: dict[str, Any], max_positions: int) -> int:
@@ -49,25 +49,30 @@ class Transformer(ModuleConverter):
         if config is None:
             raise InvalidModelError(f"{folder / 'config.json'}: file not found (the transformer's config)")
         model_type = config.get("model_type")
-        if model_type not in SUPPORTED_ARCHITECTURES:
+        arch = architectures.architecture(model_type)
+        if arch is None:
             problems.append(
                 f"modules.json entry {entry.index}: transformer architecture {model_type!r} "
-                f"(config.json model_type); supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
+                f"(config.json model_type); supported: {', '.join(architectures.supported())}"
             )
             return None
         if weights_file(folder) is None:
             raise InvalidModelError(f"{folder}: no transformer weights (model.safetensors or pytorch_model.bin)")
+        problems.extend(f"modules.json entry {entry.index} ({model_type}): {p}" for p in arch.problems(config))
         sbert = read_json(folder / "sentence_bert_config.json", required=False) or {}
-        max_positions = int(config.get("max_position_embeddings", 512))
-        hidden = int(config.get("hidden_size") or config.get("dim"))
+        max_positions = arch.max_positions(config)
+        max_seq_length = _max_seq_length(folder, sbert, max_positions)
+        if max_seq_length > max_positions:
+            problems.append(f"{folder / 'sentence_bert_config.json'}: max_seq_length {max_seq_length} is over the "
+                            f"{max_positions} positions of this {model_type} model; set it to {max_positions} or less")
         return TransformerConfig(
             folder=folder,
             model_type=model_type,
-            hidden_size=hidden,
-            max_seq_length=_max_seq_length(folder, sbert, max_positions),
+            hidden_size=arch.hidden_size(config),
+            max_seq_length=max_seq_length,
             do_lower_case=bool(sbert.get("do_lower_case", False)),
-            uses_token_type_ids=SUPPORTED_ARCHITECTURES[model_type],
-            max_position_embeddings=max_positions,
+            architecture=arch,
+            max_positions=max_positions,
         )
 
     def output_dim(self, input_dim: int) -> int:
@@ -78,7 +83,8 @@ class Transformer(ModuleConverter):
 
     def describe(self) -> dict[str, Any]:
         c = self.config
-        return {"architecture": c.model_type, "hidden_size": c.hidden_size, "max_seq_length": c.max_seq_length}
+        return {"architecture": c.model_type, "hidden_size": c.hidden_size, "max_seq_length": c.max_seq_length,
+                "max_positions": c.max_positions}
 
 
 class _TransformerModule(torch.nn.Module):
@@ -96,11 +102,10 @@ class _TransformerModule(torch.nn.Module):
             trust_remote_code=False,
             attn_implementation="eager",
         ).eval()
-        self.uses_token_type_ids = config.uses_token_type_ids
+        self.architecture = config.architecture
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        kwargs = {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
-        if self.uses_token_type_ids:
-            kwargs["token_type_ids"] = features["token_type_ids"]
+        kwargs = self.architecture.forward_kwargs(features["input_ids"], features["attention_mask"],
+                                                  features["token_type_ids"])
         features["token_embeddings"] = self.model(**kwargs, return_dict=True).last_hidden_state
         return features

@@ -1,9 +1,10 @@
-"""Tokenizer families, one file per family, registered by the HF ``tokenizers`` model type.
+"""Tokenizer families, one file per family, registered by the HF ``tokenizers`` model types they read.
 
-A family module defines a spec class with ``read(backend_json, backend, transformer, problems)``
-(pure: settings from the reference tokenizer) and emitters elsewhere turn that spec into graph
-nodes. The reference tokenizer is the one ``SentenceTransformer`` itself uses: transformers'
-fast tokenizer for the folder, with ST's ``do_lower_case`` applied the way ST applies it.
+``family.py`` holds the contract (:class:`TokenizerFamily`, its contributor guide) and the
+framing every family shares; ``framing_onnx.py`` / ``framing_tf.py`` write the framing once per
+graph language around a family's emitter. The reference tokenizer is the one
+``SentenceTransformer`` itself uses: transformers' fast tokenizer for the folder, with ST's
+``do_lower_case`` applied the way ST applies it.
 """
 from __future__ import annotations
 
@@ -13,18 +14,22 @@ from typing import Any
 from ..errors import InvalidModelError
 from ..registry import import_submodules
 from ..modules.transformer import TransformerConfig
+from .family import TokenizerFamily
 
-_FAMILIES: dict[str, type] = {}
+_FAMILIES: dict[str, type[TokenizerFamily]] = {}
 
 
-def register(model_type: str):
-    """Class decorator: make the class the spec of tokenizers whose model type is ``model_type``."""
-
-    def wrap(cls: type) -> type:
+def register(cls: type[TokenizerFamily]) -> type[TokenizerFamily]:
+    """Class decorator: make ``cls`` the spec of tokenizers whose model type is one of ``cls.model_types``."""
+    for model_type in cls.model_types:
         _FAMILIES[model_type] = cls
-        return cls
+    return cls
 
-    return wrap
+
+def families() -> dict[str, type[TokenizerFamily]]:
+    """Return {family name: spec class} of every registered family."""
+    _load_all()
+    return {cls.family: cls for cls in _FAMILIES.values()}
 
 
 def _load_all() -> None:
@@ -65,7 +70,7 @@ def reference_tokenizer(transformer: TransformerConfig) -> Any:
     return tokenizer
 
 
-def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> Any:
+def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> TokenizerFamily | None:
     """Return the spec of the model's tokenizer, or None after appending why it is unsupported."""
     _load_all()
     tokenizer = reference_tokenizer(transformer)

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import UnsupportedModelError
 from ..modules.transformer import TransformerConfig
 from . import register
+from .family import Framing, TokenizerFamily, read_framing
 
 PER_CHAR_NORMALIZERS = {"BertNormalizer", "Lowercase"}
 SURROGATES = range(0xD800, 0xE000)
@@ -85,42 +86,27 @@ def _pretokenizer_class(pre_tokenizer: Any, ch: str) -> str:
     return "word"
 
 
+@register
 @dataclass(frozen=True)
-class RegexRules:
-    """The character classes as RE2 patterns, shared by the ONNX and TensorFlow emitters."""
-
-    reserved: str  # our private-use marks: removed from the input first
-    specials: tuple[tuple[str, str], ...]  # (special-token literal, " placeholder ") rewrites
-    deleted: str  # what the reference deletes
-    whitespace: str  # split on, dropped
-    isolated: str  # punctuation and CJK: a word of their own
-
-
-@dataclass(frozen=True)
-class WordPieceSpec:
-    """A BERT-style WordPiece tokenizer, as the reference runs it."""
+class WordPieceSpec(TokenizerFamily):
+    """A BERT-style WordPiece tokenizer (BERT, DistilBERT, MPNet), as the reference runs it."""
 
     vocab: tuple[str, ...]
     unk_token: str
     continuing_subword_prefix: str
     max_input_chars_per_word: int
-    cls_token: str
-    sep_token: str
-    pad_id: int
-    max_seq_length: int
+    framing: Framing
     normalizer: dict[str, Any]
-    specials: tuple[tuple[str, int], ...]  # literal text → id, matched before normalizing
-    backend_json: str = field(repr=False)
+    #: special-token literal → id, matched on the raw text before normalizing, longest first
+    specials: tuple[tuple[str, int], ...]
+    #: special tokens with ``normalized: true``: their normalized literal → id, matched on the
+    #: normalized text (MPNet's ``<unk>``: "<UNK>" lowercases to it)
+    normalized_specials: tuple[tuple[str, int], ...] = ()
+    backend_json: str = field(default="", repr=False)
 
     family = "wordpiece"
-
-    @property
-    def cls_id(self) -> int:
-        return self.vocab.index(self.cls_token)
-
-    @property
-    def sep_id(self) -> int:
-        return self.vocab.index(self.sep_token)
+    model_types = ("WordPiece",)
+    emitters = {"onnx": "wordpiece_onnx:piece_ids", "tf": "wordpiece_tf:WordPieceTokenizerTF"}
 
     @property
     def unk_id(self) -> int:
@@ -137,79 +123,88 @@ class WordPieceSpec:
         pre = (data.get("pre_tokenizer") or {}).get("type")
         if pre != "BertPreTokenizer":
             problems.append(f"{where}: pre-tokenizer {pre!r}; supported: BertPreTokenizer")
-        template = _single_template(data.get("post_processor"))
-        if template is None:
-            problems.append(f"{where}: post-processor {data.get('post_processor')!r}; supported: "
-                            "BertProcessing or TemplateProcessing '[CLS] $A [SEP]'")
+        framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
+                               where=where, problems=problems)
         model = data["model"]
         vocab_map: dict[str, int] = model["vocab"]
         vocab = [""] * len(vocab_map)
         for token, index in vocab_map.items():
             vocab[index] = token
-        specials = []
+        raw, normalized = [], []
+        backend = tokenizer.backend_tokenizer
         for added in data.get("added_tokens", []):
-            if added.get("normalized") or added.get("lstrip") or added.get("rstrip") or added.get("single_word"):
-                problems.append(f"{where}: added token {added['content']!r} with normalized/lstrip/rstrip/"
-                                "single_word matching; supported: plain special tokens")
-            specials.append((added["content"], int(added["id"])))
+            # lstrip / rstrip take the whitespace beside the token into the match: BertPreTokenizer drops
+            # whitespace anyway, so the ids are the same (tests/test_tiny_models.py: MPNet's <mask>)
+            if added.get("single_word"):
+                problems.append(f"{where}: added token {added['content']!r} with single_word matching; "
+                                "supported: special tokens matched anywhere")
+            elif added.get("normalized"):
+                literal = backend.normalizer.normalize_str(added["content"]) if backend.normalizer else added["content"]
+                normalized.append((literal, int(added["id"])))
+            else:
+                raw.append((added["content"], int(added["id"])))
         if problems:
             return None
+        longest_first = lambda pairs: tuple(sorted(pairs, key=lambda s: -len(s[0])))  # noqa: E731
         return cls(
             vocab=tuple(vocab),
             unk_token=model["unk_token"],
             continuing_subword_prefix=model.get("continuing_subword_prefix", "##"),
             max_input_chars_per_word=int(model.get("max_input_chars_per_word", 100)),
-            cls_token=template[0],
-            sep_token=template[1],
-            pad_id=int(tokenizer.pad_token_id or 0),
-            max_seq_length=transformer.max_seq_length,
+            framing=framing,
             normalizer={"steps": normalizers},
-            specials=tuple(sorted(specials, key=lambda s: -len(s[0]))),
-            backend_json=tokenizer.backend_tokenizer.to_str(),
+            specials=longest_first(raw),
+            normalized_specials=longest_first(normalized),
+            backend_json=backend.to_str(),
         )
+
+    def problems(self, graph: str) -> list[str]:
+        """Return what keeps ``graph`` from reproducing this tokenizer (the marks the graphs use, table limits)."""
+        found = super().problems(graph)
+        if found:
+            return found
+        try:
+            if graph == "onnx":
+                from .wordpiece_onnx import onnx_rules
+
+                onnx_rules(self, self.char_classes())
+            else:
+                from .wordpiece_codepoints import code_point_tables
+
+                code_point_tables(self)
+        except UnsupportedModelError as exc:
+            return exc.problems
+        return []
 
     def describe(self) -> dict[str, Any]:
         """Return the settings recorded in the manifest."""
         return {
-            "family": self.family, "vocab_size": len(self.vocab), "unk_token": self.unk_token,
+            **super().describe(), "vocab_size": len(self.vocab), "unk_token": self.unk_token,
             "continuing_subword_prefix": self.continuing_subword_prefix,
-            "max_input_chars_per_word": self.max_input_chars_per_word,
-            "cls_token": self.cls_token, "sep_token": self.sep_token, "pad_id": self.pad_id,
-            "max_seq_length": self.max_seq_length, "normalizer": self.normalizer,
+            "max_input_chars_per_word": self.max_input_chars_per_word, "normalizer": self.normalizer,
             "special_tokens": [s for s, _ in self.specials],
+            "normalized_special_tokens": [s for s, _ in self.normalized_specials],
         }
-
-    def backend(self) -> Any:
-        """Return a fresh ``tokenizers.Tokenizer`` equal to the reference's."""
-        from tokenizers import Tokenizer
-
-        return Tokenizer.from_str(self.backend_json)
 
     def char_classes(self) -> CharClasses:
         """Return how the reference normalizes and pre-tokenizes every code point (about 3 s)."""
         return _char_classes(self.backend_json)
 
-    def regex_rules(self) -> RegexRules:
-        """Return the char classes as RE2 patterns (reserved marks excluded from ``deleted``)."""
-        classes = self.char_classes()
-        marks = self.placeholders()
-        reserved = sorted({ord(SENTINEL), ord(UNKNOWN_MARK), *map(ord, marks)})
-        kept = [f"U+{cp:04X}" for cp in reserved if not any(a <= cp <= b for a, b in classes.deleted)]
-        if kept:  # the graphs remove these marks from the input, which is right only if HF deletes them
-            raise UnsupportedModelError([
-                f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
-                "supported: BertNormalizer with clean_text=True"])
-        return RegexRules(
-            reserved=regex_class([(c, c) for c in reserved]),
-            specials=tuple((regex_literal(literal), f" {mark} ") for (literal, _), mark in zip(self.specials, marks)),
-            deleted=regex_class(without(classes.deleted, set(reserved))),
-            whitespace=regex_class(classes.whitespace),
-            isolated=regex_class(classes.isolated),
-        )
-
     def placeholders(self) -> dict[str, int]:
-        """Return the private-use character standing for each special token → its id."""
-        return {chr(PLACEHOLDER_BASE + i): token_id for i, (_, token_id) in enumerate(self.specials)}
+        """Return the private-use character standing for each special token → its id (raw ones first)."""
+        pairs = (*self.specials, *self.normalized_specials)
+        return {chr(PLACEHOLDER_BASE + i): token_id for i, (_, token_id) in enumerate(pairs)}
+
+
+def marks_kept(classes: CharClasses, marks: set[int]) -> list[str]:
+    """Return the problem of a tokenizer that keeps the private-use marks the graphs use (none when it deletes them).
+
+    The graphs remove their marks from the input first, which is right only if the reference deletes
+    them too (BertNormalizer's clean_text).
+    """
+    kept = [f"U+{cp:04X}" for cp in sorted(marks) if not any(a <= cp <= b for a, b in classes.deleted)]
+    return [f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
+            "supported: BertNormalizer with clean_text=True"] if kept else []
 
 
 @functools.lru_cache(maxsize=4)
@@ -245,23 +240,3 @@ def _normalizer_list(normalizer: dict[str, Any] | None) -> list[dict[str, Any]]:
     if normalizer.get("type") == "Sequence":
         return [step for inner in normalizer["normalizers"] for step in _normalizer_list(inner)]
     return [normalizer]
-
-
-def _single_template(post: dict[str, Any] | None) -> tuple[str, str] | None:
-    """Return (first, last) special tokens of a '[CLS] $A [SEP]' post-processor, or None."""
-    if post is None:
-        return None
-    if post.get("type") == "BertProcessing":
-        return post["cls"][0], post["sep"][0]
-    if post.get("type") == "TemplateProcessing":
-        single = post.get("single", [])
-        kinds = [next(iter(piece)) for piece in single]
-        if kinds == ["SpecialToken", "Sequence", "SpecialToken"]:
-            first, last = single[0]["SpecialToken"], single[2]["SpecialToken"]
-            if first.get("type_id", 0) == 0 and last.get("type_id", 0) == 0 and single[1]["Sequence"].get(
-                    "type_id", 0) == 0:
-                return first["id"], last["id"]
-    return None
-
-
-register("WordPiece")(WordPieceSpec)

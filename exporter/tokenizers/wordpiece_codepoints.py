@@ -70,6 +70,8 @@ class CodePointTables:
     classes: TwoStageTable
     letters: tuple[str, ...]  # letter a (a ≥ 1) is letters[a - 1], most frequent first; 0: "not in the vocabulary"
     specials: tuple[tuple[tuple[int, ...], int], ...]  # (code points of the literal, placeholder code point)
+    #: the same for the ``normalized`` special tokens, matched on the normalized code points
+    normalized_specials: tuple[tuple[tuple[int, ...], int], ...] = ()
 
     @property
     def width(self) -> int:
@@ -178,7 +180,7 @@ def code_point_tables(spec: WordPieceSpec) -> CodePointTables:
         UnsupportedModelError: special tokens that can overlap, or a vocabulary too large for
             the private alphabet.
     """
-    key = (spec.backend_json, spec.continuing_subword_prefix, spec.specials, spec.vocab)
+    key = (spec.backend_json, spec.continuing_subword_prefix, spec.specials, spec.normalized_specials, spec.vocab)
     if key not in _CACHE:
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))
@@ -188,9 +190,12 @@ def code_point_tables(spec: WordPieceSpec) -> CodePointTables:
 
 def _tables(spec: WordPieceSpec) -> CodePointTables:
     _check_specials_cannot_overlap([literal for literal, _ in spec.specials])
+    _check_specials_cannot_overlap([literal for literal, _ in spec.normalized_specials])
     letters = _alphabet(spec)
     normalize, rows, lengths = _normalize_table(spec)
-    specials = tuple((tuple(ord(c) for c in literal), ord(mark))
-                     for (literal, _), mark in zip(spec.specials, spec.placeholders()))
+    marks = [ord(mark) for mark in spec.placeholders()]
+    literals = [tuple(ord(c) for c in literal) for literal, _ in (*spec.specials, *spec.normalized_specials)]
+    pairs = tuple(zip(literals, marks))
     return CodePointTables(normalize=normalize, replacements=rows, replacement_lengths=lengths,
-                           classes=_class_table(spec, letters), letters=letters, specials=specials)
+                           classes=_class_table(spec, letters), letters=letters, specials=pairs[:len(spec.specials)],
+                           normalized_specials=pairs[len(spec.specials):])

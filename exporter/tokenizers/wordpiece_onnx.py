@@ -1,4 +1,4 @@
-"""Emit a WordPiece tokenizer as ONNX: text [N] → input_ids / attention_mask / token_type_ids [N, L].
+"""Emit a WordPiece tokenizer as ONNX: text [N] → every piece's id and row (framed in ``framing_onnx``).
 
 Why not the stock ``BertTokenizer`` op: it reads two texts as a sentence pair and its
 normalization is not HF's (DESIGN.md). Here the reference's own per-code-point behaviour
@@ -9,13 +9,13 @@ WordPiece. The graph is batched, with no Loop:
 2. every row gets a sentinel at its end; the rows are split into characters, mapped through the
    normalization table (StringMapping) and joined into one string; the table also marks the
    characters the reference deletes and puts spaces around punctuation, which the pre-tokenizer
-   isolates; the few long ranges of either (private use, CJK) stay in RE2 classes;
+   isolates; the few long ranges of either (private use, CJK) stay in RE2 classes; special
+   tokens marked ``normalized`` are matched now, on the normalized text, as HF matches them;
 3. one RE2 split cuts that string into words: whitespace is dropped, CJK and the sentinels are
    kept as tokens; a sentinel's position gives each word its row;
 4. ``WordpieceTokenizer`` splits each word into pieces; ``LabelEncoder`` maps pieces to ids.
    The op keeps the pieces before a failed match, HF does not: a failed word becomes one [UNK];
-5. per-row counts are truncated to max_seq_length - 2, framed with [CLS]/[SEP] and padded to
-   the longest row.
+   (``framing_onnx`` truncates, adds the special tokens, pads and masks).
 
 The graph needs opset 20 (StringSplit, StringConcat): see ``_nul_free_pieces``.
 
@@ -30,17 +30,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import onnx
-from onnx import TensorProto, helper
-
 from ..errors import UnsupportedModelError
-from ..onnx_builder import ML, GraphBuilder, make_model
-from .wordpiece import (SENTINEL, UNKNOWN_MARK, CharClasses, WordPieceSpec, regex_class, regex_literal,
+from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
+from .wordpiece import (SENTINEL, UNKNOWN_MARK, CharClasses, WordPieceSpec, marks_kept, regex_class, regex_literal,
                         without)
 
-OUTPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-DOMAINS = {"ai.onnx.contrib": 1, ML: 2}
-MIN_OPSET = 20
 #: what the table maps a deleted character to; removed after the join (the reference deletes it from text)
 DELETE_MARK = "\U0010FFFB"
 #: ranges this long or longer stay in RE2 classes; shorter ones go into the table
@@ -56,6 +50,8 @@ class OnnxTokenizerRules:
     deleted: str  # removed from the joined string: long deleted ranges and DELETE_MARK
     split: str  # whitespace runs, long isolated ranges (CJK), the row sentinel
     keep: str  # the split matches kept as tokens
+    #: (pattern, " placeholder ") of the ``normalized`` special tokens, applied to the normalized string
+    normalized_specials: tuple[tuple[str, str], ...] = ()
 
 
 def _long_and_short(ranges) -> tuple[tuple[tuple[int, int], ...], list[int]]:
@@ -65,11 +61,15 @@ def _long_and_short(ranges) -> tuple[tuple[tuple[int, int], ...], list[int]]:
     return long, short
 
 
+def _padded(text: str, isolated: set[int]) -> str:
+    """Return ``text`` as the table writes it: the characters in ``isolated`` with a space either side."""
+    return "".join(f" {c} " if ord(c) in isolated else c for c in text)
+
+
 def _table(classes: CharClasses, *, isolated: set[int], deleted: list[int]) -> str:
     """Return the StringMapping table: HF's per-character normalization, deletions, isolated characters padded."""
     whitespace = lambda s: all(any(a <= ord(c) <= b for a, b in classes.whitespace) for c in s)  # noqa: E731
-    padded = lambda s: "".join(f" {c} " if ord(c) in isolated else c for c in s)  # noqa: E731
-    entries = {key: padded(value) for key, value in classes.mapped.items()}
+    entries = {key: _padded(value, isolated) for key, value in classes.mapped.items()}
     entries.update({chr(cp): f" {chr(cp)} " for cp in isolated if chr(cp) not in entries})
     entries.update({chr(cp): DELETE_MARK for cp in deleted})
     lines = []
@@ -90,9 +90,9 @@ def onnx_rules(spec: WordPieceSpec, classes: CharClasses) -> OnnxTokenizerRules:
             character to a string with a tab or newline (the table's separators).
     """
     marks = {ord(SENTINEL), ord(UNKNOWN_MARK), ord(DELETE_MARK), *map(ord, spec.placeholders())}
-    if not any(a <= ord(DELETE_MARK) <= b for a, b in classes.deleted):
-        raise UnsupportedModelError([f"tokenizer keeps U+{ord(DELETE_MARK):04X} (its normalizer has clean_text "
-                                     "off); supported: BertNormalizer with clean_text=True"])
+    kept = marks_kept(classes, marks)
+    if kept:
+        raise UnsupportedModelError(kept)
     long_deleted, short_deleted = _long_and_short(without(classes.deleted, marks))
     long_isolated, short_isolated = _long_and_short(classes.isolated)
     sentinel, mark = regex_literal(SENTINEL), regex_literal(DELETE_MARK)
@@ -103,6 +103,9 @@ def onnx_rules(spec: WordPieceSpec, classes: CharClasses) -> OnnxTokenizerRules:
         deleted=f"{regex_class(long_deleted)}|{mark}" if long_deleted else mark,
         split=f"({regex_class(classes.whitespace)}+|{isolated}{sentinel})",
         keep=f"{isolated}{sentinel}",
+        normalized_specials=tuple(
+            (regex_literal(_padded(literal, set(short_isolated))), f" {placeholder} ") for (literal, _), placeholder
+            in zip(spec.normalized_specials, list(spec.placeholders())[len(spec.specials):])),
     )
 
 
@@ -121,14 +124,17 @@ def _nul_free_pieces(b: GraphBuilder, text: str) -> tuple[str, str]:
     return pieces, b.op("Unsqueeze", [last, b.const([1])])
 
 
+def _replaced(b: GraphBuilder, source: str, pattern: str, rewrite: str) -> str:
+    return b.contrib("StringRegexReplace", [source, b.const([pattern], "pattern"), b.const([rewrite], "rewrite")],
+                     global_replace=1)
+
+
 def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, rules: OnnxTokenizerRules, text: str) -> str:
     """Steps 1-2: return one string holding every row, normalized, each ended by the sentinel."""
-    replace = lambda src, pattern, by: b.contrib(  # noqa: E731
-        "StringRegexReplace", [src, b.const([pattern], "pattern"), b.const([by], "rewrite")], global_replace=1)
     pieces, last = _nul_free_pieces(b, text)
-    cleaned = replace(b.op("Reshape", [pieces, b.const([-1])]), rules.reserved, "")
-    for pattern, rewrite in spec.regex_rules().specials:
-        cleaned = replace(cleaned, pattern, rewrite)
+    cleaned = _replaced(b, b.op("Reshape", [pieces, b.const([-1])]), rules.reserved, "")
+    for (literal, _), mark in zip(spec.specials, spec.placeholders()):
+        cleaned = _replaced(b, cleaned, regex_literal(literal), f" {mark} ")
     column = b.op("Unsqueeze", [b.op("Range", [b.const(0), b.op("Squeeze", [
         b.op("Shape", [pieces], start=1, end=2)]), b.const(1)]), b.const([0])])
     suffix = b.op("Where", [b.op("Equal", [column, last]), b.const(SENTINEL, "sentinel"), b.const("", "nothing")])
@@ -138,8 +144,10 @@ def _normalized_joined(b: GraphBuilder, spec: WordPieceSpec, rules: OnnxTokenize
         chars = b.contrib("StringRegexSplitWithOffsets",
                           [ended, b.const(["((?s).)"], "pattern"), b.const(["(?s)."], "keep")], outputs=4)[0]
         ended = b.contrib("StringMapping", [chars], map=rules.table)
-    joined = b.contrib("StringJoin", [ended, b.const("", "sep"), b.const(0, "axis")])
-    return replace(joined, rules.deleted, "")
+    joined = _replaced(b, b.contrib("StringJoin", [ended, b.const("", "sep"), b.const(0, "axis")]), rules.deleted, "")
+    for pattern, rewrite in rules.normalized_specials:
+        joined = _replaced(b, joined, pattern, rewrite)
+    return joined
 
 
 def _words_and_rows(b: GraphBuilder, rules: OnnxTokenizerRules, joined: str) -> tuple[str, str]:
@@ -151,13 +159,6 @@ def _words_and_rows(b: GraphBuilder, rules: OnnxTokenizerRules, joined: str) -> 
     row = b.op("CumSum", [is_sentinel, b.const(0, "axis")], exclusive=1)
     is_word = b.op("Equal", [is_sentinel, b.const(0, "zero")])
     return b.op("Compress", [tokens, is_word], axis=0), b.op("Compress", [row, is_word], axis=0)
-
-
-def _ones_at(b: GraphBuilder, size: str, indices: str, **attrs) -> str:
-    """Return an int64 vector of shape ``size``: 1 at ``indices`` (summed with reduction="add"), else 0."""
-    zeros = b.op("ConstantOfShape", [size], value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
-    ones = b.op("Expand", [b.const([1]), b.op("Shape", [indices])])
-    return b.op("ScatterElements", [zeros, indices, ones], **attrs)
 
 
 def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) -> tuple[str, str]:
@@ -174,7 +175,7 @@ def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) 
     n_pieces = b.op("Shape", [ids])
     # word index of every piece: 1 at each word's first piece (but the first), then a running sum
     starts = b.op("Slice", [row_begins, b.const([1]), b.const([-1])])
-    piece_word = b.op("CumSum", [_ones_at(b, n_pieces, starts), b.const(0)])
+    piece_word = b.op("CumSum", [ones_at(b, n_pieces, starts), b.const(0)])
     word_end = b.op("Slice", [row_begins, b.const([1]), b.const([2 ** 62])])
     last_of_word = b.op("Sub", [b.op("Gather", [word_end, piece_word]), b.const(1)])
     positions = b.op("Range", [b.const(0), b.op("Squeeze", [n_pieces]), b.const(1)])
@@ -186,50 +187,9 @@ def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) 
     return b.op("Compress", [ids, keep], axis=0), b.op("Compress", [rows, keep], axis=0)
 
 
-def _framed(b: GraphBuilder, spec: WordPieceSpec, text: str, ids: str, rows: str) -> dict[str, str]:
-    """Step 5: return the padded [N, L] outputs."""
-    n_rows = b.op("Shape", [text])
-    counts = _ones_at(b, n_rows, rows, reduction="add")
-    first = b.op("CumSum", [counts, b.const(0)], exclusive=1)
-    kept = b.op("Min", [counts, b.const(spec.max_seq_length - 2)])
-    longest = b.op("ReduceMax", [b.op("Concat", [kept, b.const([0])], axis=0)], keepdims=0)
-    any_row = b.op("Min", [b.op("Squeeze", [n_rows]), b.const(1)])
-    length = b.op("Mul", [b.op("Add", [longest, b.const(2)]), any_row])  # [0, 0] for no text
-    j = b.op("Unsqueeze", [b.op("Range", [b.const(0), length, b.const(1)]), b.const([0])])  # [1, L]
-    kept2, first2 = (b.op("Unsqueeze", [x, b.const([1])]) for x in (kept, first))  # [N, 1]
-    padded_ids = b.op("Concat", [ids, b.const([spec.pad_id])], axis=0)  # never empty for Gather
-    source = b.op("Clip", [b.op("Sub", [b.op("Add", [first2, j]), b.const(1)]), b.const(0),
-                           b.op("Shape", [ids])])
-    body = b.op("Gather", [padded_ids, source])
-    in_body = b.op("And", [b.op("Greater", [j, b.const(0)]), b.op("LessOrEqual", [j, kept2])])
-    is_sep = b.op("Equal", [j, b.op("Add", [kept2, b.const(1)])])
-    pad = b.op("Where", [is_sep, b.const(spec.sep_id), b.const(spec.pad_id)])
-    tokens = b.op("Where", [in_body, body, pad])
-    input_ids = b.op("Where", [b.op("Equal", [j, b.const(0)]), b.const(spec.cls_id), tokens])
-    mask = b.op("Cast", [b.op("LessOrEqual", [j, b.op("Add", [kept2, b.const(1)])])], to=TensorProto.INT64)
-    return {"input_ids": input_ids, "attention_mask": mask,
-            "token_type_ids": b.op("Mul", [mask, b.const(0)])}
-
-
-def tokenizer_nodes(b: GraphBuilder, spec: WordPieceSpec, text: str) -> dict[str, str]:
-    """Add the tokenizer to ``b`` reading the string tensor ``text``; return its output names."""
+def piece_ids(b: GraphBuilder, spec: WordPieceSpec, text: str) -> tuple[str, str]:
+    """Add the tokenizer to ``b`` reading the string tensor ``text``; return (ids [P], row of each [P])."""
     rules = onnx_rules(spec, spec.char_classes())
     joined = _normalized_joined(b, spec, rules, text)
     words, word_row = _words_and_rows(b, rules, joined)
-    ids, rows = _piece_ids(b, spec, words, word_row)
-    return _framed(b, spec, text, ids, rows)
-
-
-def tokenizer_model(spec: WordPieceSpec, *, opset: int, ir_version: int) -> onnx.ModelProto:
-    """Return the standalone tokenizer graph: ``text`` [N] → the three int64 [N, L] outputs."""
-    if opset < MIN_OPSET:
-        raise UnsupportedModelError([f"opset {opset}: the tokenizer graph needs opset {MIN_OPSET} or newer"])
-    b = GraphBuilder("tokenizer")
-    outputs = tokenizer_nodes(b, spec, "text")
-    for name in OUTPUT_NAMES:
-        b.rename(outputs[name], name)
-    graph = helper.make_graph(
-        b.nodes, "tokenizer", [helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"])],
-        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"]) for n in OUTPUT_NAMES],
-        initializer=b.initializers)
-    return make_model(graph, opset=opset, ir_version=ir_version, domains=DOMAINS)
+    return _piece_ids(b, spec, words, word_row)

@@ -1,4 +1,4 @@
-"""A WordPiece tokenizer in TensorFlow ops that TFLite runs without Flex (select TF ops).
+"""A WordPiece tokenizer in TensorFlow ops that TFLite runs without Flex (select TF ops); framed in ``framing_tf``.
 
 TFLite has no regex, Unicode or string-join kernels, so the reference's behaviour is applied to
 integer code points with the tables of ``wordpiece_codepoints``, and strings appear only where
@@ -9,16 +9,16 @@ tensorflow-text has a TFLite kernel:
 2. special-token literals are matched on the raw code points (as HF does), each match becomes
    one placeholder;
 3. the normalization table: every code point is kept, deleted or replaced by up to ``width``
-   code points (a [P, width] gather, then a mask);
+   code points (a [P, width] gather, then a mask); special tokens marked ``normalized`` are
+   matched on the result, as HF matches them;
 4. the class table: whitespace is dropped, isolated characters (punctuation, CJK, placeholders)
    are words of their own, words longer than ``max_input_chars_per_word`` characters and
    characters no vocabulary entry has become one unknown letter (HF: the whole word is [UNK]);
 5. ``FastWordpieceDetokenize`` (tf-text) spells each word as a string in the private alphabet
    and ``FastWordpieceTokenize`` (tf-text, no pre-tokenization: one word per string) runs
    WordPiece over the vocabulary in that alphabet; the pieces are regrouped per text;
-6. truncate to max_seq_length - 2, add [CLS]/[SEP], pad to the longest row (gathers).
 
-Integers are int32 inside (the TFLite kernels' native type) and int64 at the outputs.
+Integers are int32 inside (the TFLite kernels' native type).
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from .wordpiece import WordPieceSpec
 from .wordpiece_codepoints import BLOCK, DELETED, ISOLATED, SPELLING, WHITESPACE, TwoStageTable, \
     code_point_tables, private_vocab
 
-OUTPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 REPLACEMENT = 0xFFFD
 
 
@@ -100,8 +99,6 @@ class WordPieceTokenizerTF(tf.Module):
         placeholder_ids = list(spec.placeholders().values())
         self._ids = tf.constant(list(range(len(spec.vocab))) + placeholder_ids, tf.int32)
         self._max_chars = spec.max_input_chars_per_word
-        self._body = spec.max_seq_length - 2
-        self._cls, self._sep, self._pad = spec.cls_id, spec.sep_id, spec.pad_id
 
     def code_points(self, text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
         """Step 1: return (code points [C] int32, row of each [C] int32) of ``prompt`` + each text."""
@@ -130,11 +127,12 @@ class WordPieceTokenizerTF(tf.Module):
         cps = tf.where(valid, decoded, REPLACEMENT)
         return tf.gather(cps, starts), tf.gather(row, starts)
 
-    def _specials(self, cps: tf.Tensor, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Step 2: return (placeholder code point at each match start or 0, inside-a-match mask)."""
+    @staticmethod
+    def _specials(cps: tf.Tensor, row: tf.Tensor, literals) -> tuple[tf.Tensor, tf.Tensor]:
+        """Return (placeholder code point at each match start of ``literals`` or 0, inside-a-match mask)."""
         start = tf.zeros_like(cps)
         inside = tf.zeros_like(cps, tf.bool)
-        for literal, mark in self._tables.specials:
+        for literal, mark in literals:
             match = tf.ones_like(cps, tf.bool)
             for k, cp in enumerate(literal):
                 match &= tf.equal(_shifted(cps, k, -1), cp) & tf.equal(_shifted(row, k, -1), row)
@@ -145,7 +143,7 @@ class WordPieceTokenizerTF(tf.Module):
 
     def normalized(self, cps: tf.Tensor, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Steps 2-3: return (normalized code points, their rows), specials as placeholders."""
-        mark, inside = self._specials(cps, row)
+        mark, inside = self._specials(cps, row, self._tables.specials)
         entry = _lookup(self._tables.normalize, self._norm_blocks, self._norm_values, cps)
         replaced = tf.gather(self._rows, tf.maximum(entry, 0))  # [C, width]
         count = tf.where(entry > 0, tf.gather(self._row_lengths, tf.maximum(entry, 0)),
@@ -155,7 +153,12 @@ class WordPieceTokenizerTF(tf.Module):
         out = tf.concat([first[:, None], replaced[:, 1:]], axis=1)
         keep = tf.range(self._tables.width)[None, :] < count[:, None]
         where = tf.where(keep)
-        return tf.gather_nd(out, where), tf.gather(row, where[:, 0])
+        cps, row = tf.gather_nd(out, where), tf.gather(row, where[:, 0])
+        if not self._tables.normalized_specials:
+            return cps, row
+        mark, inside = self._specials(cps, row, self._tables.normalized_specials)
+        kept = tf.where(tf.logical_not(inside) | (mark > 0))[:, 0]
+        return tf.gather(tf.where(mark > 0, mark, cps), kept), tf.gather(row, kept)
 
     def letters(self, cps: tf.Tensor, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Step 4: return (letter, starts-a-word, row) of every character that is part of a word."""
@@ -186,26 +189,3 @@ class WordPieceTokenizerTF(tf.Module):
         word_splits = tf.concat([[0], tf.cumsum(_counts(word_row, tf.shape(text)[0]))], axis=0)
         return tf.RaggedTensor.from_row_splits(tf.gather(self._ids, pieces.flat_values),
                                                tf.gather(pieces.row_splits, word_splits), validate=False)
-
-    def tokenize(self, text: tf.Tensor, *, prompt: str = "", min_rows: int = 0) -> dict[str, tf.Tensor]:
-        """Return the framed, padded ids like the reference tokenizer (padding=True, truncation=True).
-
-        Args:
-            text: string [N].
-            prompt: prepended to every text first (``encode``'s default prompt).
-            min_rows: rows of just [CLS] [SEP] are added up to this many (an encoder cannot take
-                a batch of 0; the caller slices the extra row away).
-        """
-        pieces = self.token_ids(text, prompt)
-        flat = tf.concat([pieces.flat_values, [self._pad]], axis=0)  # never empty for the gather
-        extra = tf.maximum(min_rows - tf.shape(text)[0], 0)
-        first = tf.concat([tf.cast(pieces.row_splits[:-1], tf.int32), tf.zeros([extra], tf.int32)], 0)[:, None]
-        lengths = tf.concat([tf.cast(pieces.row_lengths(), tf.int32), tf.zeros([extra], tf.int32)], 0)
-        kept = tf.minimum(lengths, self._body)[:, None]
-        width = (tf.reduce_max(tf.concat([kept[:, 0], [0]], 0)) + 2) * tf.minimum(tf.shape(first)[0], 1)
-        j = tf.range(width)[None, :]
-        body = tf.gather(flat, tf.clip_by_value(first + j - 1, 0, tf.size(flat) - 1))
-        in_body = (j > 0) & (j <= kept)
-        ids = tf.where(j == 0, self._cls, tf.where(in_body, body, tf.where(j == kept + 1, self._sep, self._pad)))
-        mask = tf.cast(j <= kept + 1, tf.int64)
-        return {"input_ids": tf.cast(ids, tf.int64), "attention_mask": mask, "token_type_ids": tf.zeros_like(mask)}

@@ -9,7 +9,7 @@ PROJECT_CORPUS = Path(__file__).with_name("texts.jsonl")
 #: texts that calibrate quantized variants; kept apart from the parity corpus that checks them
 CALIBRATION_CORPUS = Path(__file__).with_name("calibration.jsonl")
 #: the public corpus beside a checkout (``../shared/corpus``); ST_EXPORTER_SHARED_CORPUS overrides
-SHARED_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "parity.jsonl"
+SHARED_CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "parity.jsonl"
 
 
 def read_jsonl(path: Path) -> list[str]:

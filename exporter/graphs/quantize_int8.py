@@ -17,7 +17,7 @@ weights, so 8-bit weights would embed differently on an AVX2 machine than on the
 that checked them; with 7 bits every CPU computes the same integers.
 
 Nodes whose int8 error is largest stay fp32 until the model meets ``target_cosine`` on the
-calibration texts (``exporter/corpus/calibration.jsonl``, not the parity corpus).
+calibration texts (``exporter/verify/corpus/calibration.jsonl``, not the parity corpus).
 """
 from __future__ import annotations
 

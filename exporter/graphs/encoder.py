@@ -11,9 +11,9 @@ from pathlib import Path
 import onnx
 import torch
 
-from .model import ModelSpec
+from ..model import ModelSpec
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+from . import TOKEN_NAMES
 OUTPUT_NAME = "sentence_embedding"
 #: onnxruntime 1.31 loads IR version ≤ 13; onnx 1.23 writes 14 by default.
 IR_VERSION = 10
@@ -54,7 +54,7 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
     module = _Encoder(spec, stages).eval()
     example = torch.ones((2, 8), dtype=torch.int64)
     outputs = stage_names(spec) if stages else [OUTPUT_NAME]
-    axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    axes = {name: {0: "batch", 1: "sequence"} for name in TOKEN_NAMES}
     axes.update({name: {0: "batch"} for name in outputs})
     if stages:
         axes[outputs[0]] = {0: "batch", 1: "sequence"}
@@ -62,7 +62,7 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, (example, example, torch.zeros_like(example)), str(path), dynamo=False,
-            input_names=list(INPUT_NAMES), output_names=outputs, dynamic_axes=axes,
+            input_names=list(TOKEN_NAMES), output_names=outputs, dynamic_axes=axes,
             opset_version=opset, do_constant_folding=True,
         )
     model = onnx.load(str(path))
@@ -77,11 +77,11 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
 def _keep_all_inputs(model: onnx.ModelProto) -> None:
     """Re-add inputs the exporter pruned (DistilBERT ignores token_type_ids) so every encoder has all three."""
     present = {i.name for i in model.graph.input}
-    for name in INPUT_NAMES:
+    for name in TOKEN_NAMES:
         if name not in present:
             model.graph.input.append(
                 onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, ["batch", "sequence"]))
-    order = {name: i for i, name in enumerate(INPUT_NAMES)}
+    order = {name: i for i, name in enumerate(TOKEN_NAMES)}
     inputs = sorted(model.graph.input, key=lambda i: order.get(i.name, 99))
     del model.graph.input[:]
     model.graph.input.extend(inputs)

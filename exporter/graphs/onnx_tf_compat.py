@@ -21,7 +21,7 @@ import types
 import warnings
 from typing import Any
 
-from .errors import ExporterError
+from ..errors import ExporterError
 
 #: the opset the encoder is exported at for onnx-tf (SDPA attention needs 14, so attention is eager)
 ONNX_TF_OPSET = 12
@@ -113,4 +113,4 @@ def onnx_tf_backend() -> Any:
         return importlib.import_module("onnx_tf.backend")
     except Exception as exc:  # noqa: BLE001 - report any import failure with its cause
         raise OnnxTfUnavailableError(f"onnx-tf failed to import on this stack ({type(exc).__name__}: {exc}); "
-                                     "see exporter/onnx_tf_compat.py") from None
+                                     "see exporter/graphs/onnx_tf_compat.py") from None

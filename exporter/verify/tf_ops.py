@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import ExporterError
+from ..errors import ExporterError
 
 #: core ops that call back into Python: no model server can run them
 PYTHON_OPS = ("PyFunc", "PyFuncStateless", "EagerPyFunc")

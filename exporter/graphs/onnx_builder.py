@@ -55,3 +55,10 @@ def make_model(graph: onnx.GraphProto, *, opset: int, ir_version: int, domains: 
     model = helper.make_model(graph, opset_imports=imports, producer_name="st-exporter")
     model.ir_version = ir_version
     return model
+
+
+def ones_at(b: GraphBuilder, size: str, indices: str, **attrs: Any) -> str:
+    """Return an int64 vector of shape ``size``: 1 at ``indices`` (summed with reduction="add"), else 0."""
+    zeros = b.op("ConstantOfShape", [size], value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
+    ones = b.op("Expand", [b.const([1]), b.op("Shape", [indices])])
+    return b.op("ScatterElements", [zeros, indices, ones], **attrs)

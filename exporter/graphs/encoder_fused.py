@@ -28,8 +28,9 @@ import onnx
 import torch
 from onnx import compose, helper
 
-from .encoder import INPUT_NAMES, IR_VERSION, OUTPUT_NAME, _keep_all_inputs, _set_output_shape
-from .model import ModelSpec
+from . import TOKEN_NAMES
+from .encoder import IR_VERSION, OUTPUT_NAME, _keep_all_inputs, _set_output_shape
+from ..model import ModelSpec
 
 TOKENS = "token_embeddings"
 MICROSOFT = "com.microsoft"
@@ -44,19 +45,14 @@ class _FusableTransformer(torch.nn.Module):
     def __init__(self, transformer: torch.nn.Module):
         super().__init__()
         self.model = transformer.model
-        self.uses_token_type_ids = transformer.uses_token_type_ids
+        self.architecture = transformer.architecture
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        if self.uses_token_type_ids:
-            hidden = self.model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-            body = self.model.encoder
-        else:
-            hidden = self.model.embeddings(input_ids)
-            body = self.model.transformer
+        hidden = self.architecture.embeddings(self.model, input_ids, token_type_ids)
         rows, length = attention_mask.shape
         expanded = attention_mask[:, None, None, :].expand(rows, 1, length, length)
         additive = torch.where((1 - expanded).bool(), torch.finfo(hidden.dtype).min, 0.0)
-        return body(hidden, attention_mask=additive)[0]
+        return self.architecture.layers(self.model)(hidden, attention_mask=additive)[0]
 
 
 class _Head(torch.nn.Module):
@@ -83,7 +79,7 @@ def _exported(module: torch.nn.Module, example: tuple, *, inputs: list[str], out
         return onnx.load(str(path))
 
 
-def _optimized(body: onnx.ModelProto, *, num_heads: int, hidden_size: int, attention: bool,
+def _optimized(body: onnx.ModelProto, *, model_type: str, num_heads: int, hidden_size: int, attention: bool,
                skip_layer_norm: bool) -> tuple[onnx.ModelProto, dict[str, int]]:
     """Return the transformer rewritten with ORT's fused operators and the count of each."""
     from onnxruntime.transformers import optimizer
@@ -94,11 +90,11 @@ def _optimized(body: onnx.ModelProto, *, num_heads: int, hidden_size: int, atten
                  "fusion_skiplayernorm", "fusion_embedlayer"):
         logging.getLogger(name).setLevel(logging.ERROR)
     quiet.setLevel(logging.ERROR)
-    options = FusionOptions("bert")
+    options = FusionOptions(model_type)
     options.enable_attention = attention
     options.enable_skip_layer_norm = skip_layer_norm
     # opt_level=0: only the Python fusions; ORT applies its own (hardware-specific) ones at load
-    model = optimizer.optimize_model(body, model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+    model = optimizer.optimize_model(body, model_type=model_type, num_heads=num_heads, hidden_size=hidden_size,
                                      optimization_options=options, opt_level=0, use_gpu=False)
     counts = {op: n for op, n in model.get_fused_operator_statistics().items() if n}
     return model.model, counts
@@ -128,6 +124,8 @@ def fused_encoder(spec: ModelSpec, *, opset: int, attention: bool = True,
 
     Inputs and output are named like ``encoder.onnx``'s. The graph needs ONNX Runtime (contrib
     ops of domain ``com.microsoft``); its numbers differ from ``encoder.onnx`` by float rounding.
+    An architecture without an ORT optimizer type (``Architecture.ort_optimizer_type`` None) gets
+    no fused kernels: the counts are empty and the graph is the plain encoder, split the same way.
     ``attention=False`` leaves attention as MatMul / Softmax, so that its query, key and value
     products stay MatMuls a quantizer can rewrite; ``skip_layer_norm=False`` keeps Add +
     LayerNormalization (in onnxruntime 1.31.1 the SkipLayerNormalization CPU kernel took 4.3 ms
@@ -137,16 +135,19 @@ def fused_encoder(spec: ModelSpec, *, opset: int, attention: bool = True,
     example = torch.ones((2, 8), dtype=torch.int64)
     dynamic = {0: "batch", 1: "sequence"}
     body = _exported(_FusableTransformer(chain[0]), (example, example, torch.zeros_like(example)),
-                     inputs=list(INPUT_NAMES), output=TOKENS,
-                     axes={**{n: dynamic for n in INPUT_NAMES}, TOKENS: dynamic}, opset=opset)
+                     inputs=list(TOKEN_NAMES), output=TOKENS,
+                     axes={**{n: dynamic for n in TOKEN_NAMES}, TOKENS: dynamic}, opset=opset)
     _keep_all_inputs(body)
     hidden = torch.zeros((2, 8, spec.transformer.hidden_size))
     head = _exported(_Head(chain[1:]), (hidden, example), inputs=[TOKENS, "attention_mask"], output=OUTPUT_NAME,
                      axes={TOKENS: dynamic, "attention_mask": dynamic, OUTPUT_NAME: {0: "batch"}}, opset=opset)
-    config = chain[0].model.config
-    body, counts = _optimized(body, num_heads=int(config.num_attention_heads), hidden_size=int(config.hidden_size),
-                              attention=attention, skip_layer_norm=skip_layer_norm)
-    _keep_all_inputs(body)  # the optimizer drops inputs no node reads (DistilBERT's token_type_ids)
+    config, optimizer_type = chain[0].model.config, spec.transformer.architecture.ort_optimizer_type
+    counts: dict[str, int] = {}
+    if optimizer_type:
+        body, counts = _optimized(body, model_type=optimizer_type, num_heads=int(config.num_attention_heads),
+                                  hidden_size=int(config.hidden_size), attention=attention,
+                                  skip_layer_norm=skip_layer_norm)
+        _keep_all_inputs(body)  # the optimizer drops inputs no node reads (DistilBERT's token_type_ids)
     model = _joined(body, head)
     _rename_output(model, f"head/{OUTPUT_NAME}", OUTPUT_NAME)
     _set_output_shape(model.graph.output[0], spec.embedding_dim)
@@ -164,6 +165,9 @@ def _rename_output(model: onnx.ModelProto, old: str, new: str) -> None:
             output.name = new
 
 
-def describe_fusion(counts: dict[str, Any]) -> str:
-    """Return a one-line summary such as 'Attention×6, SkipLayerNormalization×12'."""
+def describe_fusion(spec: ModelSpec, counts: dict[str, Any]) -> str:
+    """Return a one-line summary such as 'Attention×6, SkipLayerNormalization×12' (or why there is none)."""
+    architecture = spec.transformer.architecture
+    if not architecture.ort_optimizer_type:
+        return f"none ({architecture.model_type}): {architecture.no_fusion_reason}"
     return ", ".join(f"{op}×{n}" for op, n in counts.items()) or "no fusion matched"

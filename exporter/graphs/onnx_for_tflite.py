@@ -12,6 +12,17 @@ is the same function (one rounding moved) and fuses.
 
 **Boolean Expand.** onnx-tf expands a bool tensor as ``cast(x, int8) * ones`` and TFLite's MUL
 has no plain int8 kernel; expanding an int32 copy and casting back to bool converts to builtins.
+
+**Padded positions after the embeddings** (only architectures that ask for it, e.g. MPNet): a pad
+token whose word and position embeddings are both zero rows (MPNet's ``padding_idx``) has zero
+variance in the embedding LayerNorm; the fp16 TFLite file stores its epsilon (1e-5, a float16
+subnormal) as 0, so the pad positions become 0/0 = NaN and every padded text's embedding NaN
+through attention (NaN × 0 is NaN). Setting the pad positions to 0 after the LayerNorm changes no
+real token (pad keys are masked, pooling skips them) and keeps NaN out.
+
+**Integer Abs** (only architectures that ask for it, e.g. MPNet's relative-position buckets):
+TFLite's ABS has no int64 kernel, so the conversion keeps ``tf.Abs`` (a Flex op); ``Max(x, -x)``
+is the same integers and converts to builtins.
 """
 from __future__ import annotations
 
@@ -39,15 +50,38 @@ def tflite_friendly(model: onnx.ModelProto) -> dict[str, int]:
     return {"gelu_reordered": reorder_gelu(model), "bool_expand_via_int32": expand_bool_via_int32(model)}
 
 
+def _types(model: onnx.ModelProto) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return {v.name: v.type.tensor_type.elem_type
+            for v in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)}
+
+
+def integer_abs_as_max(model: onnx.ModelProto) -> int:
+    """Rewrite every ``Abs`` of an integer tensor in place to ``Max(x, Neg(x))``.
+
+    Returns:
+        How many Abs nodes were rewritten.
+    """
+    types = _types(model)
+    integers = {onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+    rewritten = 0
+    for node in [n for n in model.graph.node if n.op_type == "Abs" and types.get(n.input[0]) in integers]:
+        negated = f"{node.name or node.output[0]}/negated"
+        position = list(model.graph.node).index(node)
+        model.graph.node.insert(position, helper.make_node("Neg", [node.input[0]], [negated], name=negated))
+        node.op_type = "Max"
+        node.input.append(negated)
+        rewritten += 1
+    return rewritten
+
+
 def expand_bool_via_int32(model: onnx.ModelProto) -> int:
     """Rewrite every ``Expand`` of a bool tensor in place to Cast(int32) → Expand → Cast(bool).
 
     Returns:
         How many Expand nodes were rewritten.
     """
-    inferred = onnx.shape_inference.infer_shapes(model)
-    types = {v.name: v.type.tensor_type.elem_type
-             for v in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)}
+    types = _types(model)
     rewritten = 0
     for expand in [n for n in model.graph.node if n.op_type == "Expand"]:
         if types.get(expand.input[0]) != onnx.TensorProto.BOOL:
@@ -108,3 +142,31 @@ def reorder_gelu(model: onnx.ModelProto) -> int:
     if rewritten:
         graph.initializer.append(numpy_helper.from_array(np.array(0.5, np.float32), half))
     return rewritten
+
+
+def pad_positions_zeroed(model: onnx.ModelProto, *, scope: str) -> int:
+    """Rewrite in place: every output leaving the nodes named ``scope…`` is 0 where ``attention_mask`` is 0.
+
+    Returns:
+        How many outputs were rewritten.
+    """
+    graph = model.graph
+    inside = [n for n in graph.node if n.name.startswith(scope)]
+    outside = [n for n in graph.node if not n.name.startswith(scope)]
+    leaving = [(n, out) for n in inside for out in n.output if any(out in u.input for u in outside)]
+    opset = next(i.version for i in model.opset_import if i.domain in ("", "ai.onnx"))
+    for producer, out in leaving:
+        names = {part: f"{out}/pad_zeroed/{part}" for part in ("keep", "keep3", "axes", "zero", "out")}
+        graph.initializer.append(numpy_helper.from_array(np.array(0.0, np.float32), names["zero"]))
+        unsqueeze = (helper.make_node("Unsqueeze", [names["keep"]], [names["keep3"]], axes=[2]) if opset < 13 else
+                     helper.make_node("Unsqueeze", [names["keep"], names["axes"]], [names["keep3"]]))
+        if opset >= 13:
+            graph.initializer.append(numpy_helper.from_array(np.array([2], np.int64), names["axes"]))
+        new_nodes = [helper.make_node("Cast", ["attention_mask"], [names["keep"]], to=onnx.TensorProto.BOOL),
+                     unsqueeze, helper.make_node("Where", [names["keep3"], out, names["zero"]], [names["out"]])]
+        for consumer in outside:
+            consumer.input[:] = [names["out"] if name == out else name for name in consumer.input]
+        position = list(graph.node).index(producer) + 1
+        for offset, node in enumerate(new_nodes):
+            graph.node.insert(position + offset, node)
+    return len(leaving)

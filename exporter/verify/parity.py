@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .runners import Runner
+from ..runtime.runners import Runner
 
 #: batch sizes every embedding comparison runs at; None = all texts as one batch
 BATCH_SIZES: tuple[int | None, ...] = (None, 1, 7)

@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .encoder import export_encoder, stage_names
-from .model import read_model
-from .runners import OnnxRunner, ReferenceRunner, ort_session
+from ..graphs.encoder import export_encoder, stage_names
+from ..model import read_model
+from ..runtime.runners import OnnxRunner, ReferenceRunner, ort_session
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ExporterError
+from ..errors import ExporterError
 
 CANARY_TEXTS = ["Grüße, wörld! 東京 ok", "a\u00e9b"]
 #: what StringRegexSplitWithOffsets / StringRegexReplace must return for CANARY_TEXTS
@@ -89,5 +89,5 @@ def verified_library() -> str:
         raise ExtensionsRuntimeError(
             "onnxruntime-extensions' regex ops give wrong results in this process: TensorFlow was imported "
             "before the extensions library was loaded and its RE2 took over. Import exporter (or call "
-            "exporter.ortx_runtime.preload()) before importing tensorflow, or use separate processes.")
+            "exporter.runtime.ortx_runtime.preload()) before importing tensorflow, or use separate processes.")
     return path

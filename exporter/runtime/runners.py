@@ -12,9 +12,9 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .errors import InvalidInputError, ParityError
+from ..errors import ArtifactNotFoundError, InvalidInputError
 
-TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+from ..graphs import TOKEN_NAMES
 
 
 @runtime_checkable
@@ -89,7 +89,7 @@ class OnnxRunner:
     def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None):
         self.path = Path(path)
         if not self.path.is_file():
-            raise ParityError(f"{self.path}: artifact not found; re-run st-export")
+            raise ArtifactNotFoundError(f"{self.path}: artifact not found; re-run st-export")
         self.session = ort_session(self.path, providers)
         self.name = name or f"onnxruntime {self.path.name}"
         self.output_names = [o.name for o in self.session.get_outputs()]

@@ -1,0 +1,1 @@
+"""Loading and running artifacts: the onnxruntime-extensions library and the Runners (reference included)."""

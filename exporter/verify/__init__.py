@@ -1,0 +1,1 @@
+"""Proving artifacts: the parity harness, its corpora, the stage-by-stage debugger, a SavedModel's op inventory."""

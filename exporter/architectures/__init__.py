@@ -23,8 +23,6 @@ import torch
 from ..registry import import_submodules
 
 _ARCHITECTURES: dict[str, type["Architecture"]] = {}
-#: where the transformers model's nodes sit in the exported encoder graph (``exporter/graphs/encoder.py``)
-ENCODER_SCOPE = "/chain.0/model"
 
 
 class Architecture:

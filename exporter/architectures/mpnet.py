@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import onnx
 
-from . import ENCODER_SCOPE, Architecture, register
+from . import Architecture, register
 
 
 @register
@@ -22,7 +22,8 @@ class MPNet(Architecture):
     def tf_rewrites(self) -> list[Callable[[onnx.ModelProto], Any]]:
         """The defaults; the relative-position buckets' int64 ``Abs`` as ``Max(x, -x)`` (TFLite has no int64
         ABS); pad positions zeroed after the embeddings (``<pad>``'s zero rows are NaN in fp16 TFLite)."""
+        from ..graphs.encoder import TRANSFORMER_SCOPE
         from ..graphs.onnx_for_tflite import integer_abs_as_max, pad_positions_zeroed
 
         return [*super().tf_rewrites(), integer_abs_as_max,
-                partial(pad_positions_zeroed, scope=f"{ENCODER_SCOPE}/embeddings/LayerNorm/")]
+                partial(pad_positions_zeroed, scope=f"{TRANSFORMER_SCOPE}/embeddings/LayerNorm/")]

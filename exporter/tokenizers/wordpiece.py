@@ -25,6 +25,8 @@ SURROGATES = range(0xD800, 0xE000)
 PLACEHOLDER_BASE = 0xF0000
 SENTINEL = "\U0010FFFD"  # ends every row inside the ONNX graph; the reference deletes it from text
 UNKNOWN_MARK = "\U0010FFFC"  # what the ONNX WordPiece op emits for a failed word; never a vocab entry
+#: what the ONNX graphs' normalization table maps a deleted character to; removed after the join
+DELETE_MARK = "\U0010FFFB"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,33 @@
+"""``xlm-roberta``: XLM-RoBERTa (paraphrase-multilingual-*, multilingual-e5): BERT layers, RoBERTa positions.
+
+Position ids count from ``padding_idx + 1`` = 2 and skip the ids equal to the pad id (1), computed
+from ``input_ids`` inside the model, so a text embeds the same alone and in a padded batch; the
+embedding table's first two rows are never a text's position. One token type (all 0).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+import onnx
+import torch
+
+from . import Architecture, register
+
+
+@register
+class XLMRoberta(Architecture):
+    model_type = "xlm-roberta"
+    takes_token_type_ids = True
+    position_offset = 2
+
+    def embeddings(self, model: torch.nn.Module, input_ids: torch.Tensor,
+                   token_type_ids: torch.Tensor) -> torch.Tensor:
+        return model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+
+    def tf_rewrites(self) -> list[Callable[[onnx.ModelProto], Any]]:
+        """The defaults; pad positions zeroed after the embeddings (the pad position's zero row is NaN in fp16 TFLite)."""
+        from ..graphs.encoder import TRANSFORMER_SCOPE
+        from ..graphs.onnx_for_tflite import pad_positions_zeroed
+
+        return [*super().tf_rewrites(), partial(pad_positions_zeroed, scope=f"{TRANSFORMER_SCOPE}/embeddings/LayerNorm/")]

@@ -80,11 +80,16 @@ def _publish(temp: Path, out: Path) -> None:
 
 
 def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str],
-            expected: Any) -> dict[str, Any]:
+            expected: Any, known: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
     runners = target.runners(out)
     results: dict[str, Any] = {}
     if "tokenizer" in runners:
         results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
+        if known:  # recorded, not failed: the kernel decides them (the family's kernel_decided says why)
+            results["tokens"]["kernel_decided"] = {
+                name: {"why": why, "texts": len(sweep),
+                       "mismatches": compare_tokens(reference, runners["tokenizer"], sweep, alone=False).count}
+                for name, (why, sweep) in known.items()}
     results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
                                                batch_sizes=target.parity_batch_sizes,
                                                reference_embeddings=expected).to_dict()
@@ -164,7 +169,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
                 expected = reference.encode(texts)
             for target, row in zip(chosen, rows):
                 with _step(progress, f"checking {target.name} parity"):
-                    row.parity = _parity(target, temp, reference, texts, expected)
+                    row.parity = _parity(target, temp, reference, texts, expected, spec.tokenizer.kernel_decided())
                 manifest["targets"][target.name]["parity"] = row.parity
         else:
             for target in chosen:
@@ -218,12 +223,13 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     with _step(progress, "running the reference model"):
         reference = ReferenceRunner(source)
         expected = reference.encode(texts)
+        known = read_model(source).tokenizer.kernel_decided()
     rows = []
     for target in resolve(list(manifest["targets"])):
         with _step(progress, f"checking {target.name} parity"):
             files = list(manifest["targets"][target.name].get("files", {}))
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
-            row.parity = _parity(target, out, reference, texts, expected)
+            row.parity = _parity(target, out, reference, texts, expected, known)
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)

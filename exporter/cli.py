@@ -114,6 +114,13 @@ def _cosine(value: float) -> str:
     return f"1 - {1 - value:.1e}" if 0.99999 < value < 1 else f"{value:.7f}"
 
 
+def _token_cell(tokens: dict) -> str:
+    """Return "mismatches/texts", with each kernel-decided class's count after it ("0/88, ties 114/12000")."""
+    known = tokens.get("kernel_decided", {})
+    extra = "".join(f", {name.split()[-1]} {k['mismatches']}/{k['texts']}" for name, k in known.items())
+    return f"{tokens['mismatches']}/{tokens['texts']}{extra}"
+
+
 def format_table(rows: list) -> str:
     """Return the summary table: one row per target."""
     header = ("target", "files", "size", "token mismatches", "min cosine", "max abs diff", "retention", "time",
@@ -123,7 +130,7 @@ def format_table(rows: list) -> str:
         tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings")
         lines.append((
             row.target, _files(row.files), _size(row.bytes),
-            f"{tokens['mismatches']}/{tokens['texts']}" if tokens else "-",
+            _token_cell(tokens) if tokens else "-",
             _cosine(emb["min_cosine"]) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{emb['retention']:.4f}" if emb and emb.get("retention") is not None else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",

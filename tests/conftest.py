@@ -56,3 +56,15 @@ def mpnet_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     exported to every target with every variant, as ``st-export MPNET_DIR -o OUT`` does."""
     model = tiny_model("mpnet_v6", arch="mpnet", tokenizer_json_limits=128)
     return exporter.export(model, tmp_path_factory.mktemp("mpnet") / "export")
+
+
+#: the tiny XLM-R of tests/test_xlmr.py and tests/test_tiny_models.py: CLS and mean pooling, Dense, Normalize
+XLMR_OPTIONS = dict(arch="xlm-roberta", pooling=("cls", "mean"), dense=((16, "Tanh", True),))
+
+
+@pytest.fixture(scope="session")
+def xlmr_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
+    """A tiny XLM-RoBERTa (random weights, multilingual-e5-small's real 250,002-piece SentencePiece Unigram
+    tokenizer) exported to every target with every variant, as ``st-export XLMR_DIR -o OUT`` does."""
+    model = tiny_model("xlmr_cls_mean_dense_norm", **XLMR_OPTIONS)
+    return exporter.export(model, tmp_path_factory.mktemp("xlmr") / "export")

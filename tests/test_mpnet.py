@@ -66,14 +66,3 @@ def test_special_token_literals_match_like_the_reference(mpnet_export, target):
     assert reference.tokenize(["<UNK>"])["input_ids"].tolist() == [[0, 3, 2]]  # the fixture is what we claim
     report = compare_tokens(reference, graph, SPECIAL_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]
-
-
-def test_padded_batch_embeds_like_one_text(mpnet_export):
-    """MPNet's position ids skip pad tokens: a short text padded next to a long one keeps its embedding."""
-    import numpy as np
-
-    runner = OnnxRunner(mpnet_export.out / "onnx/model.onnx")
-    texts = ["a short text", "a much longer text " * 8]
-    together = runner.encode(texts)
-    alone = np.concatenate([runner.encode([t]) for t in texts])
-    assert np.abs(together - alone).max() < 1e-6

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.errors import UnsupportedModelError
 from exporter.verify.parity import compare_embeddings, compare_tokens
 from targets.tflite import FILES, TFLiteRunner, describe
 

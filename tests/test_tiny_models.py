@@ -7,9 +7,12 @@ module type, pooling mode or activation has no fixture here.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import exporter
+from conftest import XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -35,7 +38,11 @@ MODELS = {
                                                  pooling=("mean", "cls")),
     # every target with every variant: tests/test_mpnet.py (the same model as conftest's mpnet_export)
     "legacy_mpnet_cls_dense": dict(arch="mpnet", fmt="legacy", pooling=("cls",), dense=((16, "Tanh", True),)),
+    # exported once for the session (a 250k-piece vocabulary): conftest's xlmr_export, every target and variant
+    "xlmr_cls_mean_dense_norm": XLMR_OPTIONS,
 }
+#: models whose export a session fixture already made (name → fixture)
+EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export"}
 
 
 def _supported_targets(model) -> list[str]:
@@ -48,14 +55,19 @@ def _supported_targets(model) -> list[str]:
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_tiny_model_parity(name, tiny_model, tmp_path):
+def test_tiny_model_parity(name, tiny_model, tmp_path, request):
     """ONNX and SavedModel at the core bar, TFLite fp32 at its own (min cosine ≥ 0.9999)."""
     model = tiny_model(name, **MODELS[name])
     chosen = _supported_targets(model)
     assert "onnx" in chosen  # every family has an ONNX graph
-    result = exporter.export(model, tmp_path / "out", targets=chosen, variants=False)
-    assert [row.target for row in result.rows] == chosen
-    for row in result.rows:
+    if name in EXPORTED_BY_FIXTURE:
+        result = request.getfixturevalue(EXPORTED_BY_FIXTURE[name])
+        assert Path(result.manifest["source"]["path"]).resolve() == Path(model).resolve()
+        rows = [row for row in result.rows if row.target in chosen]
+    else:
+        rows = exporter.export(model, tmp_path / "out", targets=chosen, variants=False).rows
+    assert [row.target for row in rows] == chosen
+    for row in rows:
         parity = row.parity
         assert parity["tokens"]["mismatches"] == 0, (row.target, parity["tokens"]["first_mismatches"])
         emb = parity["embeddings"]

@@ -130,6 +130,12 @@ class TokenizerFamily:
         module, attribute = self.emitters[EMITTER_OF[graph]].split(":")
         return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
 
+    def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
+        """Return {class name: (why, texts)} of differences a tokenizer kernel decides and no graph around it can
+        change; the export counts each class's mismatching texts into the manifest (they do not fail parity, the
+        embedding bar on the corpora does). Empty for a family that matches the reference everywhere."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """Return the settings recorded in the manifest."""
         return {"family": self.family, **self.framing.describe()}

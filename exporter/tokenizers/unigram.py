@@ -64,8 +64,8 @@ def utf8_length(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def charsmap_keys(charsmap: bytes) -> dict[str, str]:
-    """Return every key of a SentencePiece precompiled character map → its normalization.
+def charsmap_keys(charsmap: bytes, max_bytes: int = CLUSTER_BYTES - 1) -> dict[str, str]:
+    """Return every key of a SentencePiece precompiled character map up to ``max_bytes`` → its normalization.
 
     The map is a darts-clone double-array trie (a uint32 size, the units, then the NUL-ended
     normalized strings); walked breadth-first, all 255 labels of a level at once.
@@ -77,7 +77,7 @@ def charsmap_keys(charsmap: bytes) -> dict[str, str]:
     labels = np.arange(1, 256)
     positions, prefixes = np.array([offset(units[0])]), [b""]
     found: dict[bytes, bytes] = {}
-    while len(positions):
+    for _ in range(max_bytes):
         child = positions[:, None] ^ labels[None, :]
         inside = child < len(units)
         label = np.where(inside, units[np.minimum(child, len(units) - 1)] & (0x80000000 | 0xFF), -1)
@@ -110,7 +110,7 @@ def _normalization(backend_json: str, charsmap: bytes) -> Normalization:
             mapped[ch] = out
         if len(pre_tokenize(f"a{ch}a")) == 2:  # a normalized character WhitespaceSplit (or Metaspace) splits on
             whitespace.append(cp)
-    keys = {k: v for k, v in charsmap_keys(charsmap).items() if len(k) <= 3 and utf8_length(k) < CLUSTER_BYTES}
+    keys = {k: v for k, v in charsmap_keys(charsmap).items() if len(k) <= 3}
     # the oracle: after a 3-byte key, a 2-byte character is dropped exactly when it joins the
     # cluster; after a 2-byte one-character key the same for 3-byte characters
     pair = next(k for k, v in keys.items() if len(k) == 2 and utf8_length(k) == 3)
@@ -200,6 +200,15 @@ class UnigramSpec(TokenizerFamily):
                 "unk_id": self.unk_id, "normalizer": "precompiled character map, per grapheme cluster as HF applies it",
                 "pre_tokenizer": "WhitespaceSplit, Metaspace('▁')",
                 "special_tokens": [s for s, _ in self.specials]}
+
+    def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
+        """Unigram ties: the kernels sum piece scores in float32, the reference in float64, so segmentations of
+        (nearly) equal score, which runs of one character have, can come out in another order."""
+        from ..verify.sweeps import REPEATS, sequence_sweep
+
+        return {"unigram ties": (
+            "segmentations of equal score (runs of one repeated character): the kernel sums piece scores in "
+            "float32, the reference in float64, and keeps another of the tied paths", sequence_sweep()[REPEATS])}
 
     def normalization(self) -> Normalization:
         """Return the reference's normalization as the graphs apply it (about 8 s, cached)."""

@@ -15,7 +15,7 @@
 """
 from __future__ import annotations
 
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
 from .chars_onnx import OnnxTokenizerRules, long_and_short, normalized_joined, table, words_and_rows
@@ -44,11 +44,10 @@ def _encoded(b: GraphBuilder, strings: str, keys: list[str], *, default: int = -
 
 
 def _in(b: GraphBuilder, strings: str, members) -> str:
-    """Return 1 where a string is one of ``members``, else 0 (int64)."""
+    """Return 1 where a string is one of ``members`` (not empty), else 0 (int64)."""
     members = sorted(members)
-    return b.op("LabelEncoder", [strings], domain=ML, keys_strings=members or [SENTINEL],
-                values_int64s=[1] * max(len(members), 1), default_int64=0) if members else \
-        b.op("Mul", [b.op("Cast", [b.op("Shape", [strings])], to=TensorProto.INT64), b.const([0])])
+    return b.op("LabelEncoder", [strings], domain=ML, keys_strings=members, values_int64s=[1] * len(members),
+                default_int64=0)
 
 
 def cluster_mapper(spec: UnigramSpec, rules: OnnxTokenizerRules):
@@ -65,7 +64,7 @@ def cluster_mapper(spec: UnigramSpec, rules: OnnxTokenizerRules):
         starts = b.op("Sub", [b.const(1), b.op("Mul", [joins, b.op("Sub", [b.const(1), breaks_before])])])
         cluster = b.op("Sub", [b.op("CumSum", [starts, b.const(0)]), b.const(1)])
         n_clusters = b.op("Reshape", [b.op("ReduceSum", [starts], keepdims=0), b.const([1])])
-        zeros = b.op("ConstantOfShape", [n_clusters], value=_int64_zero())
+        zeros = b.op("ConstantOfShape", [n_clusters], value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
         size = b.op("ScatterElements", [zeros, cluster, lengths], reduction="add")
         members = ones_at(b, n_clusters, cluster, reduction="add")
         eligible = b.op("And", [b.op("GreaterOrEqual", [members, b.const(2)]),
@@ -94,12 +93,6 @@ def cluster_mapper(spec: UnigramSpec, rules: OnnxTokenizerRules):
                               per_char])
 
     return map_chars
-
-
-def _int64_zero():
-    from onnx import helper
-
-    return helper.make_tensor("zero", TensorProto.INT64, [1], [0])
 
 
 def piece_ids(b: GraphBuilder, spec: UnigramSpec, text: str) -> tuple[str, str]:

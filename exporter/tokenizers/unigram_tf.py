@@ -86,6 +86,11 @@ def _tables(spec: UnigramSpec) -> dict[str, np.ndarray | list]:
             "classes": TwoStageTable.from_dense(classes), "alphabet": alphabet}
 
 
+def _has(kind: tf.Tensor, bit: int) -> tf.Tensor:
+    """Return whether ``bit`` is set in ``kind`` (arithmetic: TFLite has no BitwiseAnd kernel)."""
+    return (kind // bit) % 2 > 0
+
+
 def _utf8_length(cps: tf.Tensor) -> tf.Tensor:
     return 1 + tf.cast(cps >= 0x80, tf.int32) + tf.cast(cps >= 0x800, tf.int32) + tf.cast(cps >= 0x10000, tf.int32)
 
@@ -116,9 +121,9 @@ class UnigramTokenizerTF(tf.Module):
     def _cluster_entries(self, cps: tf.Tensor, row: tf.Tensor, entry: tf.Tensor, alone: tf.Tensor) -> tf.Tensor:
         """Return ``entry`` with HF's per-cluster rule applied (``alone``: code points no cluster may join)."""
         kind = lookup(*self._classes, cps) % CLASS_BITS
-        breaks = ((kind & BREAKS) > 0) | alone
+        breaks = _has(kind, BREAKS) | alone
         breaks_before = tf.concat([[True], breaks[:-1]], 0) | tf.not_equal(row, tf.concat([[-1], row[:-1]], 0))
-        starts = ((kind & JOINS) == 0) | breaks_before | alone
+        starts = tf.logical_not(_has(kind, JOINS)) | breaks_before | alone
         cluster = tf.cumsum(tf.cast(starts, tf.int32)) - 1
         n_clusters = tf.reduce_sum(tf.cast(starts, tf.int32))
         size = tf.math.unsorted_segment_sum(_utf8_length(cps), cluster, n_clusters)
@@ -147,8 +152,8 @@ class UnigramTokenizerTF(tf.Module):
         cps, row = expanded(entry, cps, row, mark, inside, self._rows, self._lengths, self._width)
         value = lookup(*self._classes, cps)
         kind, letter = value % CLASS_BITS, value // CLASS_BITS
-        space = (kind & WHITESPACE) > 0
-        alone = (kind & ALONE) > 0
+        space = _has(kind, WHITESPACE)
+        alone = _has(kind, ALONE)
         before_space = tf.concat([[True], space[:-1]], 0)
         before_alone = tf.concat([[False], alone[:-1]], 0)
         new_row = tf.not_equal(row, tf.concat([[-1], row[:-1]], 0))

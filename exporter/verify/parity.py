@@ -63,6 +63,11 @@ class TokenReport:
     def passed(self) -> bool:
         return not self.mismatches
 
+    @property
+    def count(self) -> int:
+        """Return how many texts differ (a text counts once, batch or alone)."""
+        return len({m["text"] for m in self.mismatches})
+
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate, "texts": self.texts, "mismatches": len(self.mismatches),
                 "first_mismatches": self.mismatches[:5], "passed": self.passed}
@@ -151,10 +156,10 @@ def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str
                            worst_text=worst, thresholds=thresholds, retention=kept, failures=failures)
 
 
-def _rows(tokens: dict[str, np.ndarray]) -> list[dict[str, list[int]]]:
-    """Return each text's unpadded ids/mask/type ids."""
+def _rows(tokens: dict[str, np.ndarray], names) -> list[dict[str, list[int]]]:
+    """Return each text's unpadded outputs among ``names`` (ids, mask, the reference's type ids if it has them)."""
     lengths = tokens["attention_mask"].sum(axis=1)
-    return [{name: tokens[name][i, :n].tolist() for name, _ in tokens.items()} for i, n in enumerate(lengths)]
+    return [{name: tokens[name][i, :n].tolist() for name in names} for i, n in enumerate(lengths)]
 
 
 def compare_tokens(reference: Any, candidate: Any, texts: Sequence[str], *, alone: bool = True) -> TokenReport:
@@ -166,8 +171,8 @@ def compare_tokens(reference: Any, candidate: Any, texts: Sequence[str], *, alon
     mismatches: list[dict[str, Any]] = []
     expected, got = reference.tokenize(texts), candidate.tokenize(texts)
     if any(expected[k].shape != got[k].shape or not np.array_equal(expected[k], got[k]) for k in expected):
-        exp_rows = _rows(expected)
-        got_rows = _rows(got) if got["attention_mask"].shape[0] == len(texts) else [{}] * len(texts)
+        exp_rows = _rows(expected, expected)
+        got_rows = _rows(got, expected) if got["attention_mask"].shape[0] == len(texts) else [{}] * len(texts)
         shape = {k: (got[k].shape, expected[k].shape) for k in expected}
         for text, e, g in zip(texts, exp_rows, got_rows):
             if e != g:

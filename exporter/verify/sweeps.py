@@ -5,18 +5,21 @@
 * :func:`sequence_sweep`: what a one-code-point sweep cannot see, in named classes: each
   combining mark after each of a set of base letters, pairs of marks in both orders, Hangul jamo
   sequences, runs of one character (lengths 1-40), and pseudo-words in 40 scripts (each script's
-  letters and marks, seeded). Deterministic; ``step`` keeps every step-th case of each class.
+  letters and marks, seeded), the parity corpus decomposed (NFD). Deterministic; ``step`` keeps every step-th case of each class.
 """
 from __future__ import annotations
 
 import random
 import unicodedata
 
+from .corpus import parity_texts
+
 #: planes 0-3 (every assigned script), tags/variation selectors, ends of the private-use planes
 CODE_POINTS = [*range(0x0, 0xD800), *range(0xE000, 0x32400), *range(0xE0000, 0xE01F0),
                *range(0xF0000, 0xF0010), *range(0x10FFF0, 0x110000)]
 BASES = ("a e i o u y n c s z g A E O U N C S Z G ª ß ø æ ı α ε η ι ο ω υ ρ Α Ω и е у о а И Е А ա ه ا و ی "
          "क ग न ก ข ᄀ 가 ア か 中 ﬁ Ａ ² µ ü ê ǖ ơ ư").split()
+REPEATS = "repeated-character runs 1-40"
 SCRIPTS = ("LATIN GREEK CYRILLIC ARMENIAN HEBREW ARABIC SYRIAC THAANA NKO DEVANAGARI BENGALI GURMUKHI GUJARATI ORIYA "
            "TAMIL TELUGU KANNADA MALAYALAM SINHALA THAI LAO TIBETAN MYANMAR GEORGIAN HANGUL ETHIOPIC CHEROKEE "
            "CANADIAN OGHAM RUNIC KHMER MONGOLIAN HIRAGANA KATAKANA CJK YI TIFINAGH JAVANESE BALINESE BUGINESE").split()
@@ -78,7 +81,8 @@ def sequence_sweep(step: int = 1) -> dict[str, list[str]]:
                                           if m1 != m2],
         "Hangul jamo sequences": [chr(0x1100 + l) + chr(0x1161 + v) + (chr(0x11A7 + t) if t else "")
                                   for l in range(19) for v in range(21) for t in range(0, 28, 3)],
-        "repeated-character runs 1-40": [c * n for c in _repeat_characters(300) for n in range(1, 41)],
+        REPEATS: [c * n for c in _repeat_characters(300) for n in range(1, 41)],
         f"pseudo-words in {len(SCRIPTS)} scripts": _script_texts(60),
+        "parity corpus in NFD": [unicodedata.normalize("NFD", text) for text in parity_texts()],
     }
     return {name: texts[::step] for name, texts in classes.items()}

@@ -7,7 +7,7 @@ TFLite file's), every code point of planes 0-3 alone and inside a word, and ever
 :func:`exporter.verify.sweeps.sequence_sweep`, one padded batch of at most 8,192 texts at a time,
 against the reference tokenizer (transformers' fast tokenizer as SentenceTransformer loads it).
 Prints one row per class and target (texts that differ, an example) and writes
-``results/<model>-tokenizer-sweeps.json``. A few minutes per target for a 250k-piece vocabulary on 2 cores.
+``results/<model>-tokenizer-sweeps.json``. About a minute for the three graphs of a 250k-piece vocabulary on 2 cores.
 """
 from __future__ import annotations
 

@@ -90,7 +90,11 @@ def write_xlmr_sentencepiece_model(folder: Path) -> Path:
     normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = True
     (folder / "tokenizer.json").unlink(missing_ok=True)
     (folder / "sentencepiece.bpe.model").write_bytes(model.SerializeToString())
-    (folder / "tokenizer_config.json").write_text(json.dumps(XLMR_TOKENIZER_CONFIG))
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else dict(XLMR_TOKENIZER_CONFIG)
+    for key in ("backend", "is_local", "local_files_only"):
+        config.pop(key, None)
+    config_path.write_text(json.dumps(config))
     return folder
 
 

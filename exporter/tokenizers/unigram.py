@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnsupportedModelError
 from ..modules.transformer import TransformerConfig
 from . import register
 from .family import Framing, TokenizerFamily, read_framing
@@ -110,18 +111,38 @@ def _normalization(backend_json: str, charsmap: bytes) -> Normalization:
             mapped[ch] = out
         if len(pre_tokenize(f"a{ch}a")) == 2:  # a normalized character WhitespaceSplit (or Metaspace) splits on
             whitespace.append(cp)
-    keys = {k: v for k, v in charsmap_keys(charsmap).items() if len(k) <= 3}
-    # the oracle: after a 3-byte key, a 2-byte character is dropped exactly when it joins the
-    # cluster; after a 2-byte one-character key the same for 3-byte characters
-    pair = next(k for k, v in keys.items() if len(k) == 2 and utf8_length(k) == 3)
-    single = next(k for k, v in keys.items() if len(k) == 1 and utf8_length(k) == 2 and normalize(k + "\u0301") == v)
+    keys = {k: v for k, v in charsmap_keys(charsmap).items() if len(k) <= 3} if charsmap else {}
+    joins, breaks = _cluster_classes(normalize, keys)
+    return Normalization(chars=CharClasses(deleted=_ranges(deleted), mapped=mapped, isolated=(),
+                                           whitespace=_ranges(whitespace)),
+                         keys=keys, joins=frozenset(joins), breaks=frozenset(breaks))
+
+
+def _cluster_classes(normalize, keys: dict[str, str]) -> tuple[set[str], set[str]]:
+    """Return (characters that join the cluster before them, characters after which none joins), probed.
+
+    The oracle: after a 3-byte two-character key (else the 2-byte key below), a 2-byte character is
+    dropped exactly when it joins the cluster (under 6 bytes: the whole cluster is mapped by its
+    shortest key); after a 2-byte one-character key the same for 3-byte characters. Longer ones never
+    make a cluster under 6 bytes.
+
+    Raises:
+        UnsupportedModelError: the map has multi-character keys but none the probes need.
+    """
+    if not keys:
+        return set(), set()  # an empty map: nothing to apply per cluster
+    single = next((k for k, v in keys.items() if len(k) == 1 and utf8_length(k) == 2 and normalize(k + "\u0301") == v),
+                  None)
+    if single is None:
+        raise UnsupportedModelError(["the tokenizer's precompiled character map has no key the exporter can probe "
+                                     "grapheme clusters with (a 2-byte character mapped as one cluster with a "
+                                     "combining mark); supported: SentencePiece's nmt_nfkc-style maps"])
+    pair = next((k for k, v in keys.items() if len(k) == 2 and utf8_length(k) == 3 and normalize(k) == v), single)
     joins = {chr(cp) for cp in range(0x80, 0x800) if normalize(pair + chr(cp)) == keys[pair]}
     joins |= {chr(cp) for cp in range(0x800, 0x10000) if cp not in SURROGATES
               and normalize(single + chr(cp)) == keys[single]}
     breaks = {k for k, v in keys.items() if len(k) == 1 and utf8_length(k) <= 3 and normalize(k + "\u0301") != v}
-    return Normalization(chars=CharClasses(deleted=_ranges(deleted), mapped=mapped, isolated=(),
-                                           whitespace=_ranges(whitespace)),
-                         keys=keys, joins=frozenset(joins), breaks=frozenset(breaks))
+    return joins, breaks
 
 
 def _normalizer_steps(normalizer: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -198,8 +219,20 @@ class UnigramSpec(TokenizerFamily):
         """Return the settings recorded in the manifest."""
         return {**super().describe(), "model": "SentencePiece Unigram", "vocab_size": len(self.pieces),
                 "unk_id": self.unk_id, "normalizer": "precompiled character map, per grapheme cluster as HF applies it",
+                "character_map": self._character_map_counts(),
                 "pre_tokenizer": "WhitespaceSplit, Metaspace('▁')",
                 "special_tokens": [s for s, _ in self.specials]}
+
+    def problems(self, graph: str) -> list[str]:
+        """Return what keeps ``graph`` from reproducing this tokenizer (the character map's probes)."""
+        found = super().problems(graph)
+        if found:
+            return found
+        try:
+            self.normalization()
+        except UnsupportedModelError as exc:
+            return exc.problems
+        return []
 
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
         """Unigram ties: the kernels sum piece scores in float32, the reference in float64, so segmentations of
@@ -207,12 +240,28 @@ class UnigramSpec(TokenizerFamily):
         from ..verify.sweeps import REPEATS, sequence_sweep
 
         return {"unigram ties": (
-            "segmentations of equal score (runs of one repeated character): the kernel sums piece scores in "
-            "float32, the reference in float64, and keeps another of the tied paths", sequence_sweep()[REPEATS])}
+            "segmentations of equal score (runs of one repeated character: the same pieces in another order): the "
+            "reference compares exact float64 sums and keeps the path whose last piece is longest; the kernel "
+            "compares float32 sums, whose rounding depends on the order (onnxruntime-extensions' lattice also "
+            "visits tied paths in another order)", sequence_sweep()[REPEATS])}
 
     def normalization(self) -> Normalization:
         """Return the reference's normalization as the graphs apply it (about 8 s, cached)."""
         return _normalization(self.backend_json, self.charsmap)
+
+    def _character_map_counts(self) -> dict[str, int]:
+        norm = self.normalization()
+        return {"single_characters_changed": len(norm.chars.mapped) + sum(b - a + 1 for a, b in norm.chars.deleted),
+                "cluster_keys": sum(len(k) > 1 for k in norm.keys), "joining_characters": len(norm.joins),
+                "breaking_characters": len(norm.breaks)}
+
+    def nul_replacement(self) -> str:
+        """Return what the graphs put for NUL, which the kernels cannot read: the reference's own mapping of it,
+        else ``STAND_IN`` (the reference keeps NUL, a character no piece holds)."""
+        chars = self.normalization().chars
+        if any(a == 0 for a, _ in chars.deleted):
+            return ""
+        return chars.mapped.get("\x00", STAND_IN)
 
     def placeholders(self) -> dict[str, int]:
         """Return the private-use character standing for each special token → its id."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from onnx import TensorProto, helper
 
 from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
-from .chars_onnx import OnnxTokenizerRules, long_and_short, normalized_joined, table, words_and_rows
+from .chars_onnx import OnnxTokenizerRules, long_and_short, normalized_joined, string_mapping, table, words_and_rows
 from .unigram import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
 from .wordpiece import DELETE_MARK, SENTINEL, regex_class, regex_literal
 
@@ -27,11 +27,10 @@ def onnx_rules(spec: UnigramSpec) -> OnnxTokenizerRules:
     """Return the patterns and per-character table of the ONNX graph."""
     chars = spec.normalization().chars
     long_deleted, short_deleted = long_and_short(chars.deleted)
-    nul_deleted = any(a == 0 for a, _ in chars.deleted)
     mark = regex_literal(DELETE_MARK)
     return OnnxTokenizerRules(
         reserved=regex_class([(c, c) for c in spec.reserved()]), reserved_to=STAND_IN,
-        nul_to="" if nul_deleted else chars.mapped.get("\x00", STAND_IN),
+        nul_to=spec.nul_replacement(),
         table=table(chars, isolated=set(), deleted=short_deleted),
         deleted=f"{regex_class(long_deleted)}|{mark}" if long_deleted else mark,
         split=f"({regex_class(chars.whitespace)}+|{regex_literal(SENTINEL)})", keep=regex_literal(SENTINEL))
@@ -54,6 +53,8 @@ def cluster_mapper(spec: UnigramSpec, rules: OnnxTokenizerRules):
     """Return the ``CharMapper`` that applies the character map per grapheme cluster, as HF does."""
     norm = spec.normalization()
     keys = sorted(norm.keys)
+    if not norm.joins:  # no key spans characters
+        return string_mapping(rules)
 
     def map_chars(b: GraphBuilder, chars: str, lengths: str) -> str:
         count = b.op("Shape", [chars])

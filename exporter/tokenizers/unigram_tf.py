@@ -35,8 +35,7 @@ def _tables(spec: UnigramSpec) -> dict[str, np.ndarray | list]:
     """Return every array the graph holds, from the reference's normalization (numpy)."""
     norm = spec.normalization()
     values = {ch: out for ch, out in norm.chars.mapped.items()}
-    nul_deleted = any(a == 0 for a, _ in norm.chars.deleted)
-    values.update({chr(cp): STAND_IN for cp in spec.reserved()}, **{"\x00": "" if nul_deleted else STAND_IN})
+    values.update({chr(cp): STAND_IN for cp in spec.reserved()}, **{"\x00": spec.nul_replacement()})
     values.update({k: v for k, v in norm.keys.items() if len(k) > 1})
     distinct = sorted({v for v in values.values() if v})
     row_of = {v: i for i, v in enumerate(distinct, start=1)}

@@ -53,6 +53,15 @@ class Framing:
                 "truncation": "right, to max_seq_length with the special tokens", "padding": "to the longest"}
 
 
+def normalizer_steps(normalizer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Return a backend normalizer's JSON as a flat list of steps (Sequences unrolled)."""
+    if normalizer is None:
+        return []
+    if normalizer.get("type") == "Sequence":
+        return [step for inner in normalizer["normalizers"] for step in normalizer_steps(inner)]
+    return [normalizer]
+
+
 def _template_pieces(post: dict[str, Any]) -> tuple[list[str], list[str]] | None:
     """Return (tokens before $A, tokens after it) of a single-text post-processor, or None."""
     kind = post.get("type")

@@ -37,8 +37,8 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..modules.transformer import TransformerConfig
 from . import register
-from .family import Framing, TokenizerFamily, read_framing
-from .wordpiece import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, _ranges
+from .family import Framing, TokenizerFamily, normalizer_steps, read_framing
+from .wordpiece import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, code_point_ranges
 
 #: the cluster length (UTF-8 bytes) from which HF maps character by character
 CLUSTER_BYTES = 6
@@ -113,8 +113,8 @@ def _normalization(backend_json: str, charsmap: bytes) -> Normalization:
             whitespace.append(cp)
     keys = {k: v for k, v in charsmap_keys(charsmap).items() if len(k) <= 3} if charsmap else {}
     joins, breaks = _cluster_classes(normalize, keys)
-    return Normalization(chars=CharClasses(deleted=_ranges(deleted), mapped=mapped, isolated=(),
-                                           whitespace=_ranges(whitespace)),
+    return Normalization(chars=CharClasses(deleted=code_point_ranges(deleted), mapped=mapped, isolated=(),
+                                           whitespace=code_point_ranges(whitespace)),
                          keys=keys, joins=frozenset(joins), breaks=frozenset(breaks))
 
 
@@ -143,14 +143,6 @@ def _cluster_classes(normalize, keys: dict[str, str]) -> tuple[set[str], set[str
               and normalize(single + chr(cp)) == keys[single]}
     breaks = {k for k, v in keys.items() if len(k) == 1 and utf8_length(k) <= 3 and normalize(k + "\u0301") != v}
     return joins, breaks
-
-
-def _normalizer_steps(normalizer: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if normalizer is None:
-        return []
-    if normalizer.get("type") == "Sequence":
-        return [s for inner in normalizer["normalizers"] for s in _normalizer_steps(inner)]
-    return [normalizer]
 
 
 def _collapses_spaces(step: dict[str, Any]) -> bool:
@@ -189,7 +181,7 @@ class UnigramSpec(TokenizerFamily):
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: TransformerConfig,
              problems: list[str]) -> "UnigramSpec | None":
         where = f"tokenizer in {transformer.folder}"
-        steps = _normalizer_steps(data.get("normalizer"))
+        steps = normalizer_steps(data.get("normalizer"))
         if not steps or steps[0].get("type") != "Precompiled" or not all(map(_collapses_spaces, steps[1:])):
             problems.append(f"{where}: normalizer {[s.get('type') for s in steps]}; supported: {SUPPORTED_NORMALIZERS}")
         if not _is_metaspace_words(data.get("pre_tokenizer")):

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import UnsupportedModelError
 from ..modules.transformer import TransformerConfig
 from . import register
-from .family import Framing, TokenizerFamily, read_framing
+from .family import Framing, TokenizerFamily, normalizer_steps, read_framing
 
 PER_CHAR_NORMALIZERS = {"BertNormalizer", "Lowercase"}
 SURROGATES = range(0xD800, 0xE000)
@@ -39,7 +39,7 @@ class CharClasses:
     whitespace: tuple[tuple[int, int], ...]  # split on, dropped
 
 
-def _ranges(code_points: list[int]) -> tuple[tuple[int, int], ...]:
+def code_point_ranges(code_points: list[int]) -> tuple[tuple[int, int], ...]:
     out: list[list[int]] = []
     for cp in code_points:
         if out and out[-1][1] == cp - 1:
@@ -118,7 +118,7 @@ class WordPieceSpec(TokenizerFamily):
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: TransformerConfig,
              problems: list[str]) -> "WordPieceSpec | None":
         where = f"tokenizer in {transformer.folder}"
-        normalizers = _normalizer_list(data.get("normalizer"))
+        normalizers = normalizer_steps(data.get("normalizer"))
         bad = [n.get("type") for n in normalizers if n.get("type") not in PER_CHAR_NORMALIZERS]
         if bad:
             problems.append(f"{where}: normalizer(s) {bad}; supported: {', '.join(sorted(PER_CHAR_NORMALIZERS))}")
@@ -232,13 +232,5 @@ def _char_classes(backend_json: str) -> CharClasses:
             isolated.append(cp)
         elif kind == "whitespace":
             whitespace.append(cp)
-    return CharClasses(deleted=_ranges(deleted), mapped=mapped, isolated=_ranges(isolated),
-                       whitespace=_ranges(whitespace))
-
-
-def _normalizer_list(normalizer: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if normalizer is None:
-        return []
-    if normalizer.get("type") == "Sequence":
-        return [step for inner in normalizer["normalizers"] for step in _normalizer_list(inner)]
-    return [normalizer]
+    return CharClasses(deleted=code_point_ranges(deleted), mapped=mapped, isolated=code_point_ranges(isolated),
+                       whitespace=code_point_ranges(whitespace))

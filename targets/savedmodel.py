@@ -21,6 +21,20 @@ FOLDER = "savedmodel"
 SIGNATURES = ("serving_default", "tokenize")
 
 
+def _one_dimensional(text: Any) -> Any:
+    """Return ``text``, checked at run time to be a 1-D string tensor [N].
+
+    A signature's input shape is not enforced when it is called: a 2-D tensor would be flattened
+    by the tokenizer (embeddings for its first N strings, the rest dropped) and a 0-D one crashes
+    tensorflow-text's byte splitter. EnsureShape fails the call instead, with "Shape of tensor
+    text [2,2] is not compatible with expected shape [?]" (TF Serving returns it to the client);
+    the TFLite converter drops it (the interpreter sizes the input itself).
+    """
+    import tensorflow as tf
+
+    return tf.ensure_shape(text, [None], name="text_must_be_a_vector_of_strings")
+
+
 def string_encoder_module(spec: Any) -> Any:
     """Return the in-memory ``tf.Module`` (for users composing it into their own TF graphs).
 
@@ -52,10 +66,11 @@ def string_encoder_module(spec: Any) -> Any:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def tokenize(self, text):
-            return self.tokenizer.tokenize(text)
+            return self.tokenizer.tokenize(_one_dimensional(text))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serving_default(self, text):
+            text = _one_dimensional(text)
             # the encoder's reshapes cannot take 0 rows: one row of [CLS] [SEP] is sliced away after.
             # No string ops here (TFLite has no kernels for them): the prompt is prepended as bytes.
             tokens = self.tokenizer.tokenize(text, prompt=self.prompt, min_rows=1)

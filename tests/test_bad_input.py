@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from exporter.cli import main
@@ -139,6 +140,10 @@ def test_runner_rejects_wrong_input_types():
         checked_texts(["ok", 3])
     with pytest.raises(InvalidInputError, match="not valid Unicode"):
         checked_texts(["lone surrogate \ud800"])
+    # what the raw onnxruntime binding would embed as str(x): b"Gr\xc3\xbc\xc3\x9f Gott" → "b'Gr\\xc3…'"
+    for bad, kind in ((b"Gr\xc3\xbc\xc3\x9f Gott", "bytes"), (None, "NoneType"), (1.5, "float")):
+        with pytest.raises(InvalidInputError, match=rf"texts\[0\] is {kind}, expected str"):
+            checked_texts(np.array([bad, "x"], dtype=object))
 
 
 def test_max_seq_length_over_the_positions_is_refused(capsys, copy_of, tmp_path):
@@ -162,3 +167,37 @@ def test_a_target_the_tokenizer_family_cannot_serve_is_refused_by_name(capsys, t
     _assert_nothing_written(tmp_path)
     code, _ = _run(capsys, model, "-o", str(tmp_path / "out"), "--targets", "onnx", "--no-check")
     assert code == 0 and (tmp_path / "out" / "onnx" / "model.onnx").is_file()
+
+
+def test_model_without_a_vocabulary_is_refused(capsys, copy_of, tmp_path):
+    """transformers would build a 5-token tokenizer: every word [UNK], parity PASS against the same wrong reference."""
+    model = copy_of()
+    (model / "tokenizer.json").unlink()
+    (model / "vocab.txt").unlink(missing_ok=True)
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "no tokenizer vocabulary" in err and "Traceback" not in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_tokenizer_of_another_model_is_refused(capsys, copy_of, tiny_model, tmp_path):
+    model = copy_of()
+    other = tiny_model("distilbert_cased", arch="distilbert", vocab="cased", pooling=("mean",))
+    shutil.copy(other / "tokenizer.json", model / "tokenizer.json")
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "entries but the embedding matrix has 30522 rows" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_vocab_txt_alone_and_tokenizer_json_alone_are_read(copy_of):
+    from exporter.model import read_model
+
+    model = copy_of()
+    assert read_model(model).tokenizer.describe()["vocab_size"] == 30522  # tokenizer.json alone
+    data = json.loads((model / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = sorted(data["model"]["vocab"].items(), key=lambda item: item[1])
+    (model / "vocab.txt").write_text("".join(token + "\n" for token, _ in vocab), encoding="utf-8")
+    (model / "tokenizer.json").unlink()
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config.pop("backend", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    assert read_model(model).tokenizer.describe()["vocab_size"] == 30522  # vocab.txt alone

@@ -64,6 +64,33 @@ def test_runs_in_a_process_with_only_tensorflow(bundled_export, bundled_referenc
     assert np.abs(got - expected).max() <= MAX_ABS_DIFF
 
 
+WRONG_RANK_SCRIPT = """
+import json, sys
+import tensorflow as tf, tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+inputs = {"0-D": tf.constant("Hello world"), "2-D": tf.constant([["a b", "c"], ["d", "e f"]]),
+          "3-D": tf.constant([[["a"], ["b"]]])}
+found = {}
+for signature in ("serving_default", "tokenize"):
+    for name, text in inputs.items():
+        try:
+            model.signatures[signature](text=text)
+            found[f"{signature} {name}"] = "answered"
+        except tf.errors.InvalidArgumentError as exc:
+            found[f"{signature} {name}"] = "refused" if "text" in exc.message and "[?]" in exc.message else exc.message
+print(json.dumps(found))
+"""
+
+
+def test_signatures_refuse_anything_but_a_vector_of_strings(bundled_export):
+    """A 2-D or 3-D tensor was flattened (embeddings of its first N strings), a 0-D one crashed the process."""
+    result = subprocess.run([sys.executable, "-c", WRONG_RANK_SCRIPT, str(bundled_export.out / "savedmodel")],
+                            capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, (result.returncode, result.stderr[-1500:])
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(found.values()) == {"refused"}, found
+
+
 def test_graph_has_no_python_functions(bundled_export):
     from tensorflow.core.protobuf import saved_model_pb2
 

@@ -24,6 +24,8 @@ class TransformerConfig:
     architecture: Architecture
     #: tokens one text may have, specials included (the architecture's position limit)
     max_positions: int
+    #: rows of the word-embedding matrix (config.json ``vocab_size``; 0 when it does not say)
+    vocab_rows: int = 0
 
 
 def _max_seq_length(folder: Path, sbert: dict[str, Any], max_positions: int) -> int:
@@ -73,6 +75,7 @@ class Transformer(ModuleConverter):
             do_lower_case=bool(sbert.get("do_lower_case", False)),
             architecture=arch,
             max_positions=max_positions,
+            vocab_rows=int(config.get("vocab_size") or 0),
         )
 
     def output_dim(self, input_dim: int) -> int:

@@ -70,10 +70,38 @@ def reference_tokenizer(transformer: TransformerConfig) -> Any:
     return tokenizer
 
 
+#: files a tokenizer's vocabulary comes from; without one transformers builds a 5-token tokenizer silently
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model",
+                    "vocab.json")
+#: rows an embedding matrix may have beyond the tokenizer's entries (matrices are padded to a multiple of 8-128)
+PADDED_ROWS = 128
+
+
+def vocabulary_problems(transformer: TransformerConfig, tokenizer: Any) -> list[str]:
+    """Return why the tokenizer is not the model's: no vocabulary file, or a size the embedding matrix does not fit.
+
+    Parity against such a reference proves nothing: it tokenizes with the same wrong vocabulary.
+    """
+    folder = transformer.folder
+    if not any((folder / name).is_file() for name in VOCABULARY_FILES):
+        return [f"{folder}: no tokenizer vocabulary ({', '.join(VOCABULARY_FILES)}); transformers would build a "
+                "placeholder tokenizer that maps every word to the unknown token. Save the model with its tokenizer "
+                "(SentenceTransformer.save writes tokenizer.json)"]
+    size, rows = len(tokenizer), transformer.vocab_rows
+    if rows and not rows - PADDED_ROWS <= size <= rows:
+        return [f"{folder}: the tokenizer has {size} entries but the embedding matrix has {rows} rows (config.json "
+                "vocab_size): they are not the same model's. Put the model's own tokenizer files beside its weights"]
+    return []
+
+
 def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> TokenizerFamily | None:
     """Return the spec of the model's tokenizer, or None after appending why it is unsupported."""
     _load_all()
     tokenizer = reference_tokenizer(transformer)
+    mismatch = vocabulary_problems(transformer, tokenizer)
+    if mismatch:
+        problems.extend(mismatch)
+        return None
     backend = tokenizer.backend_tokenizer
     data = json.loads(backend.to_str())
     model_type = data.get("model", {}).get("type")

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 from .verify.corpus import parity_texts
 from .errors import ModelNotFoundError, OutputExistsError, OutputNotWritableError, ParityError, \
     UnsupportedModelError
-from .manifest import file_rows, new_manifest, read_manifest, write_manifest
+from .manifest import file_rows, new_manifest, read_manifest, sha256_of, write_manifest
 from .model import read_model
 from .verify.parity import compare_embeddings, compare_tokens
 from .runtime.runners import ReferenceRunner
@@ -227,9 +227,31 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     rows = []
     for target in resolve(list(manifest["targets"])):
         with _step(progress, f"checking {target.name} parity"):
-            files = list(manifest["targets"][target.name].get("files", {}))
+            recorded = manifest["targets"][target.name]
+            files = list(recorded.get("files", {}))
+            promised = {**recorded.get("files", {}), **{v["file"]: v for v in recorded.get("variants", {}).values()
+                                                        if "sha256" in v}}
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
-            row.parity = _parity(target, out, reference, texts, expected, known)
+            row.parity = {"files": files_report(out, promised)}
+            row.parity.update(_parity(target, out, reference, texts, expected, known))
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)
+
+
+def files_report(out: Path, promised: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Return whether every file is the one the manifest recorded (size, then sha256), naming each that is not.
+
+    A changed file can still embed within the parity thresholds on the corpus (64 flipped bytes in two
+    embedding rows did), so ``check`` compares the bytes too.
+    """
+    failures = []
+    for name, recorded in promised.items():
+        path = out / name
+        if not path.is_file():
+            failures.append(f"{name}: missing (the manifest lists it)")
+        elif path.stat().st_size != recorded["bytes"]:
+            failures.append(f"{name}: {path.stat().st_size} bytes, the manifest says {recorded['bytes']}")
+        elif sha256_of(path) != recorded["sha256"]:
+            failures.append(f"{name}: sha256 differs from the manifest's: the file changed after the export")
+    return {"files": len(promised), "failures": failures, "passed": not failures}

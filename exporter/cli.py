@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _check_parser().parse_args(argv[1:])
             result = check(args.out, model_dir=args.model, progress=_progress(args.quiet))
             print(format_table(result.rows))
+            for row in result.rows:
+                for failure in row.parity.get("files", {}).get("failures", []):
+                    print(f"st-export check: {row.target}: {failure}", file=sys.stderr)
             if args.stages:
                 print(_stage_table(args.out, args.model or result.manifest["source"]["path"]))
             return 0 if result.passed else 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -54,8 +55,21 @@ class ExportResult:
         return all(row.passed for row in self.rows)
 
 
+def _missing_ancestors(path: Path) -> list[Path]:
+    """Return the folders of ``path`` (itself included) that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 def _prepare_output(out: Path, force: bool) -> Path:
-    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force``."""
+    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force``.
+
+    The temp dir gets the permissions the umask gives a new folder (mkdtemp makes it 0700, which a
+    serving process running as another user could not read once it is renamed to ``out``).
+    """
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a directory; choose another -o")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -63,7 +77,11 @@ def _prepare_output(out: Path, force: bool) -> Path:
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        temp.chmod(0o777 & ~umask)
+        return temp
     except OSError as exc:
         raise OutputNotWritableError(f"cannot write to {parent} ({exc.strerror}); choose a writable -o") from None
 
@@ -148,7 +166,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         problems = [f"{target.name}: {problem}" for target in chosen for problem in target.problems(spec)]
         if problems:
             raise UnsupportedModelError(problems)
+    created = _missing_ancestors(out.parent)  # removed again if the export fails
     temp = _prepare_output(out, force)
+    published = False
     try:
         manifest = new_manifest(spec)
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
@@ -179,10 +199,20 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         if not result.passed:
             raise ParityError(_parity_message(rows))
         _publish(temp, out)
+        published = True
         return result
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputNotWritableError(f"no space left on the device holding {out.parent} ({exc.strerror}); "
+                                         "free some space or choose another -o; nothing was written") from None
+        raise
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
+        if not published:
+            for folder in created:  # deepest first; only what this export created and left empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def _parity_message(rows: list[TargetRow]) -> str:
@@ -234,7 +264,8 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
             row.parity = {"files": files_report(out, promised)}
-            row.parity.update(_parity(target, out, reference, texts, expected, known))
+            if row.parity["files"]["passed"]:  # a changed file may not even load: it is named, not run
+                row.parity.update(_parity(target, out, reference, texts, expected, known))
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)
 

@@ -37,6 +37,23 @@ def weights_file(folder: Path) -> Path | None:
     return None
 
 
+def weights_problem(path: Path) -> str | None:
+    """Return why a weight file cannot be read (truncated, not safetensors, refused by the weights-only
+    loader), or None; checked while reading the model, before anything is built."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as handle:  # validates the header against the file's length
+                handle.keys()
+        else:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # safetensors and torch raise many types for a bad file
+        return (f"{path}: cannot read the weights ({type(exc).__name__}: {str(exc)[:200]}); restore the file from "
+                "the original model (a weights-only load: pickles with code are refused)")
+    return None
+
+
 def load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     """Return the tensors of a module folder (safetensors, else a weights-only torch pickle)."""
     path = weights_file(folder)

@@ -201,3 +201,48 @@ def test_vocab_txt_alone_and_tokenizer_json_alone_are_read(copy_of):
     config.pop("backend", None)
     (model / "tokenizer_config.json").write_text(json.dumps(config))
     assert read_model(model).tokenizer.describe()["vocab_size"] == 30522  # vocab.txt alone
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random"])
+def test_unreadable_weights_are_refused_while_reading(capsys, copy_of, tmp_path, damage):
+    model = copy_of()
+    weights = model / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:len(data) // 2] if damage == "truncated" else bytes(range(256)) * 8)
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "cannot read the weights" in err and "Traceback" not in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_pickle_the_weights_only_loader_refuses(capsys, copy_of, tmp_path):
+    import torch
+
+    model = copy_of()
+    (model / "model.safetensors").unlink()
+    torch.save({"weights": shutil.copy}, model / "pytorch_model.bin")  # a function: not weights
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "pytorch_model.bin: cannot read the weights" in err
+
+
+def test_unknown_pooling_flag_is_refused(capsys, copy_of, tmp_path):
+    model = copy_of()
+    (model / "1_Pooling/config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True, "pooling_mode_median_tokens": True}))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "pooling_mode_median_tokens" in err
+
+
+def test_full_disk_is_named_and_leaves_nothing(capsys, monkeypatch, copy_of, tmp_path):
+    """The parent folders the export created are removed again with the temp dir."""
+    import errno
+
+    from targets.onnx import OnnxTarget
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(OnnxTarget, "build", full)
+    model = copy_of()
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "new/deeper/out"), "--targets", "onnx")
+    assert code == 2 and "no space left on the device holding" in err and "Traceback" not in err
+    assert not (tmp_path / "new").exists()

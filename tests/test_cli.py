@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,6 +73,10 @@ def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bund
     model.write_bytes(bytes(data))
     assert main(["check", str(out), "-q"]) == 1
     assert "onnx/model.onnx: sha256 differs from the manifest's" in capsys.readouterr().err
+    model.write_bytes(b"garbage" + bytes(data[7:]))  # a broken header is named, not a protobuf traceback
+    assert main(["check", str(out), "-q"]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out and "onnx/model.onnx: sha256 differs" in captured.err
     other = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "tiny", targets="onnx", check=False)
     shutil.copy(other.out / "onnx/model.onnx", out / "onnx/model.onnx")
     assert main(["check", str(out), "-q"]) == 1
@@ -112,3 +117,26 @@ def test_check_stages_locates_drift_per_stage(capsys, tiny_model, tmp_path):
     assert rows[0].note == "identical" and all(r.max_abs_diff < 1e-5 for r in rows[1:])
     assert main(["check", str(tmp_path / "out"), "--stages", "-q"]) == 0
     assert "stage2_Dense" in capsys.readouterr().out
+
+
+def test_export_is_readable_by_another_user(tiny_model):
+    """mkdtemp makes 0700 folders: renamed into place, a server running as another user could not read them."""
+    import os
+    import stat
+    import subprocess
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="st-exporter-perms-"))
+    try:
+        root.chmod(0o755)
+        result = exporter.export(tiny_model("bert_uncased_mean_norm"), root / "out", targets="onnx", check=False,
+                                 variants=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        assert stat.S_IMODE(result.out.stat().st_mode) == 0o777 & ~umask
+        if os.getuid() == 0:  # read it as nobody, as a serving process would
+            read = subprocess.run(["cat", str(result.out / "onnx/model.onnx")], capture_output=True,
+                                  preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+            assert read.returncode == 0, read.stderr[-300:]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidModelError
-from ..files import load_state_dict, read_json
+from ..files import load_state_dict, read_json, weights_file, weights_problem
 from . import ModuleConverter, ModuleEntry, register
 
 #: activations ST instantiates with no arguments, by class name
@@ -54,6 +54,8 @@ class Dense(ModuleConverter):
             if config.get(key, "sentence_embedding") != "sentence_embedding":
                 problems.append(f"{where} {key}={config[key]!r}; only 'sentence_embedding' is supported")
         try:
+            weights = weights_file(entry.folder)
+            problems.extend(filter(None, [weights_problem(weights) if weights else None]))
             return DenseConfig(
                 folder=entry.folder,
                 in_features=int(config["in_features"]),

@@ -45,6 +45,11 @@ class Pooling(ModuleConverter):
     @classmethod
     def read(cls, entry: ModuleEntry, problems: list[str]) -> PoolingConfig | None:
         config = read_json(entry.folder / "config.json")
+        flags = [k for k, v in config.items() if k.startswith("pooling_mode_") and k not in LEGACY_FLAGS and v]
+        if flags:
+            problems.append(f"modules.json entry {entry.index}: pooling flag(s) {flags}; supported: "
+                            f"{', '.join(LEGACY_FLAGS)} (or the 6.x pooling_mode)")
+            return None
         modes = _modes(config)
         unknown = [m for m in modes if m not in MODES]
         if unknown:

@@ -10,7 +10,7 @@ import torch
 from .. import architectures
 from ..architectures import Architecture
 from ..errors import InvalidModelError
-from ..files import read_json, weights_file
+from ..files import read_json, weights_file, weights_problem
 from . import ModuleConverter, ModuleEntry, register
 
 
@@ -58,8 +58,10 @@ class Transformer(ModuleConverter):
                 f"(config.json model_type); supported: {', '.join(architectures.supported())}"
             )
             return None
-        if weights_file(folder) is None:
+        weights = weights_file(folder)
+        if weights is None:
             raise InvalidModelError(f"{folder}: no transformer weights (model.safetensors or pytorch_model.bin)")
+        problems.extend(filter(None, [weights_problem(weights)]))
         problems.extend(f"modules.json entry {entry.index} ({model_type}): {p}" for p in arch.problems(config))
         sbert = read_json(folder / "sentence_bert_config.json", required=False) or {}
         max_positions = arch.max_positions(config)

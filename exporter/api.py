@@ -64,6 +64,25 @@ def _missing_ancestors(path: Path) -> list[Path]:
     return missing
 
 
+#: holds the pid of the export writing a partial dir, so that a later export can tell a dead one's leftovers
+PID_FILE = ".st-export.pid"
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Remove ``.OUT.partial-*`` dirs beside ``out`` left by exports that were killed (their pid is gone)."""
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        try:
+            pid = int((partial / PID_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created: leave it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(partial, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def _prepare_output(out: Path, force: bool) -> Path:
     """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force``.
 
@@ -77,7 +96,9 @@ def _prepare_output(out: Path, force: bool) -> Path:
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(out)
         temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+        (temp / PID_FILE).write_text(str(os.getpid()))
         umask = os.umask(0)
         os.umask(umask)
         temp.chmod(0o777 & ~umask)
@@ -194,6 +215,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         else:
             for target in chosen:
                 manifest["targets"][target.name]["parity"] = "not checked (--no-check)"
+        (temp / PID_FILE).unlink()
         write_manifest(temp, manifest)
         result = ExportResult(out=out, manifest=manifest, rows=rows)
         if not result.passed:

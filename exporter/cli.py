@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from typing import Sequence
@@ -162,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import ExporterError
     from .api import check, export
 
+    # SIGTERM (a stopped container, a killed CI job) unwinds like Ctrl-C: the temp dir is removed
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if argv[:1] == ["check"]:
             args = _check_parser().parse_args(argv[1:])

@@ -140,3 +140,31 @@ def test_export_is_readable_by_another_user(tiny_model):
             assert read.returncode == 0, read.stderr[-300:]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_sigterm_and_killed_exports_leave_nothing_behind(tiny_model, tmp_path):
+    """SIGTERM unwinds like Ctrl-C; a killed export's partial dir goes at the next export (its pid is dead)."""
+    import os
+    import signal
+    import time
+
+    model = tiny_model("bert_uncased_mean_norm")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / ".out.partial-stale"
+    stale.mkdir()
+    (stale / ".st-export.pid").write_text(str(dead.pid))
+    foreign = tmp_path / ".out.partial-foreign"  # no pid file: not known to be ours, kept
+    foreign.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "exporter.cli", str(model), "-o", str(tmp_path / "out"),
+                                "--targets", "onnx", "--no-check"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "out").exists() and time.time() < deadline:
+        partials = [p for p in tmp_path.glob(".out.partial-*") if p not in (stale, foreign)]
+        if partials:
+            process.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted" in err, err[-500:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial-foreign"]

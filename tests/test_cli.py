@@ -144,7 +144,6 @@ def test_export_is_readable_by_another_user(tiny_model):
 
 def test_sigterm_and_killed_exports_leave_nothing_behind(tiny_model, tmp_path):
     """SIGTERM unwinds like Ctrl-C; a killed export's partial dir goes at the next export (its pid is dead)."""
-    import os
     import signal
     import time
 

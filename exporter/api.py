@@ -275,7 +275,9 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     with _step(progress, "running the reference model"):
         reference = ReferenceRunner(source)
         expected = reference.encode(texts)
-        known = read_model(source).tokenizer.kernel_decided()
+        spec = read_model(source)
+        known = spec.tokenizer.kernel_decided()
+        settings = settings_report(out, manifest, spec)
     rows = []
     for target in resolve(list(manifest["targets"])):
         with _step(progress, f"checking {target.name} parity"):
@@ -285,11 +287,49 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
                                                         if "sha256" in v}}
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
-            row.parity = {"files": files_report(out, promised)}
+            row.parity = {"files": files_report(out, promised), "settings": settings}
             if row.parity["files"]["passed"]:  # a changed file may not even load: it is named, not run
                 row.parity.update(_parity(target, out, reference, texts, expected, known))
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)
+
+
+def _differs(recorded: Any, actual: Any) -> bool:
+    """Return whether a recorded value says something the actual one does not (keys an older version did not
+    record are not differences)."""
+    if isinstance(recorded, dict) and isinstance(actual, dict):
+        return any(key not in actual or _differs(value, actual[key]) for key, value in recorded.items())
+    if isinstance(recorded, list) and isinstance(actual, list):
+        return len(recorded) != len(actual) or any(map(_differs, recorded, actual))
+    return recorded != actual
+
+
+def settings_report(out: Path, manifest: dict[str, Any], spec: Any) -> dict[str, Any]:
+    """Return whether what the manifest says of the artifacts (modules, tokenizer settings, output shape, the
+    ONNX opset) is what the model and the files say, naming each entry that is not."""
+    import json
+
+    import onnx
+
+    failures = []
+    recorded = {"source.modules": manifest["source"].get("modules"), "tokenizer": manifest.get("tokenizer"),
+                "output.shape": manifest.get("output", {}).get("shape")}
+    actual = {"source.modules": spec.describe(), "tokenizer": spec.tokenizer.describe(),
+              "output.shape": ["batch", spec.embedding_dim]}
+    for key, value in recorded.items():
+        if _differs(value, json.loads(json.dumps(actual[key]))):
+            failures.append(f"manifest.json {key}: {json.dumps(value)[:120]} is not what the model has")
+    onnx_target = manifest["targets"].get("onnx")
+    if onnx_target and (out / "onnx/model.onnx").is_file():
+        try:
+            model = onnx.load(str(out / "onnx/model.onnx"), load_external_data=False)
+        except Exception as exc:  # protobuf's DecodeError and friends: the file is named by files_report too
+            failures.append(f"onnx/model.onnx: not an ONNX model ({type(exc).__name__})")
+            return {"failures": failures, "passed": False}
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+        if opset != onnx_target.get("opset"):
+            failures.append(f"manifest.json targets.onnx.opset: {onnx_target.get('opset')}, onnx/model.onnx has {opset}")
+    return {"failures": failures, "passed": not failures}
 
 
 def files_report(out: Path, promised: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -172,9 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _check_parser().parse_args(argv[1:])
             result = check(args.out, model_dir=args.model, progress=_progress(args.quiet))
             print(format_table(result.rows))
-            for row in result.rows:
-                for failure in row.parity.get("files", {}).get("failures", []):
-                    print(f"st-export check: {row.target}: {failure}", file=sys.stderr)
+            for failure in dict.fromkeys(f"{row.target}: {failure}" if kind == "files" else failure
+                                         for row in result.rows for kind in ("settings", "files")
+                                         for failure in row.parity.get(kind, {}).get("failures", [])):
+                print(f"st-export check: {failure}", file=sys.stderr)
             if args.stages:
                 print(_stage_table(args.out, args.model or result.manifest["source"]["path"]))
             return 0 if result.passed else 1

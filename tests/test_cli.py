@@ -1,6 +1,7 @@
 """The command line and the Python API that mirrors it."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,16 @@ def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bund
     _keep_only(out, "onnx")  # the rest is checked in its own tests; here it would add minutes
     assert main(["check", str(out), "-q"]) == 0
     assert "PASS" in capsys.readouterr().out
+    manifest_text = (out / "manifest.json").read_text()
+    manifest = json.loads(manifest_text)
+    manifest["tokenizer"]["max_seq_length"] = 512
+    manifest["output"]["shape"] = ["batch", 768]
+    manifest["targets"]["onnx"]["opset"] = 17
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["check", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "manifest.json tokenizer" in err and "manifest.json output.shape" in err and "opset: 17" in err
+    (out / "manifest.json").write_text(manifest_text)
     # one bit of one weight: the embeddings stay within the bar, the bytes are not what the manifest recorded
     model = out / "onnx/model.onnx"
     data = bytearray(model.read_bytes())

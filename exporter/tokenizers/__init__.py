@@ -99,9 +99,7 @@ def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> Token
     _load_all()
     tokenizer = reference_tokenizer(transformer)
     mismatch = vocabulary_problems(transformer, tokenizer)
-    if mismatch:
-        problems.extend(mismatch)
-        return None
+    problems.extend(mismatch)  # reported with any family problem below
     backend = tokenizer.backend_tokenizer
     data = json.loads(backend.to_str())
     model_type = data.get("model", {}).get("type")
@@ -111,7 +109,8 @@ def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> Token
             f"tokenizer model {model_type!r} in {transformer.folder}; supported: {', '.join(sorted(_FAMILIES))}"
         )
         return None
-    return family.read(data, tokenizer, transformer, problems)
+    spec = family.read(data, tokenizer, transformer, problems)
+    return None if mismatch else spec
 
 
 def prompt_length(transformer: TransformerConfig, prompt: str) -> int:

@@ -22,8 +22,8 @@ from targets.savedmodel import SavedModelRunner
 from targets.tflite import TFLiteRunner
 
 TARGETS = ["onnx", "savedmodel", "tflite"]
-CODE_POINT_STEP = 5
-SEQUENCE_STEP = 3
+CODE_POINT_STEP = 8
+SEQUENCE_STEP = 4
 EDGE_TEXTS = [
     "", " ", "\x00", "a\x00b", "a\x00\x00b", "\x00\u0301", "<mask>", "a<mask>b", "x <mask> y", "x  <mask>",
     "x\u00a0<mask>", "<mask>\u0301", "<s>", "</s>", "<pad>", "<unk>", "<s></s><pad>", "<Mask>", "<ma\x00sk>",

@@ -51,6 +51,11 @@ class ExportResult:
     rows: list[TargetRow]
 
     @property
+    def skipped(self) -> dict[str, list[str]]:
+        """Return {target: why} of the targets a default export left out (this model cannot run there)."""
+        return self.manifest.get("skipped_targets", {})
+
+    @property
     def passed(self) -> bool:
         return all(row.passed for row in self.rows)
 
@@ -184,14 +189,14 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     out = Path(out).absolute()
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
-        problems = [f"{target.name}: {problem}" for target in chosen for problem in target.problems(spec)]
-        if problems:
-            raise UnsupportedModelError(problems)
+        chosen, skipped = _runnable(chosen, spec, every=targets is None)
     created = _missing_ancestors(out.parent)  # removed again if the export fails
     temp = _prepare_output(out, force)
     published = False
     try:
         manifest = new_manifest(spec)
+        if skipped:
+            manifest["skipped_targets"] = skipped
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
         for target in chosen:  # a bad setting fails before minutes of building, not after
             target.check_options(spec, options)
@@ -236,6 +241,30 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
             for folder in created:  # deepest first; only what this export created and left empty
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+def _runnable(chosen: list, spec: Any, *, every: bool) -> tuple[list, dict[str, list[str]]]:
+    """Return (the targets to build, {target: why} of those left out).
+
+    Targets named by the user must all work: any problem raises. The default (every target) leaves
+    out the ones this model cannot run on (TFLite for a tokenizer without a TFLite kernel) and the
+    ones that need them, and says why; it raises only when nothing is left.
+
+    Raises:
+        UnsupportedModelError: a named target cannot convert the model, or no target can.
+    """
+    problems = {target.name: target.problems(spec) for target in chosen}
+    if not every or all(problems.values()):
+        found = [f"{name}: {problem}" for name, found in problems.items() for problem in found]
+        if found:
+            raise UnsupportedModelError(found)
+        return chosen, {}
+    skipped = {name: found for name, found in problems.items() if found}
+    for target in chosen:  # in build order: requirements first
+        missing = [needed for needed in target.requires if needed in skipped]
+        if missing and target.name not in skipped:
+            skipped[target.name] = [f"needs {', '.join(missing)}"]
+    return [target for target in chosen if target.name not in skipped], skipped
 
 
 def _parity_message(rows: list[TargetRow]) -> str:

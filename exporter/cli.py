@@ -34,7 +34,9 @@ def _export_parser() -> argparse.ArgumentParser:
                         help="output directory; written atomically, must not exist or be empty (see --force)")
     parser.add_argument("--targets", default=None, metavar="LIST",
                         help=f"comma-separated targets to build; available: {', '.join(available())} "
-                             "(default: all of them)")
+                             "(default: every one this model can run on; the others are named in the summary and "
+                             "the manifest's skipped_targets, e.g. tflite for byte-level BPE tokenizers). A named "
+                             "target that cannot run the model is an error (exit 2) before anything is written")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
     parser.add_argument("--no-check", action="store_true",
                         help="skip the parity check against SentenceTransformer.encode (not recommended)")
@@ -185,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         check=not args.no_check, opset=args.opset, variants=not args.no_variants,
                         options=_serving_options(args), progress=_progress(args.quiet))
         print(format_table(result.rows))
+        for name, why in result.skipped.items():
+            print(f"skipped {name}: {'; '.join(why)}")
         print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s "
               f"(manifest: {result.out / 'manifest.json'})")
         return 0

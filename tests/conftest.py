@@ -68,3 +68,16 @@ def xlmr_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     tokenizer) exported to every target with every variant, as ``st-export XLMR_DIR -o OUT`` does."""
     model = tiny_model("xlmr_cls_mean_dense_norm", **XLMR_OPTIONS)
     return exporter.export(model, tmp_path_factory.mktemp("xlmr") / "export")
+
+
+#: the tiny RoBERTa of tests/test_roberta.py and tests/test_tiny_models.py: mean pooling and Normalize, as
+#: all-distilroberta-v1
+ROBERTA_OPTIONS = dict(arch="roberta", pooling=("mean",))
+
+
+@pytest.fixture(scope="session")
+def roberta_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
+    """A tiny RoBERTa (random weights, a byte-level BPE trained here) exported as ``st-export ROBERTA_DIR -o OUT``
+    does: every target this tokenizer runs on (TFLite is left out and named), every variant."""
+    model = tiny_model("roberta_mean_norm", **ROBERTA_OPTIONS)
+    return exporter.export(model, tmp_path_factory.mktemp("roberta") / "export")

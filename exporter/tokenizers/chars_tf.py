@@ -62,6 +62,13 @@ def lookup(blocks: tf.Tensor, values: tf.Tensor, cps: tf.Tensor) -> tf.Tensor:
 
 def code_points(text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
     """Return (code points [C] int32, row of each [C] int32) of ``prompt`` + each text."""
+    _, _, cps, row = utf8_chars(text, prompt)
+    return cps, row
+
+
+def utf8_chars(text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Return (UTF-8 bytes [B], index of each character's first byte [C], code points [C], row of each [C]) of
+    ``prompt`` + each text, int32."""
     split = tf_text.ByteSplitter().split(text)
     byte, splits = prepended(tf.cast(split.flat_values, tf.int32), tf.cast(split.row_splits, tf.int32),
                               list(prompt.encode("utf-8")))
@@ -85,7 +92,8 @@ def code_points(text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor
         covered |= shifted_right(reach, k, 0) > k
     starts = tf.where(tf.logical_not(covered))[:, 0]
     cps = tf.where(valid, decoded, REPLACEMENT)
-    return tf.gather(cps, starts), tf.gather(row, starts)
+    return byte, tf.cast(starts, tf.int32), tf.gather(cps, starts), tf.gather(row, starts)
+
 
 def specials(cps: tf.Tensor, row: tf.Tensor, literals) -> tuple[tf.Tensor, tf.Tensor]:
     """Return (placeholder code point at each match start of ``literals`` or 0, inside-a-match mask)."""

@@ -93,6 +93,20 @@ def charsmap_keys(charsmap: bytes, max_bytes: int = CLUSTER_BYTES - 1) -> dict[s
     return {k.decode("utf-8"): v.decode("utf-8") for k, v in found.items()}
 
 
+def kernel_model(model: Any, model_type: int, unk_id: int) -> bytes:
+    """Return a SentencePiece ``ModelProto`` with its pieces set as the kernels need it: ``model_type``, no
+    normalizer (the graphs hand the kernel finished words), no BOS/EOS/PAD of its own."""
+    spec = model.trainer_spec
+    spec.model_type = model_type
+    spec.vocab_size = len(model.pieces)
+    spec.unk_id = unk_id
+    spec.bos_id = spec.eos_id = spec.pad_id = -1
+    normalizer = model.normalizer_spec
+    normalizer.name = "identity"
+    normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = False
+    return model.SerializeToString()
+
+
 @functools.lru_cache(maxsize=2)
 def _normalization(backend_json: str, charsmap: bytes) -> Normalization:
     from tokenizers import Tokenizer
@@ -283,12 +297,4 @@ class UnigramSpec(TokenizerFamily):
             model.pieces.add(piece=piece, score=score, type=kind)
         for placeholder in self.placeholders():
             model.pieces.add(piece=METASPACE + placeholder, score=0.0, type=Piece.USER_DEFINED)
-        spec = model.trainer_spec
-        spec.model_type = sp.TrainerSpec.UNIGRAM
-        spec.vocab_size = len(model.pieces)
-        spec.unk_id = self.unk_id
-        spec.bos_id = spec.eos_id = spec.pad_id = -1
-        normalizer = model.normalizer_spec
-        normalizer.name = "identity"
-        normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = False
-        return model.SerializeToString()
+        return kernel_model(model, sp.TrainerSpec.UNIGRAM, self.unk_id)

@@ -18,7 +18,8 @@ from __future__ import annotations
 from onnx import TensorProto, helper
 
 from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
-from .chars_onnx import OnnxTokenizerRules, long_and_short, normalized_joined, string_mapping, table, words_and_rows
+from .chars_onnx import (OnnxTokenizerRules, long_and_short, normalized_joined, sentencepiece_ids, string_mapping,
+                         table, words_and_rows)
 from .unigram import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
 from .wordpiece import DELETE_MARK, SENTINEL, regex_class, regex_literal
 
@@ -103,13 +104,4 @@ def piece_ids(b: GraphBuilder, spec: UnigramSpec, text: str) -> tuple[str, str]:
     joined = normalized_joined(b, specials, rules, text, map_chars=cluster_mapper(spec, rules))
     words, word_row = words_and_rows(b, rules, joined)
     words = b.op("StringConcat", [b.const(METASPACE, "metaspace"), words])
-    pieces, splits = b.contrib(
-        "SentencepieceTokenizer",
-        [words, b.const([0], "nbest_size", dtype="int64"), b.const([0.0], "alpha", dtype="float32"),
-         b.const([False], "add_bos"), b.const([False], "add_eos"), b.const([False], "reverse")],
-        outputs=2, model=spec.model_proto())
-    ids = b.op("Gather", [b.const(spec.ids(), "reference_ids"), b.op("Cast", [pieces], to=TensorProto.INT64)])
-    n_pieces = b.op("Shape", [ids])
-    starts = b.op("Slice", [splits, b.const([1]), b.const([-1])])
-    piece_word = b.op("CumSum", [ones_at(b, n_pieces, starts, reduction="add"), b.const(0)])
-    return ids, b.op("Gather", [word_row, piece_word])
+    return sentencepiece_ids(b, spec.model_proto(), spec.ids(), words, word_row)

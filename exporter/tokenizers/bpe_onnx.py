@@ -1,0 +1,201 @@
+"""Emit a byte-level BPE tokenizer as ONNX: text [N] → every piece's id and row (framed in ``framing_onnx``).
+
+No regex kernel reads the text (they stop at NUL and split by their own Unicode tables); the graph
+works on UTF-8 bytes and code points, as the TensorFlow emitter does:
+
+1. bytes: the texts are split on NUL with the standard StringSplit (the extensions' kernels read a
+   string up to its first NUL), each piece into single bytes with RE2's ``\\C`` and a LabelEncoder,
+   and the NUL bytes are scattered back between the pieces;
+2. code points decoded with arithmetic (ONNX Runtime's strings are valid UTF-8); their classes
+   from the probed two-stage table; special-token literals matched on the code points (the
+   whitespace before an lstrip token goes with it);
+3. pre-tokens: :func:`exporter.tokenizers.bpe.pretoken_starts` with :class:`OnnxOps`;
+4. each kept byte becomes its byte-alphabet character (a special token its placeholder), a space
+   (in no byte-alphabet word) ends each pre-token, one StringJoin and a StringSplit make the words;
+   onnxruntime-extensions' ``SentencepieceTokenizer`` runs BPE with ``BpeSpec.model_proto``.
+"""
+from __future__ import annotations
+
+from onnx import TensorProto, helper
+
+from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
+from .bpe import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
+from .chars_onnx import nul_free_pieces, sentencepiece_ids
+
+LAST = 2**62  # a Slice end past any tensor
+#: weight of a byte's 6-bit payload by its distance from the character's last byte
+WEIGHTS = [1, 64, 4096, 262144]
+
+
+class OnnxOps:
+    """``bpe.pretoken_starts``'s array operations as ONNX nodes (values are tensor names; bools are BOOL)."""
+
+    def __init__(self, b: GraphBuilder):
+        self.b = b
+
+    def _fill(self, x: str, k: int, fill) -> str:
+        return self.b.const([fill] * k, "fill", dtype=bool if isinstance(fill, bool) else "int64")
+
+    def ahead(self, x: str, k: int, fill) -> str:
+        return self.b.op("Slice", [self.b.op("Concat", [x, self._fill(x, k, fill)], axis=0), self.b.const([k]),
+                                   self.b.const([LAST])])
+
+    def behind(self, x: str, k: int, fill) -> str:
+        return self.b.op("Slice", [self.b.op("Concat", [self._fill(x, k, fill), x], axis=0), self.b.const([0]),
+                                   self.b.op("Shape", [x])])
+
+    def _value(self, y) -> str:
+        return y if isinstance(y, str) else self.b.const(y, "value", dtype="int64")
+
+    def eq(self, x: str, y) -> str:
+        return self.b.op("Equal", [x, self._value(y)])
+
+    def ne(self, x: str, y) -> str:
+        return self.not_(self.eq(x, y))
+
+    def where(self, condition: str, x: str, y: str) -> str:
+        """Select between booleans (ONNX Runtime's Where has no bool kernel)."""
+        return self.or_(self.and_(condition, x), self.and_(self.not_(condition), y))
+
+    def and_(self, x: str, y: str) -> str:
+        return self.b.op("And", [x, y])
+
+    def or_(self, x: str, y: str) -> str:
+        return self.b.op("Or", [x, y])
+
+    def not_(self, x: str) -> str:
+        return self.b.op("Not", [x])
+
+
+def _flat(b: GraphBuilder, x: str) -> str:
+    return b.op("Reshape", [x, b.const([-1])])
+
+
+def _range(b: GraphBuilder, size: str) -> str:
+    """Return 0..size-1 (``size`` a [1] int64)."""
+    return b.op("Range", [b.const(0), b.op("Squeeze", [size]), b.const(1)])
+
+
+def _segment_of(b: GraphBuilder, starts: str, size: str) -> str:
+    """Return, for each of ``size`` positions, the segment it is in, given each segment's sorted start."""
+    total = b.op("Add", [size, b.const([1])])
+    marks = ones_at(b, total, b.op("Slice", [starts, b.const([1]), b.const([LAST])]), reduction="add")
+    return b.op("Slice", [b.op("CumSum", [marks, b.const(0)]), b.const([0]), size])
+
+
+def _bytes(b: GraphBuilder, text: str) -> tuple[str, str]:
+    """Return (UTF-8 bytes of every text [B] int64, row of each [B] int64), NUL bytes included."""
+    pieces, last = nul_free_pieces(b, text)
+    columns = b.op("Shape", [pieces], start=1, end=2)
+    flat = _flat(b, pieces)
+    singles, _, _, splits = b.contrib("StringRegexSplitWithOffsets", [flat, b.const(["(\\C)"], "pattern"),
+                                                                      b.const(["\\C"], "keep")], outputs=4)
+    byte = b.op("LabelEncoder", [singles], domain=ML, keys_strings=[bytes([v]) for v in range(1, 256)],
+                values_int64s=list(range(1, 256)), default_int64=0)
+    n_pieces = b.op("Shape", [flat])
+    count = b.op("Sub", [b.op("Slice", [splits, b.const([1]), b.const([LAST])]),
+                         b.op("Slice", [splits, b.const([0]), b.const([-1])])])
+    piece = _range(b, n_pieces)
+    row_last = b.op("Gather", [_flat(b, last), b.op("Div", [piece, columns])])
+    nul_after = b.op("Cast", [b.op("Less", [b.op("Mod", [piece, columns]), row_last])], to=TensorProto.INT64)
+    out_length = b.op("Add", [count, nul_after])
+    out_start = b.op("CumSum", [out_length, b.const(0)], exclusive=1)
+    n_bytes = b.op("Shape", [byte])
+    piece_of_byte = _segment_of(b, b.op("Slice", [splits, b.const([0]), b.const([-1])]), n_bytes)
+    position = b.op("Add", [b.op("Sub", [_range(b, n_bytes), b.op("Gather", [splits, piece_of_byte])]),
+                            b.op("Gather", [out_start, piece_of_byte])])
+    total = b.op("Reshape", [b.op("ReduceSum", [out_length], keepdims=0), b.const([1])])
+    zeros = b.op("ConstantOfShape", [total], value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
+    out = b.op("ScatterElements", [zeros, position, byte])
+    return out, b.op("Div", [_segment_of(b, out_start, total), columns])
+
+
+def _code_points(b: GraphBuilder, byte: str) -> tuple[str, str, str]:
+    """Return (is the first byte of a character [B] bool, its character [B], code point of each character [C])."""
+    is_first = b.op("Or", [b.op("Less", [byte, b.const(0x80)]), b.op("GreaterOrEqual", [byte, b.const(0xC0)])])
+    char = b.op("Sub", [b.op("CumSum", [b.op("Cast", [is_first], to=TensorProto.INT64), b.const(0)]), b.const(1)])
+    first = _flat(b, b.op("NonZero", [is_first]))
+    end = b.op("Concat", [b.op("Slice", [first, b.const([1]), b.const([LAST])]), b.op("Shape", [byte])], axis=0)
+    lead = b.const(0)  # what the first byte of a 1-, 2-, 3- or 4-byte character holds beside its payload
+    for bound in (0x80, 0xC0, 0xE0, 0xF0):
+        lead = b.op("Where", [b.op("GreaterOrEqual", [byte, b.const(bound)]), b.const(bound), lead])
+    payload = b.op("Sub", [byte, b.op("Where", [is_first, lead, b.const(0x80)])])
+    from_end = b.op("Sub", [b.op("Sub", [b.op("Gather", [end, char]), b.const(1)]), _range(b, b.op("Shape", [byte]))])
+    weighted = b.op("Mul", [payload, b.op("Gather", [b.const(WEIGHTS, "weights"), b.op("Min", [from_end, b.const(3)])])])
+    zeros = b.op("ConstantOfShape", [b.op("Shape", [first])],
+                 value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
+    return is_first, char, b.op("ScatterElements", [zeros, char, weighted], reduction="add")
+
+
+def _lookup(b: GraphBuilder, table, cps: str) -> str:
+    from .wordpiece_codepoints import BLOCK
+
+    block = b.op("Gather", [b.const(table.blocks.astype("int64"), "blocks"), b.op("Div", [cps, b.const(BLOCK)])])
+    return b.op("Gather", [b.const(table.values.astype("int64"), "values"),
+                           b.op("Add", [b.op("Mul", [block, b.const(BLOCK)]), b.op("Mod", [cps, b.const(BLOCK)])])])
+
+
+def _specials(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, cps: str, row: str) -> tuple[str, str]:
+    """Return (1 + index of the special token starting at each character or 0, inside-a-match mask)."""
+    mark = b.op("Mul", [cps, b.const(0)])
+    inside = ops.ne(cps, cps)
+    for index, (literal, _, _) in enumerate(spec.specials, start=1):
+        match = ops.eq(cps, cps)
+        for k, c in enumerate(literal):
+            match = ops.and_(match, ops.and_(ops.eq(ops.ahead(cps, k, -1), ord(c)), ops.eq(ops.ahead(row, k, -1), row)))
+        mark = b.op("Where", [match, b.const(index), mark])
+        for k in range(len(literal)):
+            inside = ops.or_(inside, ops.behind(match, k, False))
+    return mark, inside
+
+
+def _lstripped(b: GraphBuilder, ops: OnnxOps, kinds: str, row: str, takes: str) -> str:
+    """Return the whitespace characters a following ``takes`` character (an lstrip token's start) swallows."""
+    space = ops.eq(kinds, WHITESPACE)
+    solid = ops.not_(space)
+    solid_at = _flat(b, b.op("NonZero", [solid]))
+    following = b.op("CumSum", [b.op("Cast", [solid], to=TensorProto.INT64), b.const(0)])
+    n_solid = b.op("Shape", [solid_at])
+    at = b.op("Gather", [b.op("Concat", [solid_at, b.const([0])], axis=0), b.op("Min", [following, n_solid])])
+    found = ops.and_(b.op("Less", [following, n_solid]), b.op("Gather", [takes, at]))
+    return ops.and_(ops.and_(space, found), ops.eq(b.op("Gather", [row, at]), row))
+
+
+def piece_ids(b: GraphBuilder, spec: BpeSpec, text: str) -> tuple[str, str]:
+    """Add the tokenizer to ``b`` reading the string tensor ``text``; return (ids [P], row of each [P])."""
+    ops = OnnxOps(b)
+    byte, byte_row = _bytes(b, text)
+    is_first, char, cps = _code_points(b, byte)
+    row = b.op("Gather", [byte_row, _flat(b, b.op("NonZero", [is_first]))])
+    kinds = _lookup(b, spec.class_table(), cps)
+    mark, inside = _specials(b, ops, spec, cps, row)
+    special = b.op("Greater", [mark, b.const(0)])
+    lstrip = [index for index, (_, _, takes) in enumerate(spec.specials, start=1) if takes]
+    takes = b.op("Gather", [b.const([index in lstrip for index in range(len(spec.specials) + 1)], "lstrip"), mark])
+    kept = ops.and_(ops.or_(special, ops.not_(inside)), ops.not_(_lstripped(b, ops, kinds, row, takes)))
+    kept_at = _flat(b, b.op("NonZero", [kept]))
+    cps_k, kinds_k, row_k, special_k = (b.op("Gather", [x, kept_at]) for x in (cps, kinds, row, special))
+    stretch_start = ops.or_(ops.or_(ops.ne(row_k, ops.behind(row_k, 1, -1)), special_k),
+                            ops.behind(special_k, 1, True))
+    starts = pretoken_starts(cps_k, kinds_k, stretch_start, ops)
+    ends = b.op("Cast", [ops.ahead(starts, 1, True), ], to=TensorProto.INT64)
+    zeros = b.op("Mul", [cps, b.const(0)])
+    ends_at_char = b.op("ScatterElements", [zeros, kept_at, ends])
+    # every kept byte as its byte-alphabet character (a special token's first byte: its placeholder)
+    byte_special = b.op("Gather", [special, char])
+    byte_kept = ops.and_(b.op("Gather", [kept, char]), ops.or_(ops.not_(byte_special), is_first))
+    letter = b.op("Where", [byte_special,
+                            b.op("Gather", [b.const(["", *spec.placeholders()], "placeholders"),
+                                            b.op("Gather", [mark, char])]),
+                            b.op("Gather", [b.const(byte_alphabet(), "alphabet"), byte])])
+    last_of_char = ops.ahead(is_first, 1, True)
+    word_end = ops.and_(last_of_char, ops.eq(b.op("Gather", [ends_at_char, char]), 1))
+    letter = b.op("StringConcat", [letter, b.op("Where", [word_end, b.const(" ", "space"), b.const("", "nothing")])])
+    joined = b.contrib("StringJoin", [b.op("Compress", [letter, byte_kept], axis=0), b.const("", "sep"),
+                                      b.const(0, "axis")])
+    n_words = b.op("Reshape", [b.op("ReduceSum", [b.op("Cast", [starts], to=TensorProto.INT64)], keepdims=0),
+                               b.const([1])])
+    split = b.op("StringSplit", [b.op("Reshape", [joined, b.const([1])])], outputs=2, delimiter=" ")[0]
+    words = b.op("Slice", [_flat(b, split), b.const([0]), n_words])
+    word_row = b.op("Compress", [row_k, starts], axis=0)
+    return sentencepiece_ids(b, spec.model_proto(), spec.ids(), words, word_row)

@@ -1,0 +1,81 @@
+"""A byte-level BPE tokenizer in TensorFlow ops (SavedModel only: TFLite has no BPE kernel); framed in ``framing_tf``.
+
+1. texts → UTF-8 bytes and code points (``chars_tf.utf8_chars``); special-token literals →
+   placeholders, matched on the raw text; the whitespace before an lstrip token goes with it;
+2. pre-tokens: GPT-2's regex as the local rules of :func:`exporter.tokenizers.bpe.pretoken_starts`
+   (with :class:`TfOps`), on the code points' probed classes;
+3. each pre-token's bytes are spelled in the byte alphabet (a placeholder stays itself), and
+   tensorflow-text's ``SentencepieceTokenizer`` runs BPE with the model of ``BpeSpec.model_proto``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from .bpe import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
+from .chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
+
+
+class TfOps:
+    """``bpe.pretoken_starts``'s array operations in TensorFlow."""
+
+    ahead, behind = staticmethod(shifted), staticmethod(shifted_right)
+    eq, ne, where = staticmethod(tf.equal), staticmethod(tf.not_equal), staticmethod(tf.where)
+    and_, or_, not_ = staticmethod(tf.logical_and), staticmethod(tf.logical_or), staticmethod(tf.logical_not)
+
+
+def lstripped(kinds: tf.Tensor, row: tf.Tensor, takes: tf.Tensor) -> tf.Tensor:
+    """Return the whitespace characters a following ``takes`` character (an lstrip token's start) swallows."""
+    space = tf.equal(kinds, WHITESPACE)
+    solid = tf.cast(tf.where(tf.logical_not(space))[:, 0], tf.int32)
+    nxt = tf.cumsum(tf.cast(tf.logical_not(space), tf.int32))  # for whitespace: the index of the next solid one
+    at = tf.gather(tf.concat([solid, [0]], 0), tf.minimum(nxt, tf.size(solid)))
+    exists = nxt < tf.size(solid)
+    return space & exists & tf.gather(takes, at) & tf.equal(tf.gather(row, at), row)
+
+
+class BpeTokenizerTF(tf.Module):
+    """``token_ids(text: tf.string [N], prompt) -> ragged int32 [N, None]``: the reference's piece ids, unframed."""
+
+    def __init__(self, spec: BpeSpec, name: str = "bpe_tokenizer"):
+        super().__init__(name=name)
+        table = spec.class_table()
+        self._classes = [tf.constant(table.blocks), tf.constant(table.values)]
+        marks = list(spec.placeholders())
+        self._specials = [(tuple(map(ord, literal)), ord(mark)) for (literal, _, _), mark in zip(spec.specials, marks)]
+        self._lstrip = [ord(mark) for (_, _, lstrip), mark in zip(spec.specials, marks) if lstrip]
+        self._alphabet = tf.constant([ord(c) for c in byte_alphabet()], tf.int32)
+        self._bpe = tf_text.SentencepieceTokenizer(model=spec.model_proto())
+        self._ids = tf.constant(spec.ids().astype(np.int32))
+
+    def words(self, text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
+        """Steps 1-2: return (each pre-token spelled in the byte alphabet [W], row of each [W])."""
+        byte, first_byte, cps, row = utf8_chars(text, prompt)
+        last_byte = tf.concat([first_byte[1:], [tf.size(byte)]], 0)
+        kinds = lookup(*self._classes, cps)
+        mark, inside = specials(cps, row, self._specials)
+        special = mark > 0
+        takes = tf.reduce_any(tf.equal(mark[:, None], tf.constant(self._lstrip + [-1], tf.int32)[None, :]), 1)
+        kept = tf.where((special | tf.logical_not(inside)) & tf.logical_not(lstripped(kinds, row, takes)))[:, 0]
+        cps, kinds, row, mark, special, first_byte, last_byte = (
+            tf.gather(x, kept) for x in (cps, kinds, row, mark, special, first_byte, last_byte))
+        stretch_start = (tf.not_equal(row, shifted_right(row, 1, -1)) | special | shifted_right(special, 1, True))
+        starts = pretoken_starts(cps, kinds, stretch_start, TfOps)
+        word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+        last_byte = tf.where(special, first_byte + 1, last_byte)  # a placeholder is one letter
+        spans = tf.ragged.range(first_byte, last_byte)
+        letter_char = spans.value_rowids()
+        letters = tf.where(tf.gather(special, letter_char), tf.gather(mark, letter_char),
+                           tf.gather(self._alphabet, tf.gather(byte, spans.flat_values)))
+        n_words = tf.reduce_sum(tf.cast(starts, tf.int32))
+        spelled = tf.RaggedTensor.from_value_rowids(letters, tf.gather(word, letter_char), nrows=n_words)
+        return tf.strings.unicode_encode(spelled, "UTF-8"), tf.gather(row, tf.where(starts)[:, 0])
+
+    def token_ids(self, text: tf.Tensor, prompt: str = "") -> tf.RaggedTensor:
+        """Steps 1-3: return the reference's piece ids of each ``prompt`` + text, unframed: ragged int32 [N, None]."""
+        words, word_row = self.words(text, prompt)
+        pieces = self._bpe.tokenize(words)  # [words, pieces]
+        word_splits = tf.concat([[0], tf.cumsum(counts(word_row, tf.shape(text)[0]))], axis=0)
+        return tf.RaggedTensor.from_row_splits(tf.gather(self._ids, tf.cast(pieces.flat_values, tf.int32)),
+                                               tf.gather(pieces.row_splits, word_splits), validate=False)

@@ -14,8 +14,20 @@ from .runtime.ortx_runtime import preload as _preload_extensions
 # before TensorFlow or its regex ops bind to TensorFlow's RE2 (see exporter/runtime/ortx_runtime.py).
 _preload_extensions()
 
-from .api import ExportResult, check, export  # noqa: E402
 from .errors import ExporterError  # noqa: E402
+
+_API = ("ExportResult", "check", "export")
+
+
+def __getattr__(name: str):
+    # the API imports torch and transformers (seconds): loaded on first use, so that ``st-export``
+    # has its signal handlers in place before the heavy imports and ``--help`` answers at once
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'exporter' has no attribute {name!r}")
+
 
 __all__ = ["ExporterError", "ExportResult", "check", "export"]
 __version__ = "0.1.0"

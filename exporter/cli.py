@@ -164,12 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     from .errors import ExporterError
-    from .api import check, export
 
     # SIGTERM (a stopped container, a killed CI job) unwinds like Ctrl-C: the temp dir is removed
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        from .api import check, export  # seconds of imports (torch, transformers): Ctrl-C here is handled too
+
         if argv[:1] == ["check"]:
             args = _check_parser().parse_args(argv[1:])
             result = check(args.out, model_dir=args.model, progress=_progress(args.quiet))

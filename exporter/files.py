@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidModelError
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -47,6 +48,8 @@ def weights_problem(path: Path) -> str | None:
             with safe_open(str(path), "pt") as handle:  # validates the header against the file's length
                 handle.keys()
         else:
+            import torch
+
             torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # safetensors and torch raise many types for a bad file
         return (f"{path}: cannot read the weights ({type(exc).__name__}: {str(exc)[:200]}); restore the file from "
@@ -64,6 +67,8 @@ def load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
+        import torch
+
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt file raises many library-specific types
         raise InvalidModelError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None

@@ -182,3 +182,17 @@ def test_sigterm_and_killed_exports_leave_nothing_behind(tiny_model, tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "interrupted" in err, err[-500:]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial-foreign"]
+
+
+def test_ctrl_c_while_importing_prints_one_line(tmp_path):
+    """Ctrl-C in the first second, while torch and transformers are still being imported: no traceback, exit 130."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "exporter.cli", "-o", str(tmp_path / "out"), "--targets", "onnx"],
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)  # the light part (exporter, the CLI) takes about 0.1 s; the API's imports about 1.5 s
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err and "interrupted" in err, err[-500:]
+    assert list(tmp_path.iterdir()) == []

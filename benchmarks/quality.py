@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE
 from exporter.verify.parity import Thresholds, compare_embeddings, retention
 
 from .measure import Worker, WorkerError
@@ -16,8 +17,8 @@ class WorkerRunner:
     def __init__(self, worker: Worker):
         self.worker, self.name = worker, worker.spec.label
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.worker.call(cmd="encode", texts=list(texts))["embeddings"]
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return self.worker.call(cmd="encode", texts=list(texts), batch_size=batch_size)["embeddings"]
 
 
 def measure_quality(reference: Worker, candidates: list[Worker], *, corpus: list[str], pairs: list[str],

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE, in_batches
+
 REFERENCE = "sentence-transformers"
 
 
@@ -121,7 +123,10 @@ class EncoderWithHFTokenizer:
         self.prompt, self.max_length = prompt, max_length
         self.name = "onnxruntime encoder.onnx + HF tokenizer"
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return in_batches(self._encode, texts, batch_size)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer([self.prompt + t for t in texts], padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="np")
         feeds = {name: encoded[name].astype(np.int64) if name in encoded else np.zeros_like(

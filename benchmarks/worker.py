@@ -66,7 +66,9 @@ def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest
             conn.send({"skipped": reason})
             return
         runner = build(parsed, Path(export), Path(model_dir), manifest)
-        call = runner.tokenize if parsed.role == "tokenize" else runner.encode
+        # the workload's batch is one model call: encode would split it at its default batch size
+        call = runner.tokenize if parsed.role == "tokenize" else (
+            lambda texts: runner.encode(texts, batch_size=max(1, len(texts))))
         call(["warm up"])
     except Exception as exc:  # noqa: BLE001 - reported to the parent as the reason this runner is skipped
         conn.send({"skipped": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)})
@@ -85,7 +87,7 @@ def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest
                 reply: dict[str, Any] = {"times": _timed(call, message["texts"], message["reps"],
                                                          message.get("warmup", 0))}
             elif command == "encode":
-                reply = {"embeddings": runner.encode(message["texts"])}
+                reply = {"embeddings": runner.encode(message["texts"], batch_size=message["batch_size"])}
             elif command == "reset_peak":
                 reply = {"reset": _reset_peak()}
             elif command == "memory":

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from exporter.graphs.encoder import export_encoder
-from exporter.runtime.runners import checked_texts
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
 
 from . import BuildResult, Target, register
 
@@ -139,8 +139,9 @@ class SavedModelRunner:
             outputs = self.model.signatures[signature](text=batch)
         return {name: value.numpy() for name, value in outputs.items()}
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._call("serving_default", texts)["sentence_embedding"]
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
+                          batch_size)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self._call("tokenize", texts)

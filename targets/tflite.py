@@ -19,7 +19,7 @@ import numpy as np
 
 from exporter.errors import ArtifactNotFoundError, ExporterError
 from exporter.verify.parity import Thresholds
-from exporter.runtime.runners import TOKEN_NAMES, checked_texts
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in_batches
 
 from . import BuildResult, Target, Variant, register
 
@@ -137,8 +137,9 @@ class TFLiteRunner:
         batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
         return self.interpreter.get_signature_runner(signature)(text=batch)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._call("serving_default", texts)["sentence_embedding"]
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
+                          batch_size)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         outputs = self._call("tokenize", texts)

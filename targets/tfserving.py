@@ -20,7 +20,7 @@ import numpy as np
 
 from exporter.errors import ArtifactNotFoundError, ExporterError
 from exporter.layouts import link_tree, model_name, server_path
-from exporter.runtime.runners import checked_texts
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE, in_batches
 
 from . import BuildResult, Target, register
 
@@ -131,8 +131,11 @@ class TfServingRestRunner:
         outputs = {name: value.numpy() for name, value in self.signature(**tensors).items()}
         return json.loads(json.dumps(predict_response(outputs, row_format)))
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        response = self.predict({"instances": checked_texts(texts)})
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return in_batches(self._predict, texts, batch_size)
+
+    def _predict(self, texts: list[str]) -> np.ndarray:
+        response = self.predict({"instances": texts})
         return np.array(response["predictions"], dtype=np.float32).reshape(len(texts), -1)
 
 

@@ -28,7 +28,7 @@ import onnx
 from exporter.errors import ArtifactNotFoundError, InvalidOptionError, ParityError
 from exporter.layouts import link_tree, model_name, server_path
 from exporter.verify.parity import Thresholds
-from exporter.runtime.runners import checked_texts, ort_session
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE, in_batches, ort_session
 
 from . import BuildResult, Target, Variant, register
 
@@ -192,11 +192,10 @@ class TritonRequestRunner:
             raise ParityError(f"{self.folder.name}: output shape {list(out.shape)}, config promises {expected}")
         return out
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = checked_texts(texts)
-        step = self.config.max_batch_size or max(1, len(texts))
-        parts = [self._run(texts[i:i + step]) for i in range(0, len(texts), step)]
-        return np.concatenate(parts, axis=0) if parts else self._run([])
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Return the embeddings, in requests of at most ``batch_size`` texts and the config's max_batch_size."""
+        step = min(batch_size, self.config.max_batch_size) if self.config.max_batch_size else batch_size
+        return in_batches(self._run, texts, step)
 
 
 def model_folders(out: Path) -> dict[str, Path]:

@@ -95,3 +95,30 @@ def test_truncation_at_the_boundary(bundled_export, bundled_reference):
     report = compare_tokens(bundled_reference, tokenizer, texts)
     assert report.mismatches == []
     assert tokenizer.tokenize(texts)["input_ids"].shape == (len(texts), 256)
+
+
+def test_encode_splits_big_inputs_into_batches(bundled_export, corpus):
+    """Memory grows with batch × length² (one call of 10,000 texts asked ONNX Runtime for 31 GB): ``encode`` runs
+    DEFAULT_BATCH_SIZE texts per model call unless told otherwise, with the same result as one call."""
+    from exporter.errors import InvalidInputError
+    from exporter.runtime.runners import DEFAULT_BATCH_SIZE
+
+    runner = OnnxRunner(bundled_export.out / "onnx/model.onnx")
+    calls, session = [], runner.session
+
+    class Counting:
+        def run(self, names, feeds):
+            calls.append(len(feeds["text"]))
+            return session.run(names, feeds)
+
+    runner.session = Counting()
+    texts = (corpus * 3)[:2 * DEFAULT_BATCH_SIZE + 5]
+    split = runner.encode(texts)
+    assert calls == [DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZE, 5]
+    whole = runner.encode(texts, batch_size=len(texts))
+    assert calls[3:] == [len(texts)] and np.abs(split - whole).max() < 1e-5
+    runner.encode(texts[:10], batch_size=4)
+    assert calls[4:] == [4, 4, 2]
+    for bad in (0, -1, 2.5, "8", True):
+        with pytest.raises(InvalidInputError, match="batch_size"):
+            runner.encode(texts, batch_size=bad)

@@ -12,7 +12,7 @@ class ArrayRunner:
     def __init__(self, name: str, table: dict[str, np.ndarray]):
         self.name, self.table = name, table
 
-    def encode(self, texts):
+    def encode(self, texts, batch_size=32):
         return np.stack([self.table[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 8), np.float32)
 
 

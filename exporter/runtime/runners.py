@@ -1,14 +1,17 @@
-"""One interface for the reference model and every artifact: ``encode(texts) -> [N, D] float32``.
+"""One interface for the reference model and every artifact: ``encode(texts, batch_size) -> [N, D] float32``.
 
-Runners that hold a tokenizer also have ``tokenize(texts) -> {input_ids, attention_mask,
-token_type_ids}`` (int64 [N, L]). The parity harness, ``st-export check`` and the
-benchmarks all take Runners, so adding a target is writing one Runner.
+``encode`` runs at most ``batch_size`` texts per call of the model (default
+:data:`DEFAULT_BATCH_SIZE`, SentenceTransformer.encode's): memory grows with batch × length²,
+and one call of 10,000 texts asks ONNX Runtime for about 31 GB. Runners that hold a tokenizer
+also have ``tokenize(texts) -> {input_ids, attention_mask, token_type_ids}`` (int64 [N, L], one
+call, padded to the longest). The parity harness, ``st-export check`` and the benchmarks all
+take Runners, so adding a target is writing one Runner.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -17,12 +20,30 @@ from ..errors import ArtifactNotFoundError, InvalidInputError
 from ..graphs import TOKEN_NAMES
 
 
+#: texts per model call in ``encode`` unless told otherwise (SentenceTransformer.encode's default)
+DEFAULT_BATCH_SIZE = 32
+
+
 @runtime_checkable
 class Runner(Protocol):
     name: str
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Return float32 [len(texts), D] sentence embeddings."""
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Return float32 [len(texts), D] sentence embeddings, computed ``batch_size`` texts at a time."""
+
+
+def in_batches(encode: Callable[[list[str]], np.ndarray], texts: object, batch_size: int) -> np.ndarray:
+    """Return ``encode`` of the checked ``texts``, called on at most ``batch_size`` texts at a time, concatenated.
+
+    Raises:
+        InvalidInputError: ``texts`` is not a list of str, or ``batch_size`` is not a positive int.
+    """
+    items = checked_texts(texts)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+    if len(items) <= batch_size:
+        return encode(items)
+    return np.concatenate([encode(items[i:i + batch_size]) for i in range(0, len(items), batch_size)], axis=0)
 
 
 def checked_texts(texts: object) -> list[str]:
@@ -58,8 +79,10 @@ class ReferenceRunner:
                                          local_files_only=True)
         self.name = f"sentence-transformers ({device})"
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = checked_texts(texts)
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return in_batches(self._encode, texts, batch_size)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
         out = self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
@@ -98,8 +121,9 @@ class OnnxRunner:
         batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
         return self.session.run(None, {"text": batch})
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run(texts)[self.output_names.index("sentence_embedding")]
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return in_batches(lambda chunk: self._run(chunk)[self.output_names.index("sentence_embedding")], texts,
+                          batch_size)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         outputs = dict(zip(self.output_names, self._run(texts)))

@@ -74,10 +74,8 @@ class TokenReport:
 
 
 def _batched(runner: Runner, texts: Sequence[str], size: int | None) -> np.ndarray:
-    if size is None:
-        return runner.encode(list(texts))
-    parts = [runner.encode(list(texts[i:i + size])) for i in range(0, len(texts), size)]
-    return np.concatenate(parts, axis=0)
+    """Return the runner's embeddings computed ``size`` texts per model call (None: all in one call)."""
+    return runner.encode(list(texts), batch_size=size or max(1, len(texts)))
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .verify.corpus import parity_texts
-from .errors import ModelNotFoundError, OutputExistsError, OutputNotWritableError, ParityError, \
-    UnsupportedModelError
+from .errors import (ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
+                     OutputNotWritableError, ParityError, UnsupportedModelError)
 from .manifest import file_rows, new_manifest, read_manifest, sha256_of, write_manifest
 from .model import read_model
 from .verify.parity import compare_embeddings, compare_tokens
@@ -89,7 +90,7 @@ def _remove_stale_partials(out: Path) -> None:
 
 
 def _prepare_output(out: Path, force: bool) -> Path:
-    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force``.
+    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force`` (or ``add``).
 
     The temp dir gets the permissions the umask gives a new folder (mkdtemp makes it 0700, which a
     serving process running as another user could not read once it is renamed to ``out``).
@@ -97,7 +98,9 @@ def _prepare_output(out: Path, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a directory; choose another -o")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputExistsError(f"{out} exists and is not empty; pass --force (force=True) to replace it")
+        raise OutputExistsError(f"{out} exists and is not empty; pass --force (force=True) to replace everything in "
+                                "it, or --add (add=True) to build the --targets named into it and keep its other "
+                                "targets (an export of the same model)")
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +124,49 @@ def _publish(temp: Path, out: Path) -> None:
     temp.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def target_files(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return {relative path: {bytes, sha256}} of every file a manifest target entry lists, variants included."""
+    return {**entry.get("files", {}), **{v["file"]: v for v in entry.get("variants", {}).values() if "sha256" in v}}
+
+
+def _export_to_add_to(out: Path, spec: Any) -> dict[str, Any]:
+    """Return the manifest of the export in ``out`` that ``--add`` extends.
+
+    Raises:
+        OutputExistsError: ``out`` holds no export, or one of another model (other weights, modules or tokenizer).
+    """
+    try:
+        previous = read_manifest(out)
+    except ExporterError:
+        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add adds targets to "
+                                "one. Choose another -o, or pass --force to replace what is there") from None
+    current = new_manifest(spec)
+    for key in ("weights_sha256", "modules"):
+        if json.loads(json.dumps(current["source"][key])) != previous["source"].get(key):
+            raise OutputExistsError(f"{out} holds an export of another model (its manifest's source.{key} differs); "
+                                    "--add only adds targets to an export of the same model. Use --force to replace "
+                                    "it, or another -o")
+    if json.loads(json.dumps(current["tokenizer"])) != previous.get("tokenizer"):
+        raise OutputExistsError(f"{out} holds an export with other tokenizer settings; --add only adds targets to an "
+                                "export of the same model. Use --force to replace it, or another -o")
+    return previous
+
+
+def _kept_targets(out: Path, temp: Path, previous: dict[str, Any], *, rebuilt: set[str]) -> dict[str, Any]:
+    """Put the files of ``previous``'s targets that are not rebuilt into ``temp`` (hard links where the filesystem
+    allows: nothing is written to them); return their manifest entries."""
+    kept = {name: entry for name, entry in previous["targets"].items() if name not in rebuilt}
+    for entry in kept.values():
+        for name in target_files(entry):
+            source, target = out / name, temp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+    return kept
 
 
 def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str],
@@ -155,7 +201,8 @@ def _step(progress: Progress | None, label: str) -> Iterator[None]:
 
 
 def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
-           targets: Sequence[str] | str | None = None, force: bool = False, check: bool = True,
+           targets: Sequence[str] | str | None = None, force: bool = False, add: bool = False,
+           check: bool = True,
            opset: int | None = None, variants: bool = True, options: dict[str, Any] | None = None,
            progress: Progress | None = None) -> ExportResult:
     """Export a sentence-transformers model to string-in artifacts and prove them.
@@ -164,7 +211,10 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         model_dir: the model directory; None for the bundled all-MiniLM-L6-v2.
         out: output directory; written atomically (temp dir, then rename).
         targets: target names (list or comma-separated); None for every implemented target.
-        force: replace a non-empty ``out``.
+        force: replace everything in a non-empty ``out`` (its other targets included).
+        add: build ``targets`` into an existing export of the same model in ``out`` and keep its other
+            targets' files and manifest entries as they are (the named targets and what they need are
+            rebuilt); ``out`` is replaced atomically once they pass.
         check: compare every artifact to SentenceTransformer on the parity corpus; a miss
             raises ParityError and nothing is written.
         opset: ONNX opset of the exported graphs (default and lowest: 20).
@@ -187,16 +237,21 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
     chosen.sort(key=lambda target: target.order)
     out = Path(out).absolute()
+    if add and force:
+        raise InvalidOptionError("--add keeps OUT's other targets and --force replaces everything in OUT: pass one")
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
-        chosen, skipped = _runnable(chosen, spec, every=targets is None)
+        chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
+        previous = _export_to_add_to(out, spec) if add else None
     created = _missing_ancestors(out.parent)  # removed again if the export fails
-    temp = _prepare_output(out, force)
+    temp = _prepare_output(out, force or add)
     published = False
     try:
         manifest = new_manifest(spec)
         if skipped:
             manifest["skipped_targets"] = skipped
+        if previous is not None:
+            manifest["targets"] = _kept_targets(out, temp, previous, rebuilt={target.name for target in chosen})
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
         for target in chosen:  # a bad setting fails before minutes of building, not after
             target.check_options(spec, options)
@@ -313,8 +368,7 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
         with _step(progress, f"checking {target.name} parity"):
             recorded = manifest["targets"][target.name]
             files = list(recorded.get("files", {}))
-            promised = {**recorded.get("files", {}), **{v["file"]: v for v in recorded.get("variants", {}).values()
-                                                        if "sha256" in v}}
+            promised = target_files(recorded)
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
             row.parity = {"files": files_report(out, promised), "settings": settings}
@@ -337,8 +391,6 @@ def _differs(recorded: Any, actual: Any) -> bool:
 def settings_report(out: Path, manifest: dict[str, Any], spec: Any) -> dict[str, Any]:
     """Return whether what the manifest says of the artifacts (modules, tokenizer settings, output shape, the
     ONNX opset) is what the model and the files say, naming each entry that is not."""
-    import json
-
     import onnx
 
     failures = []

@@ -14,7 +14,7 @@ Export a sentence-transformers model to artifacts that take raw strings and retu
 embeddings, with the tokenizer inside the graph, and prove each one against
 SentenceTransformer.encode on a multilingual parity corpus.
 
-  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel,triton,tfserving] [--force] [--name NAME]
+  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel,triton,tfserving] [--force | --add] [--name NAME]
   st-export check OUT [--model MODEL_DIR] [--stages]
 
 Exit codes: 0 success; 1 an artifact does not match the reference; 2 bad input
@@ -37,7 +37,14 @@ def _export_parser() -> argparse.ArgumentParser:
                              "(default: every one this model can run on; the others are named in the summary and "
                              "the manifest's skipped_targets, e.g. tflite for byte-level BPE tokenizers). A named "
                              "target that cannot run the model is an error (exit 2) before anything is written")
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
+    parser.add_argument("--force", action="store_true",
+                        help="replace everything in OUT if it exists and is not empty (targets not named in "
+                             "--targets are gone afterwards)")
+    parser.add_argument("--add", action="store_true",
+                        help="add the --targets named (and what they need) to an existing export of the same model "
+                             "in OUT, rebuilding them if present, and keep its other targets as they are; OUT is "
+                             "replaced atomically once they pass. Without --force or --add a non-empty OUT is an "
+                             "error")
     parser.add_argument("--no-check", action="store_true",
                         help="skip the parity check against SentenceTransformer.encode (not recommended)")
     parser.add_argument("--opset", type=int, default=None,
@@ -184,12 +191,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if result.passed else 1
         args = _export_parser().parse_args(argv)
         start = time.perf_counter()
-        result = export(args.model_dir, args.output, targets=args.targets, force=args.force,
+        result = export(args.model_dir, args.output, targets=args.targets, force=args.force, add=args.add,
                         check=not args.no_check, opset=args.opset, variants=not args.no_variants,
                         options=_serving_options(args), progress=_progress(args.quiet))
         print(format_table(result.rows))
         for name, why in result.skipped.items():
             print(f"skipped {name}: {'; '.join(why)}")
+        kept = [name for name in result.manifest["targets"] if name not in {row.target for row in result.rows}]
+        if kept:
+            print(f"kept from the existing export: {', '.join(kept)}")
         print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s "
               f"(manifest: {result.out / 'manifest.json'})")
         return 0

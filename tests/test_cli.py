@@ -196,3 +196,28 @@ def test_ctrl_c_while_importing_prints_one_line(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err and "interrupted" in err, err[-500:]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_add_builds_named_targets_into_an_export_and_keeps_the_others(tiny_model, tmp_path, capsys):
+    """``--force`` replaces everything; ``--add`` builds the named targets into an export of the same model and keeps
+    the others' files untouched (hard links, never written); a non-empty OUT without either says what each does."""
+    from exporter.api import target_files
+    from exporter.manifest import read_manifest
+
+    model, out = tiny_model("bert_uncased_mean_norm"), tmp_path / "out"
+    exporter.export(model, out, targets="onnx", variants=False)
+    before = {name: (out / name).stat().st_ino for name in target_files(read_manifest(out)["targets"]["onnx"])}
+    assert main([str(model), "-o", str(out), "--targets", "savedmodel", "--no-variants", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--force" in err and "--add" in err and "keep its other targets" in err
+    assert main([str(model), "-o", str(out), "--targets", "savedmodel", "--no-variants", "-q", "--add"]) == 0
+    assert "kept from the existing export: onnx" in capsys.readouterr().out
+    manifest = read_manifest(out)
+    assert list(manifest["targets"]) == ["onnx", "savedmodel"] and manifest["targets"]["savedmodel"]["parity"]
+    assert {name: (out / name).stat().st_ino for name in before} == before  # the same files, not rewritten
+    assert exporter.check(out).passed  # every file still the one its manifest entry records
+    other = tiny_model("distilbert_cased", arch="distilbert", vocab="cased", pooling=("mean",))
+    assert main([str(other), "-o", str(out), "--targets", "onnx", "--add", "-q"]) == 2
+    assert "another model" in capsys.readouterr().err and list(read_manifest(out)["targets"]) == ["onnx", "savedmodel"]
+    assert main([str(model), "-o", str(out), "--targets", "onnx", "--no-variants", "-q", "--force"]) == 0
+    assert list(read_manifest(out)["targets"]) == ["onnx"] and not (out / "savedmodel").exists()

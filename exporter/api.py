@@ -10,17 +10,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from .verify.corpus import parity_texts
 from .errors import (ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
                      OutputNotWritableError, ParityError, UnsupportedModelError)
 from .manifest import file_rows, new_manifest, read_manifest, sha256_of, write_manifest
 from .model import read_model
+from .progress import Progress, counted, note, reporting
 from .verify.parity import compare_embeddings, compare_tokens
 from .runtime.runners import ReferenceRunner
 
-Progress = Callable[[str], None]
+
 
 
 @dataclass
@@ -174,12 +175,14 @@ def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str]
     runners = target.runners(out)
     results: dict[str, Any] = {}
     if "tokenizer" in runners:
+        note(f"token ids of {len(texts)} texts, alone and as one batch")
         results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
         if known:  # recorded, not failed: the kernel decides them (the family's kernel_decided says why)
             results["tokens"]["kernel_decided"] = {
                 name: {"why": why, "texts": len(sweep),
                        "mismatches": compare_tokens(reference, runners["tokenizer"], sweep, alone=False).count}
                 for name, (why, sweep) in known.items()}
+    note(f"embeddings, batches of {'/'.join(str(b or 'all') for b in target.parity_batch_sizes)}")
     results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
                                                batch_sizes=target.parity_batch_sizes,
                                                reference_embeddings=expected).to_dict()
@@ -189,15 +192,17 @@ def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str]
             v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
                      **compare_embeddings(reference, v.runner, texts, thresholds=v.thresholds,
                                           batch_sizes=v.batch_sizes, reference_embeddings=expected).to_dict()}
-            for v in variants}
+            for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
     return results
 
 
 @contextlib.contextmanager
 def _step(progress: Progress | None, label: str) -> Iterator[None]:
+    """Report ``label``; inside the step, :func:`exporter.progress.note` reports its parts to the same callback."""
     if progress:
         progress(label)
-    yield
+    with reporting(progress):
+        yield
 
 
 def export(model_dir: str | Path | None = None, out: str | Path = "export", *,

@@ -10,6 +10,7 @@ from onnx import compose
 from exporter.graphs import TOKEN_NAMES
 from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
 from exporter.graphs.onnx_builder import GraphBuilder
+from exporter.progress import note
 from exporter.runtime.runners import OnnxRunner
 from exporter.tokenizers.framing_onnx import DOMAINS, tokenizer_model
 
@@ -73,9 +74,11 @@ class OnnxTarget(Target):
         folder = out / self.name
         folder.mkdir(parents=True, exist_ok=True)
         opset = int(options.get("opset", DEFAULT_OPSET))
+        note("the tokenizer graph")
         tokenizer = tokenizer_model(spec.tokenizer, opset=opset, ir_version=IR_VERSION)
         onnx.checker.check_model(tokenizer)
         onnx.save(tokenizer, str(folder / "tokenizer.onnx"))
+        note("the encoder (torch.onnx.export)")
         encoder = export_encoder(spec, folder / "encoder.onnx", opset=opset)
         model = compose_string_model(tokenizer, encoder, prompt=spec.prompt)
         onnx.checker.check_model(model)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import onnx
 
+from exporter.progress import note
 from exporter.verify.parity import Thresholds
 
 FILES = {"optimized": "model_optimized.onnx", "int8": "model_int8.onnx"}
@@ -64,11 +65,13 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
     from exporter.graphs.encoder_fused import describe_fusion, fused_encoder
     from exporter.graphs.quantize_int8 import quantizable, quantize_int8
 
+    note("optimized variant: ONNX Runtime's transformer fusions")
     fused, counts = fused_encoder(spec, opset=opset)
     optimized = compose(tokenizer, fused, prompt=spec.prompt)
     entries = {"optimized": _saved(optimized, folder / FILES["optimized"], ops=_contrib_ops(fused),
                                    fused=describe_fusion(spec, counts))}
     # Q, K, V stay MatMuls to quantize; no SkipLayerNormalization (slower than Add + LayerNorm on CPU)
+    note("int8 variant: calibrating and quantizing the encoder")
     plain, _ = fused_encoder(spec, opset=opset, attention=False, skip_layer_norm=False)
     int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec.prompt),
                          target_cosine=INT8_CALIBRATION_COSINE)

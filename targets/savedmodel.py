@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from exporter.graphs.encoder import export_encoder
+from exporter.progress import note
 from exporter.runtime.runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
 
 from . import BuildResult, Target, register
@@ -46,10 +47,12 @@ def string_encoder_module(spec: Any) -> Any:
     from exporter.tokenizers.framing_tf import TokenizerTF
 
     backend = onnx_tf_backend()
+    note(f"the encoder at opset {ONNX_TF_OPSET} for onnx-tf")
     with tempfile.TemporaryDirectory() as tmp:
         encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
     for rewrite in spec.transformer.architecture.tf_rewrites():
         rewrite(encoder)
+    note("converting it with onnx-tf")
     tf_encoder = backend.prepare(encoder).tf_module
     tf_encoder.outputs = ["sentence_embedding"]
     # onnx-tf's __call__ is a tf.function with AutoGraph, which rewrites every node handler's source
@@ -97,6 +100,7 @@ class SavedModelTarget(Target):
         folder = out / FOLDER
         # the functions, not concrete functions: TF traces each once then (twice otherwise)
         signatures = {name: getattr(module, name) for name in SIGNATURES}
+        note("tracing and saving the signatures (tokenizer and encoder)")
         tf.saved_model.save(module, str(folder), signatures=signatures)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         return BuildResult(files=files, details={

@@ -19,6 +19,7 @@ import numpy as np
 
 from exporter.errors import ArtifactNotFoundError, ExporterError
 from exporter.verify.parity import Thresholds
+from exporter.progress import counted, note
 from exporter.runtime.runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in_batches
 
 from . import BuildResult, Target, Variant, register
@@ -176,7 +177,7 @@ class TFLiteTarget(Target):
         folder.mkdir(parents=True, exist_ok=True)
         names = list(FILES) if options.get("variants", True) else ["model.tflite"]
         files, details = [], {}
-        for file_name in names:
+        for file_name in counted(names, lambda name: f"converting {name}"):
             quantization, meaning = FILES[file_name]
             data = convert(out / "savedmodel", quantization)
             (folder / file_name).write_bytes(data)
@@ -186,6 +187,7 @@ class TFLiteTarget(Target):
         if flex:
             raise TFLiteConversionError(f"the TFLite graph needs Flex ops {flex}; nothing else may need them")
         runtime = ""
+        note("running each file once")
         for path in files:
             runtime = _smoke_run(path)
         return BuildResult(files=files, details={

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..modules.transformer import TransformerConfig
+from ..progress import note
 from . import register
 from .family import Framing, TokenizerFamily, read_framing
 from .unigram import kernel_model
@@ -62,6 +63,7 @@ def _classes(backend_json: str) -> np.ndarray:
     """Return the pre-token class of every code point (int32 [0x110000]), probed from the reference's pre-tokenizer."""
     from tokenizers import Tokenizer
 
+    note("probing the reference's pre-tokenizer with every code point (about 8 s)")
     pre = Tokenizer.from_str(backend_json).pre_tokenizer.pre_tokenize_str
     classes = np.full(CODE_POINTS, OTHER, np.int32)
     for cp in range(CODE_POINTS):

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..modules.transformer import TransformerConfig
+from ..progress import note
 from . import register
 from .family import Framing, TokenizerFamily, normalizer_steps, read_framing
 from .wordpiece import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, code_point_ranges
@@ -111,6 +112,7 @@ def kernel_model(model: Any, model_type: int, unk_id: int) -> bytes:
 def _normalization(backend_json: str, charsmap: bytes) -> Normalization:
     from tokenizers import Tokenizer
 
+    note("probing the reference's normalizer with every code point (about 8 s)")
     backend = Tokenizer.from_str(backend_json)
     normalize, pre_tokenize = backend.normalizer.normalize_str, backend.pre_tokenizer.pre_tokenize_str
     deleted, mapped, whitespace = [], {}, []

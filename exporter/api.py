@@ -42,7 +42,8 @@ class TargetRow:
 
     def variant_rows(self) -> list["TargetRow"]:
         """Return one row per variant (``<target>:<name>``) for the summary table."""
-        return [TargetRow(f"{self.target}:{name}", [v["file"]], v.get("bytes", 0), 0.0, {"embeddings": v})
+        return [TargetRow(f"{self.target}:{name}", [v.get("shows") or v["file"]], v.get("bytes", 0), 0.0,
+                          {"embeddings": v})
                 for name, v in self.parity.get("variants", {}).items()]
 
 
@@ -141,17 +142,17 @@ def _export_to_add_to(out: Path, spec: Any) -> dict[str, Any]:
     try:
         previous = read_manifest(out)
     except ExporterError:
-        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add adds targets to "
-                                "one. Choose another -o, or pass --force to replace what is there") from None
+        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add (add=True) adds "
+                                "targets to one. Choose another -o, or pass --force (force=True) to replace what is there") from None
     current = new_manifest(spec)
     for key in ("weights_sha256", "modules"):
         if json.loads(json.dumps(current["source"][key])) != previous["source"].get(key):
             raise OutputExistsError(f"{out} holds an export of another model (its manifest's source.{key} differs); "
-                                    "--add only adds targets to an export of the same model. Use --force to replace "
-                                    "it, or another -o")
+                                    "--add (add=True) only adds targets to an export of the same model. Use --force "
+                                    "(force=True) to replace it, or another -o")
     if json.loads(json.dumps(current["tokenizer"])) != previous.get("tokenizer"):
-        raise OutputExistsError(f"{out} holds an export with other tokenizer settings; --add only adds targets to an "
-                                "export of the same model. Use --force to replace it, or another -o")
+        raise OutputExistsError(f"{out} holds an export with other tokenizer settings; --add (add=True) only adds targets "
+                                "to an export of the same model. Use --force (force=True) to replace it, or another -o")
     return previous
 
 
@@ -189,7 +190,7 @@ def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str]
     variants = target.variants(out)
     if variants:
         results["variants"] = {
-            v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
+            v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size, **({"shows": v.shows} if v.shows else {}),
                      **compare_embeddings(reference, v.runner, texts, thresholds=v.thresholds,
                                           batch_sizes=v.batch_sizes, reference_embeddings=expected).to_dict()}
             for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
@@ -238,12 +239,18 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     from targets import resolve
 
     chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
+    named = {target.name for target in resolve(targets, with_requirements=False)} if targets is not None else None
     # build in each target's `order` whatever order they were named in: a target may use what a
     # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
     chosen.sort(key=lambda target: target.order)
     out = Path(out).absolute()
     if add and force:
-        raise InvalidOptionError("--add keeps OUT's other targets and --force replaces everything in OUT: pass one")
+        raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
+                                 "everything in OUT: pass one of them")
+    for target in chosen:
+        if progress and named is not None and target.name not in named:
+            progress(f"also building {target.name}: {', '.join(t.name for t in chosen if target.name in t.requires)}"
+                     f" is built from it")
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
@@ -360,7 +367,7 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     manifest = read_manifest(out)
     source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
     if not source.is_dir():
-        raise ModelNotFoundError(f"source model {source} not found; pass it with --model")
+        raise ModelNotFoundError(f"source model {source} not found; pass it with --model (model_dir=)")
     texts = parity_texts()
     with _step(progress, "running the reference model"):
         reference = ReferenceRunner(source)
@@ -374,11 +381,13 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
             recorded = manifest["targets"][target.name]
             files = list(recorded.get("files", {}))
             promised = target_files(recorded)
+            start = time.perf_counter()
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
             row.parity = {"files": files_report(out, promised), "settings": settings}
             if row.parity["files"]["passed"]:  # a changed file may not even load: it is named, not run
                 row.parity.update(_parity(target, out, reference, texts, expected, known))
+            row.seconds = time.perf_counter() - start  # the check's time (an export's rows show the build's)
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)
 

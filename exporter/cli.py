@@ -15,7 +15,7 @@ Export a sentence-transformers model to artifacts that take raw strings and retu
 embeddings, with the tokenizer inside the graph, and prove each one against
 SentenceTransformer.encode on a multilingual parity corpus.
 
-  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel,triton,tfserving] [--force | --add] [--name NAME]
+  st-export [MODEL_DIR] -o OUT [--targets onnx,savedmodel,tflite,triton,tfserving] [--force | --add] [--name NAME]
   st-export check OUT [--model MODEL_DIR] [--stages]
 
 Exit codes: 0 success; 1 an artifact does not match the reference; 2 bad input
@@ -110,8 +110,8 @@ def _progress(quiet: bool):
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
@@ -120,7 +120,7 @@ def _size(n: int) -> str:
 def _files(files: list[str]) -> str:
     if len(files) > 3:
         return f"{os.path.commonpath(files)}/ ({len(files)} files)"
-    return ", ".join(os.path.basename(f) for f in files)
+    return ", ".join(f if " " in f else os.path.basename(f) for f in files)  # a description stays whole
 
 
 def _cosine(value: float) -> str:

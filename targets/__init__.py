@@ -31,6 +31,8 @@ class Variant:
     load: Callable[[], Any]
     thresholds: Thresholds
     batch_sizes: tuple[int | None, ...] = BATCH_SIZES
+    #: what the summary table shows for it when ``file`` alone does not say (a model folder, how it is fed)
+    shows: str = ""
 
     @functools.cached_property
     def runner(self) -> Any:
@@ -114,8 +116,9 @@ def get(name: str) -> Target:
     return next(target for target in resolve([name]) if target.name == name)
 
 
-def resolve(names: list[str] | str | None) -> list[Target]:
-    """Return target instances for a list or comma-separated string (None: every target).
+def resolve(names: list[str] | str | None, *, with_requirements: bool = True) -> list[Target]:
+    """Return target instances for a list or comma-separated string (None: every target), with the targets
+    they are built from (``requires``) unless ``with_requirements`` is False.
 
     Raises:
         UnknownTargetError: a name is not an implemented target.
@@ -131,7 +134,7 @@ def resolve(names: list[str] | str | None) -> list[Target]:
             f"unknown target(s) {unknown or names!r}; available: {', '.join(available())}")
     chosen: list[str] = []
     for name in names:
-        for needed in (*_TARGETS[name].requires, name):
+        for needed in (*(_TARGETS[name].requires if with_requirements else ()), name):
             if needed not in chosen:
                 chosen.append(needed)
     return [_TARGETS[n]() for n in chosen]

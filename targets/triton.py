@@ -66,7 +66,8 @@ def triton_settings(options: dict[str, Any]) -> TritonSettings:
         server_path(path, flag=flag, server="the Triton server (inside its container)")
     size = settings.max_batch_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise InvalidOptionError(f"--triton-max-batch-size {size!r}: give an integer >= 0 (0 disables batching)")
+        raise InvalidOptionError(f"--triton-max-batch-size (options['triton_max_batch_size']) {size!r}: give an "
+                                 "integer >= 0 (0 disables batching)")
     return settings
 
 
@@ -288,4 +289,5 @@ class TritonTarget(Target):
         pb = folders["tf"] / "1" / "model.savedmodel" / "saved_model.pb"
         return [Variant(name="tf", file=str(pb.relative_to(out)),
                         load=functools.partial(TritonRequestRunner, folders["tf"]),
-                        thresholds=Thresholds(), batch_sizes=self.parity_batch_sizes)]
+                        thresholds=Thresholds(), batch_sizes=self.parity_batch_sizes,
+                        shows=f"{folders['tf'].relative_to(out)}/ (TensorFlow backend, fed as Triton feeds it)")]

@@ -223,3 +223,17 @@ def test_add_builds_named_targets_into_an_export_and_keeps_the_others(tiny_model
     assert "another model" in capsys.readouterr().err and list(read_manifest(out)["targets"]) == ["onnx", "savedmodel"]
     assert main([str(model), "-o", str(out), "--targets", "onnx", "--no-variants", "-q", "--force"]) == 0
     assert list(read_manifest(out)["targets"]) == ["onnx"] and not (out / "savedmodel").exists()
+
+
+def test_help_and_table_say_what_they_mean(capsys, tmp_path):
+    """The usage lists every target; a target built only because another needs it is named as such, before the
+    model is read; sizes are labelled in binary units."""
+    from exporter.cli import _size
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "onnx,savedmodel,tflite,triton,tfserving" in capsys.readouterr().out
+    assert main([str(tmp_path / "no-model"), "-o", str(tmp_path / "out"), "--targets", "onnx, tfserving"]) == 2
+    err = capsys.readouterr().err
+    assert "also building savedmodel: tfserving is built from it" in err and "model-not-found" in err
+    assert (_size(5 * 1024 * 1024), _size(1536)) == ("5.0 MiB", "1.5 KiB")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .verify.corpus import parity_texts
+from .verify.corpus import parity_texts_with
 from .errors import (ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
                      OutputNotWritableError, ParityError, UnsupportedModelError)
 from .manifest import file_rows, new_manifest, read_manifest, sha256_of, write_manifest
@@ -210,7 +210,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
            targets: Sequence[str] | str | None = None, force: bool = False, add: bool = False,
            check: bool = True,
            opset: int | None = None, variants: bool = True, options: dict[str, Any] | None = None,
-           progress: Progress | None = None) -> ExportResult:
+           texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None) -> ExportResult:
     """Export a sentence-transformers model to string-in artifacts and prove them.
 
     Args:
@@ -228,6 +228,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
             only the main artifact of each target (faster, for tests and quick iterations).
         options: further target settings, passed to every target's ``build`` (each target
             documents the keys it reads).
+        texts: your own texts for the parity run, beside the corpora: a file (one JSON string per line, or
+            plain lines in a ``.txt``) or a list of str; the manifest records their count and sha256.
         progress: called with a short label before each step.
 
     Returns:
@@ -244,6 +246,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
     chosen.sort(key=lambda target: target.order)
     out = Path(out).absolute()
+    corpus, corpus_record = parity_texts_with(texts)  # a bad file fails before anything is read or built
     if add and force:
         raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
                                  "everything in OUT: pass one of them")
@@ -276,7 +279,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
                                       sum(f.stat().st_size for f in built.files), time.perf_counter() - start))
                 manifest["targets"][target.name] = {**built.details, "files": file_rows(built.files, temp)}
         if check:
-            texts = parity_texts()
+            texts = corpus
+            manifest["parity_texts"] = corpus_record
             with _step(progress, "running the reference model"):
                 reference = ReferenceRunner(spec.path)
                 expected = reference.encode(texts)
@@ -348,12 +352,14 @@ def _parity_message(rows: list[TargetRow]) -> str:
 
 
 def check(out: str | Path, *, model_dir: str | Path | None = None,
-          progress: Progress | None = None) -> ExportResult:
+          texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None) -> ExportResult:
     """Re-run parity on an existing export (the CLI's ``st-export check OUT``).
 
     Args:
         out: a directory written by :func:`export`.
         model_dir: the source model; default: the path recorded in the manifest.
+        texts: your own texts, beside the corpora (as for :func:`export`); the result's manifest records
+            them under ``checked_texts``.
         progress: called with a short label before each step.
 
     Returns:
@@ -368,7 +374,8 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
     if not source.is_dir():
         raise ModelNotFoundError(f"source model {source} not found; pass it with --model (model_dir=)")
-    texts = parity_texts()
+    texts, record = parity_texts_with(texts)
+    manifest["checked_texts"] = record
     with _step(progress, "running the reference model"):
         reference = ReferenceRunner(source)
         expected = reference.encode(texts)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 DESCRIPTION = """\
 Export a sentence-transformers model to artifacts that take raw strings and return sentence
@@ -53,6 +54,10 @@ def _export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-variants", action="store_true",
                         help="write only each target's main artifact, not its quantized/optimized variants "
                              "(e.g. model_int8.onnx, model_fp16.tflite); faster")
+    parser.add_argument("--texts", default=None, metavar="FILE",
+                        help="also prove the artifacts on your own texts (code, chemistry names, chat, another "
+                             "language): one JSON string per line, or plain lines in a .txt; the manifest records "
+                             "how many and the file's sha256, not the texts")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
     serving = parser.add_argument_group("serving layouts (triton, tfserving targets)")
     serving.add_argument("--name", default=None, metavar="NAME",
@@ -94,6 +99,13 @@ def _check_parser() -> argparse.ArgumentParser:
                              "token embeddings, pooling and each Dense/Normalize of the encoder re-exported with its "
                              "stages as outputs) to SentenceTransformer's on the parity corpus, to locate where a "
                              "mismatch starts")
+    parser.add_argument("--texts", default=None, metavar="FILE",
+                        help="also check on your own texts: one JSON string per line, or plain lines in a .txt")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document instead of the table (per target and variant: passed, token "
+                             "mismatches, texts, min cosine, max abs diff, retention, the thresholds, the files, the "
+                             "failures); the exit codes stay 0 pass, 1 an artifact misses its bar, 2 bad input (then "
+                             "the document holds the error)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -156,6 +168,29 @@ def format_table(rows: list) -> str:
     return "\n".join(out)
 
 
+def check_document(result: Any) -> dict[str, Any]:
+    """Return ``st-export check --json``'s document: one entry per target and variant, the exit code."""
+    entries = []
+    for row in result.rows:
+        for sub in (row, *row.variant_rows()):
+            tokens, emb = sub.parity.get("tokens") or {}, sub.parity.get("embeddings") or {}
+            failures = [*sub.parity.get("files", {}).get("failures", []),
+                        *sub.parity.get("settings", {}).get("failures", []), *emb.get("failures", [])]
+            if tokens and not tokens.get("passed", True):
+                failures.append(f"{tokens['mismatches']} token mismatch(es)")
+            entries.append({
+                "target": sub.target, "passed": sub.passed, "files": sub.files,
+                "texts": emb.get("texts", tokens.get("texts")), "token_mismatches": tokens.get("mismatches"),
+                "kernel_decided": {name: {k: v for k, v in known.items() if k != "why"}
+                                   for name, known in tokens.get("kernel_decided", {}).items()} or None,
+                "min_cosine": emb.get("min_cosine"), "max_abs_diff": emb.get("max_abs_diff"),
+                "retention": emb.get("retention"), "batch_sizes": emb.get("batch_sizes"),
+                "thresholds": {**emb.get("thresholds", {}), "token_mismatches": 0 if tokens else None},
+                "seconds": round(sub.seconds, 2), "failures": failures})
+    return {"out": str(result.out), "passed": result.passed, "exit_code": 0 if result.passed else 1,
+            "texts": result.manifest.get("checked_texts"), "targets": entries}
+
+
 def _stage_table(out: str, model_dir: str) -> str:
     from .verify.corpus import parity_texts
     from .verify.debug import drift_by_stage
@@ -200,7 +235,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
                 print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
                 return 0
-            result = check(args.out, model_dir=args.model, progress=_progress(args.quiet))
+            result = check(args.out, model_dir=args.model, texts=args.texts,
+                           progress=_progress(args.quiet or args.json))
+            if args.json:
+                print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
+                return 0 if result.passed else 1
             print(format_table(result.rows))
             for failure in dict.fromkeys(f"{row.target}: {failure}" if kind == "files" else failure
                                          for row in result.rows for kind in ("settings", "files")
@@ -210,6 +249,7 @@ def _main(argv: Sequence[str] | None) -> int:
         args = _export_parser().parse_args(argv)
         start = time.perf_counter()
         result = export(args.model_dir, args.output, targets=args.targets, force=args.force, add=args.add,
+                        texts=args.texts,
                         check=not args.no_check, opset=args.opset, variants=not args.no_variants,
                         options=_serving_options(args), progress=_progress(args.quiet))
         print(format_table(result.rows))
@@ -223,6 +263,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     except ExporterError as exc:
         print(f"st-export: error [{exc.code}]: {exc}", file=sys.stderr)
+        if argv[:1] == ["check"] and "--json" in argv:
+            print(json.dumps({"passed": False, "exit_code": exc.exit_code,
+                              "error": {"code": exc.code, "message": str(exc)}}, indent=1, ensure_ascii=False))
         return exc.exit_code
     except KeyboardInterrupt:
         print("st-export: interrupted; nothing was written", file=sys.stderr)

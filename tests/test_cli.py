@@ -237,3 +237,38 @@ def test_help_and_table_say_what_they_mean(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "also building savedmodel: tfserving is built from it" in err and "model-not-found" in err
     assert (_size(5 * 1024 * 1024), _size(1536)) == ("5.0 MiB", "1.5 KiB")
+
+
+def test_own_texts_join_the_parity_run_and_check_speaks_json(tiny_model, tmp_path, capsys):
+    """``--texts FILE`` adds the user's texts (none of them in a corpus) to the proof, the manifest records their count
+    and sha256, not the texts; ``check --json`` prints one document with the figures, the bars and the exit code."""
+    import hashlib
+
+    from exporter.verify.corpus import parity_texts
+
+    model, out = tiny_model("bert_uncased_mean_norm"), tmp_path / "out"
+    own = ["CC(=O)Oc1ccccc1C(=O)O aspirin", "def f(x):\n    return x ** 2", "brb lol 🙃🙃", "Ωμέγα-3 λιπαρά οξέα"]
+    assert not set(own) & set(parity_texts())
+    jsonl = tmp_path / "domain.jsonl"
+    jsonl.write_text("\n".join(json.dumps(t, ensure_ascii=False) for t in own) + "\n", encoding="utf-8")
+    assert main([str(model), "-o", str(out), "--targets", "onnx", "--no-variants", "-q", "--texts", str(jsonl)]) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    corpus = len(parity_texts())
+    assert manifest["parity_texts"] == {"corpus": corpus, "user": {
+        "file": "domain.jsonl", "sha256": hashlib.sha256(jsonl.read_bytes()).hexdigest(), "texts": len(own)}}
+    assert manifest["targets"]["onnx"]["parity"]["tokens"]["texts"] == corpus + len(own)
+    assert "aspirin" not in (out / "manifest.json").read_text()  # figures, never the texts
+    plain = tmp_path / "chat.txt"
+    plain.write_text("first line\nsecond line, ja\n", encoding="utf-8")
+    assert main(["check", str(out), "--json", "--texts", str(plain)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] and document["exit_code"] == 0 and document["texts"]["user"]["texts"] == 2
+    (entry,) = document["targets"]
+    assert entry["target"] == "onnx" and entry["texts"] == corpus + 2 and entry["token_mismatches"] == 0
+    assert entry["thresholds"]["min_cosine"] == 0.99999 and entry["min_cosine"] >= 0.99999 and entry["failures"] == []
+    jsonl.write_text('"fine"\n1\n', encoding="utf-8")
+    assert main(["check", str(out), "--json", "--texts", str(jsonl)]) == 2
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)
+    assert error["exit_code"] == 2 and "line 2: not a JSON string" in error["error"]["message"]

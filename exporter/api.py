@@ -16,6 +16,7 @@ from .verify.corpus import parity_texts_with
 from .errors import (ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
                      OutputNotWritableError, ParityError, UnsupportedModelError)
 from .manifest import file_rows, new_manifest, read_manifest, sha256_of, write_manifest
+from .layouts import link_or_copy
 from .model import read_model
 from .progress import Progress, counted, note, reporting
 from .verify.parity import compare_embeddings, compare_tokens
@@ -162,12 +163,7 @@ def _kept_targets(out: Path, temp: Path, previous: dict[str, Any], *, rebuilt: s
     kept = {name: entry for name, entry in previous["targets"].items() if name not in rebuilt}
     for entry in kept.values():
         for name in target_files(entry):
-            source, target = out / name, temp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(source, target)
-            except OSError:
-                shutil.copy2(source, target)
+            link_or_copy(out / name, temp / name)
     return kept
 
 

@@ -226,7 +226,12 @@ def _main(argv: Sequence[str] | None) -> int:
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        from .api import check, export  # seconds of imports (torch, transformers): Ctrl-C here is handled too
+        try:
+            from .api import check, export  # seconds of imports (torch, transformers): Ctrl-C here is handled too
+        except ModuleNotFoundError as exc:  # the light install (exporter.load only)
+            print(f"st-export: error [missing-dependency]: exporting and checking need the export install "
+                  f"({exc.name} is not installed): pip install 'st-exporter[export]'", file=sys.stderr)
+            return 2
 
         if argv[:1] == ["check"]:
             args = _check_parser().parse_args(argv[1:])

@@ -50,10 +50,15 @@ def tfserving_base_path(options: dict[str, Any]) -> str:
 
 
 def models_config(name: str, base_path: str) -> str:
-    """Return a ``--model_config_file`` for TF Serving (ModelServerConfig in protobuf text format)."""
-    return ("model_config_list {\n  config {\n"
-            f'    name: "{name}"\n    base_path: "{base_path.rstrip("/")}/{name}"\n'
-            '    model_platform: "tensorflow"\n  }\n}\n')
+    """Return a ``--model_config_file`` for TF Serving: its ``ModelServerConfig`` message, printed by protobuf's
+    text format (which quotes and escapes every string)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name=name, base_path=f"{base_path.rstrip('/')}/{name}",
+                                        model_platform="tensorflow")
+    return text_format.MessageToString(config)
 
 
 def read_models_config(path: Path) -> Any:

@@ -89,28 +89,24 @@ def batch1_model(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def _tensor(name: str, data_type: str, dims: Sequence[int], reshape: Sequence[int] | None = None) -> str:
-    lines = ["  {", f'    name: "{name}"', f"    data_type: {data_type}", f"    dims: [ {', '.join(map(str, dims))} ]"]
-    if reshape is not None:
-        shape = ", ".join(f"{d}" for d in reshape)
-        lines.append(f"    reshape: {{ shape: [ {shape + ' ' if shape else ''}] }}")
-    return "\n".join(lines + ["  }"])
-
-
 def model_config(*, name: str, platform: str, max_batch_size: int, text_dims: Sequence[int],
                  text_reshape: Sequence[int] | None, embedding_dims: Sequence[int], op_libraries: Sequence[str],
                  comment: str) -> str:
-    """Return a ``config.pbtxt`` (Triton's ModelConfig in protobuf text format)."""
-    lines = [f"# {comment}", f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {max_batch_size}",
-             "input [", _tensor("text", "TYPE_STRING", text_dims, text_reshape), "]",
-             "output [", _tensor("sentence_embedding", "TYPE_FP32", embedding_dims), "]"]
+    """Return a ``config.pbtxt``: Triton's ``ModelConfig`` message, printed by protobuf's text format (which
+    quotes and escapes every string), under a comment line."""
+    from google.protobuf import text_format
+
+    schema = model_config_schema()
+    config = schema.ModelConfig(name=name, platform=platform, max_batch_size=max_batch_size)
+    text = config.input.add(name="text", data_type=schema.TYPE_STRING, dims=list(text_dims))
+    if text_reshape is not None:
+        text.reshape.SetInParent()  # an empty shape is meaningful: [1] per request becomes a scalar per row
+        text.reshape.shape.extend(text_reshape)
+    config.output.add(name="sentence_embedding", data_type=schema.TYPE_FP32, dims=list(embedding_dims))
     if max_batch_size > 0:
-        lines.append("dynamic_batching { }")
-    if op_libraries:
-        lines.append("model_operations {")
-        lines += [f'  op_library_filename: "{path}"' for path in op_libraries]
-        lines.append("}")
-    return "\n".join(lines) + "\n"
+        config.dynamic_batching.SetInParent()
+    config.model_operations.op_library_filename.extend(op_libraries)
+    return f"# {comment}\n" + text_format.MessageToString(config)
 
 
 @functools.lru_cache(maxsize=1)

@@ -149,3 +149,25 @@ def test_cli_maps_serving_flags(capsys, tiny_model, tmp_path):
     assert main([str(tiny_model("bert_uncased_mean_norm")), "-o", str(tmp_path / "bad"), "--targets", "triton",
                  "--name", "a b"]) == 2
     assert "invalid-option" in capsys.readouterr().err
+
+
+def test_configs_are_schema_messages_so_any_path_round_trips(tmp_path):
+    """config.pbtxt and models.config are built as Triton's ModelConfig and TF Serving's ModelServerConfig and printed
+    by protobuf's text format: a path with a backslash, a quote, a space or non-ASCII reads back exactly (string
+    formatting wrote ``"\\x"`` escapes the parser then decoded into other paths)."""
+    from targets.tfserving import models_config, read_models_config
+    from targets.triton import model_config
+
+    odd = ['/opt/ext\\lib/libortextensions.so', '/opt/"quoted" dir/lib.so', "/opt/bibliothèque/lib.so"]
+    path = tmp_path / "config.pbtxt"
+    path.write_text(model_config(name="m_tf", platform="tensorflow_savedmodel", max_batch_size=8, text_dims=[1],
+                                 text_reshape=[], embedding_dims=[384], op_libraries=odd, comment="test"),
+                    encoding="utf-8")
+    config = read_model_config(path)
+    assert list(config.model_operations.op_library_filename) == odd
+    (text,) = config.input
+    assert text.HasField("reshape") and list(text.reshape.shape) == [] and config.HasField("dynamic_batching")
+    served = tmp_path / "models.config"
+    served.write_text(models_config("m", '/srv/"models"\\x'), encoding="utf-8")
+    (entry,) = read_models_config(served).model_config_list.config
+    assert (entry.name, entry.base_path, entry.model_platform) == ("m", '/srv/"models"\\x/m', "tensorflow")

@@ -94,8 +94,8 @@ class ReferenceRunner:
         return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
 
 
-def ort_session(path: Path, providers: Sequence[str] | None = None):
-    """Return an onnxruntime session with the onnxruntime-extensions ops registered."""
+def ort_session(path: Path, providers: Sequence[str] | None = None, threads: int | None = None):
+    """Return an onnxruntime session with the onnxruntime-extensions ops registered (``threads``: intra-op)."""
     import onnxruntime as ort
 
     from .ortx_runtime import verified_library
@@ -103,17 +103,20 @@ def ort_session(path: Path, providers: Sequence[str] | None = None):
     options = ort.SessionOptions()
     options.register_custom_ops_library(verified_library())
     options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
 
 
 class OnnxRunner:
     """A string-in ONNX graph (``model.onnx``, or ``tokenizer.onnx`` for ``tokenize``) in onnxruntime."""
 
-    def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None):
+    def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None,
+                 threads: int | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise ArtifactNotFoundError(f"{self.path}: artifact not found; re-run st-export")
-        self.session = ort_session(self.path, providers)
+        self.session = ort_session(self.path, providers, threads)
         self.name = name or f"onnxruntime {self.path.name}"
         self.output_names = [o.name for o in self.session.get_outputs()]
 

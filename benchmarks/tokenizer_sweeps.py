@@ -18,11 +18,9 @@ from pathlib import Path
 
 from exporter.manifest import read_manifest
 from exporter.runtime.runners import OnnxRunner, ReferenceRunner
-from exporter.verify.parity import compare_tokens
-from exporter.verify.sweeps import code_point_sweep, sequence_sweep
+from exporter.verify.sweeps import code_point_sweep, sequence_sweep, texts_that_differ
 
 RESULTS = Path(__file__).with_name("results")
-CHUNK = 8192
 
 
 def _graphs(out: Path, names: list[str]) -> dict:
@@ -48,14 +46,11 @@ def run(out: Path, model: Path | None, targets: list[str]) -> dict:
     for name, runner in _graphs(out, targets or list(manifest["targets"])).items():
         for label, texts in sweep_classes().items():
             start = time.perf_counter()
-            bad = []
-            for i in range(0, len(texts), CHUNK):
-                report = compare_tokens(reference, runner, texts[i:i + CHUNK], alone=False)
-                bad += [m for m in report.mismatches if m.get("text") is not None]
+            bad = texts_that_differ(reference, runner, texts)
             results["classes"].setdefault(label, {})[name] = {
-                "texts": len(texts), "mismatches": len({m["text"] for m in bad}),
-                "examples": bad[:3], "seconds": round(time.perf_counter() - start, 1)}
-            print(f"{name:10} | {label:36} | {len({m['text'] for m in bad}):6} / {len(texts):7}", flush=True)
+                "texts": len(texts), "mismatches": len(bad), "examples": bad[:3],
+                "seconds": round(time.perf_counter() - start, 1)}
+            print(f"{name:10} | {label:36} | {len(bad):6} / {len(texts):7}", flush=True)
     return results
 
 

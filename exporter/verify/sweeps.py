@@ -86,3 +86,19 @@ def sequence_sweep(step: int = 1) -> dict[str, list[str]]:
         "parity corpus in NFD": [unicodedata.normalize("NFD", text) for text in parity_texts()],
     }
     return {name: texts[::step] for name, texts in classes.items()}
+
+
+#: texts per padded batch when a sweep is compared (a sweep is 200k texts; one batch would not fit)
+CHUNK = 8192
+
+
+def texts_that_differ(reference, graph, texts: list[str], chunk: int = CHUNK) -> list[dict]:
+    """Return the token mismatches of ``graph`` against ``reference`` over ``texts``, one padded batch of at most
+    ``chunk`` texts at a time (each text once)."""
+    from .parity import compare_tokens
+
+    found = []
+    for i in range(0, len(texts), chunk):
+        found += [m for m in compare_tokens(reference, graph, texts[i:i + chunk], alone=False).mismatches
+                  if m.get("text") is not None]
+    return list({m["text"]: m for m in found}.values())

@@ -23,8 +23,6 @@ from .verify.parity import compare_embeddings, compare_tokens
 from .runtime.runners import ReferenceRunner
 
 
-
-
 @dataclass
 class TargetRow:
     """One line of the summary table."""
@@ -143,17 +141,18 @@ def _export_to_add_to(out: Path, spec: Any) -> dict[str, Any]:
     try:
         previous = read_manifest(out)
     except ExporterError:
-        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add (add=True) adds "
-                                "targets to one. Choose another -o, or pass --force (force=True) to replace what is there") from None
+        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add (add=True) "
+                                "adds targets to one. Choose another -o, or pass --force (force=True) to replace "
+                                "it") from None
     current = new_manifest(spec)
-    for key in ("weights_sha256", "modules"):
-        if json.loads(json.dumps(current["source"][key])) != previous["source"].get(key):
-            raise OutputExistsError(f"{out} holds an export of another model (its manifest's source.{key} differs); "
-                                    "--add (add=True) only adds targets to an export of the same model. Use --force "
+    for key in ("source.weights_sha256", "source.modules", "tokenizer"):
+        section, _, field_name = key.rpartition(".")
+        now, recorded = (m.get(section, {}).get(field_name) if section else m.get(field_name)
+                         for m in (current, previous))
+        if json.loads(json.dumps(now)) != recorded:
+            raise OutputExistsError(f"{out} holds an export of another model (its manifest's {key} differs); --add "
+                                    "(add=True) only adds targets to an export of the same model. Use --force "
                                     "(force=True) to replace it, or another -o")
-    if json.loads(json.dumps(current["tokenizer"])) != previous.get("tokenizer"):
-        raise OutputExistsError(f"{out} holds an export with other tokenizer settings; --add (add=True) only adds targets "
-                                "to an export of the same model. Use --force (force=True) to replace it, or another -o")
     return previous
 
 

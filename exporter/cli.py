@@ -198,8 +198,8 @@ def _stage_table(out: str, model_dir: str) -> str:
     texts = parity_texts()
     rows = drift_by_stage(model_dir, texts, export_dir=out)
     width = max(len(r.stage) for r in rows)
-    lines = [f"Stage by stage against SentenceTransformer on {len(texts)} texts: the token ids of {out}/onnx/tokenizer.onnx,",
-             "then each module's output of the encoder (exported again with every stage as an output, fed the",
+    lines = [f"Stage by stage against SentenceTransformer on {len(texts)} texts: the token ids of "
+             f"{out}/onnx/tokenizer.onnx,", "then each module's output of the encoder (exported again with every stage as an output, fed the",
              "reference's ids). float32 rounding alone gives up to ~1e-6; the first stage far above that is where",
              "a drift starts (the export's bar is max abs diff 1e-5 on the final embedding).", "",
              f"{'stage'.ljust(width)} | max abs diff", f"{'-' * width}-+-------------"]
@@ -277,5 +277,21 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``st-export`` command: :func:`main`, then exit with its code.
+
+    After Ctrl-C (or SIGTERM) the process ends with ``os._exit(130)``: a KeyboardInterrupt raised while a
+    C extension runs Python code through ``PyRun_String`` (torch's import does) sets CPython's "unhandled
+    KeyboardInterrupt" flag even though ``main`` handled it, and the interpreter would then kill itself with
+    SIGINT at exit (status -2 instead of 130). Everything was already cleaned up and reported.
+    """
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -68,7 +68,7 @@ def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bund
     assert main(["check", str(out), "-q"]) == 0
     assert "PASS" in capsys.readouterr().out
     # what the manifest promises, checked without parity (check runs these first)
-    from exporter.api import files_report, settings_report
+    from exporter.verify.promises import files_report, settings_report
     from exporter.model import read_model
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -206,7 +206,7 @@ def test_ctrl_c_while_importing_prints_one_line(tmp_path):
 def test_add_builds_named_targets_into_an_export_and_keeps_the_others(tiny_model, tmp_path, capsys):
     """``--force`` replaces everything; ``--add`` builds the named targets into an export of the same model and keeps
     the others' files untouched (hard links, never written); a non-empty OUT without either says what each does."""
-    from exporter.api import target_files
+    from exporter.verify.promises import target_files
     from exporter.manifest import read_manifest
 
     model, out = tiny_model("bert_uncased_mean_norm"), tmp_path / "out"

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= export
 
-.PHONY: install export test bench bench-full clean
+.PHONY: install export test bench bench-full bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,17 @@ bench: $(OUT)/manifest.json $(VENV)/.bench-installed
 
 bench-full: $(OUT)/manifest.json $(VENV)/.bench-installed
 	$(PY) -m benchmarks.bench --export $(OUT) --readme README.md
+
+# the peers (benchmarks/peers.py): sentence-transformers' ONNX and OpenVINO backends and fastembed, each in its
+# own env under .peers/ (their pins conflict with ours). An env that fails to install leaves
+# .peers/<env>/install.log (make goes on: the benchmark lists its peers as skipped with what pip said).
+PEER_ENVS := st-onnx st-openvino fastembed
+
+.peers/%/.installed: benchmarks/peers.py
+	-$(PYTHON) -m benchmarks.peers install $*
+
+bench-peers: $(OUT)/manifest.json $(VENV)/.bench-installed $(PEER_ENVS:%=.peers/%/.installed)
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,15 @@ LOAD_TIMEOUT_S = 600
 
 class WorkerError(RuntimeError):
     """A worker process died or answered with an error."""
+
+
+def exit_status(code: int | None) -> str:
+    """Return a dead process's exit code in words (a signal by name: SIGKILL is usually the OOM killer)."""
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    name = signal.Signals(-code).name
+    return f"exit code {code}, {name}" + (": the kernel's OOM killer sends it when memory runs out"
+                                          if -code == signal.SIGKILL else "")
 
 
 @dataclass
@@ -52,7 +62,8 @@ class Worker:
         try:
             reply = self.conn.recv()
         except EOFError:
-            self.failed = f"the worker process died (exit code {self.process.exitcode})"
+            self.process.join(5)
+            self.failed = f"the worker process died ({exit_status(self.process.exitcode)})"
             raise WorkerError(self.failed) from None
         self.cpu_s = reply.get("cpu_s", self.cpu_s)
         if "error" in reply:
@@ -64,8 +75,10 @@ def start_workers(specs: list[RunnerSpec], export: Path, model_dir: Path,
                   manifest: dict[str, Any]) -> list[Worker]:
     """Start one process per runnable spec (all load in parallel); return the ones that are ready.
 
-    Specs that fail to load get ``skipped`` set to the reason.
+    Specs that fail to load get ``skipped`` set to the reason. A peer (``kind == "peer"``) runs
+    under its own env's python (benchmarks/peers.py), the others are multiprocessing children.
     """
+    from .peers import start_peer
     from .worker import serve
 
     context = multiprocessing.get_context("spawn")
@@ -73,10 +86,13 @@ def start_workers(specs: list[RunnerSpec], export: Path, model_dir: Path,
     for spec in specs:
         if spec.skipped:
             continue
-        parent, child = context.Pipe()
-        process = context.Process(target=serve, args=(child, spec.to_dict(), str(export), str(model_dir), manifest),
-                                  name=f"bench:{spec.label}", daemon=True)
-        process.start()
+        if spec.kind == "peer":
+            process, parent = start_peer(spec, model_dir)
+        else:
+            parent, child = context.Pipe()
+            process = context.Process(target=serve, args=(child, spec.to_dict(), str(export), str(model_dir),
+                                                          manifest), name=f"bench:{spec.label}", daemon=True)
+            process.start()
         workers.append(Worker(spec, process, parent))
     ready = []
     for worker in workers:
@@ -87,7 +103,9 @@ def start_workers(specs: list[RunnerSpec], export: Path, model_dir: Path,
         try:
             reply = worker.conn.recv()
         except EOFError:
-            worker.spec.skipped = f"the worker process died while loading (exit code {worker.process.exitcode})"
+            worker.process.join(5)
+            worker.spec.skipped = (f"the worker process died while loading ({exit_status(worker.process.exitcode)})"
+                                   + _output_tail(worker))
             continue
         if "skipped" in reply:
             worker.spec.skipped = reply["skipped"]
@@ -96,6 +114,12 @@ def start_workers(specs: list[RunnerSpec], export: Path, model_dir: Path,
         worker.info, worker.cpu_s = reply, reply["cpu_s"]
         ready.append(worker)
     return ready
+
+
+def _output_tail(worker: Worker) -> str:
+    """Return the last lines a peer process printed (its own log file), or ""."""
+    tail = worker.process.output_tail() if hasattr(worker.process, "output_tail") else ""
+    return f": {tail}" if tail else ""
 
 
 def stop_workers(workers: list[Worker]) -> None:

@@ -101,6 +101,15 @@ def _runner_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _peers_line(report: dict[str, Any]) -> list[str]:
+    peers = [r["label"] for r in report["runners"] if r["kind"] == "peer"]
+    if not peers:
+        return []
+    return ["", f"Peers ({', '.join(peers)}): other libraries' runners, each in its own environment "
+                "(benchmarks/peers.py, `make bench-peers`) with its library's defaults, held to the bar of our "
+                "artifact of the same precision; their notes (Runners) say what they do differently."]
+
+
 def markdown(report: dict[str, Any], plots: list[str]) -> str:
     """Return the whole report as Markdown."""
     skipped = [f"- {r['label']}: {r['skipped']}" for r in report["runners"] if r.get("skipped")]
@@ -109,7 +118,8 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
            "Runners take turns within a cell (see benchmarks/README.md); `*` after the run count: "
            "the median had not settled to 2% when the cell's time ran out. GFLOP/s counts the "
            "encoder's matrix products at the batch's padded length (int8 runners: the same fp32 count).",
-           "", "## Goals", "", *_goals_table(report), "", "## Speed", "", *_speed_table(report), "",
+           *_peers_line(report), "", "## Goals", "", *_goals_table(report), "", "## Speed", "",
+           *_speed_table(report), "",
            "## Quality (against the reference, parity corpus and sentence pairs)", "", *_quality_table(report), "",
            "## Runners", "", *_runner_table(report), ""]
     if skipped:

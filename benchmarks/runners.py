@@ -27,7 +27,7 @@ class RunnerSpec:
     """A runner a worker process can build from plain data."""
 
     label: str
-    kind: str  # reference | model | variant | tokenizer | encoder+hf | ort-cuda | savedmodel-cuda
+    kind: str  # reference | model | variant | tokenizer | encoder+hf | ort-cuda | savedmodel-cuda | peer
     role: str = "encode"  # encode | tokenize
     device: str = "cpu"
     precision: str = "fp32"

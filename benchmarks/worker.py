@@ -10,7 +10,7 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 RESET_HIGH_WATER_MARK = "5"  # /proc/self/clear_refs: reset VmHWM to the current RSS
 
@@ -73,9 +73,18 @@ def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest
     except Exception as exc:  # noqa: BLE001 - reported to the parent as the reason this runner is skipped
         conn.send({"skipped": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)})
         return
-    conn.send({"ready": True, "baseline_rss_mb": baseline, "load_peak_rss_mb": _status_mb("VmHWM"),
-               "threads": threads_in_use(runner), "name": getattr(runner, "name", parsed.label),
-               "peak_reset": _reset_peak(), "cpu_s": _cpu_seconds()})
+    conn.send(loaded_reply(baseline, threads_in_use(runner), getattr(runner, "name", parsed.label)))
+    answer_commands(conn, call, runner.encode)
+
+
+def loaded_reply(baseline_rss_mb: float | None, threads: dict[str, Any], name: str) -> dict[str, Any]:
+    """Return the "ready" message, resetting the memory high-water mark (the serving peak excludes loading)."""
+    return {"ready": True, "baseline_rss_mb": baseline_rss_mb, "load_peak_rss_mb": _status_mb("VmHWM"),
+            "threads": threads, "name": name, "peak_reset": _reset_peak(), "cpu_s": _cpu_seconds()}
+
+
+def answer_commands(conn: Any, call: Callable[[list[str]], Any], encode: Callable[..., Any]) -> None:
+    """Answer time / encode / reset_peak / memory on ``conn`` until ``exit`` (every reply carries cpu_s)."""
     while True:
         message = conn.recv()
         command = message["cmd"]
@@ -87,7 +96,7 @@ def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest
                 reply: dict[str, Any] = {"times": _timed(call, message["texts"], message["reps"],
                                                          message.get("warmup", 0))}
             elif command == "encode":
-                reply = {"embeddings": runner.encode(message["texts"], batch_size=message["batch_size"])}
+                reply = {"embeddings": encode(message["texts"], batch_size=message["batch_size"])}
             elif command == "reset_peak":
                 reply = {"reset": _reset_peak()}
             elif command == "memory":

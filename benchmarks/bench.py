@@ -1,7 +1,7 @@
 """Latency, throughput, memory and quality of every exported runner against SentenceTransformer.encode.
 
     python -m benchmarks.bench [--export OUT] [--quick] [--device cpu|cuda] [--batch-sizes 1,8,32,128]
-                               [--lengths short,medium,long] [--readme README.md]
+                               [--lengths short,medium,long] [--peers] [--readme README.md]
 
 Writes ``benchmarks/results/<machine>-<date>[-quick].json``, ``.md`` and two PNG plots. Every
 speed figure is a ratio to the reference timed in the same run, in turns with it. Speed is
@@ -20,6 +20,7 @@ from typing import Any
 
 from . import goals, machine, report
 from .measure import Worker, WorkerError, start_workers, stop_workers, time_cell
+from .peers import peer_specs, prepare_exports
 from .runners import REFERENCE, RunnerSpec, cpu_specs, cuda_specs
 from .workloads import BATCH_SIZES, LENGTHS, QUICK_BATCH_SIZES, QUICK_LENGTHS, Cell, WorkloadBuilder, grid, sentences
 
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON, Markdown and PNG files")
     parser.add_argument("--readme", default=None, help="README to update between its bench markers (CPU runs)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time sentence-transformers' ONNX / OpenVINO backends and fastembed, each in its "
+                             "env under .peers/ (make bench-peers installs them)")
     return parser
 
 
@@ -145,6 +149,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         device = "cpu"
     info = {**machine.describe(), **machine.gemm_ceiling()}
     specs_list = cuda_specs(export, manifest) if device == "cuda" else cpu_specs(export, manifest)
+    if args.peers and device == "cpu":
+        specs_list += peer_specs()
+        prepare_exports(specs_list, model_dir)
+    elif args.peers:
+        notes.append("--peers: the peers are CPU runners; not run with --device cuda")
     load, own = machine.Load(), _own_cpu([])
     load.start()
     started = time.perf_counter()
@@ -168,7 +177,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                   batch_sizes=(None,) if args.quick else FULL_QUALITY_BATCHES)
         print(f"quality of {len(encoders)} runners in {time.perf_counter() - started:.0f} s", flush=True)
         for worker in workers:
-            specs[worker.spec.label].notes += [f"loaded as {worker.info.get('name')}"]
+            specs[worker.spec.label].notes += [f"loaded as {worker.info.get('name')}", *worker.info.get("notes", [])]
+            specs[worker.spec.label].precision = worker.info.get("precision") or worker.spec.precision
     finally:
         stop_workers(workers)
     runners = [{**s.to_dict(), **{k: w.info.get(k) for k in ("threads", "baseline_rss_mb", "load_peak_rss_mb")}}
@@ -176,7 +186,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = {"format": 2, "model": Path(manifest["source"]["path"]).name, "date": dt.date.today().isoformat(),
            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "mode": "quick" if args.quick else "full", "device": device, "notes": notes, "machine": info,
-           "export": {"path": str(export), "libraries": manifest.get("libraries", {})},
+           "export": {"path": str(export), "libraries": manifest.get("libraries", {}),
+                      **goals.export_size(export, manifest)},
            "load": load.stop(_own_cpu(workers) - own), "runners": runners, "cells": cells, "quality": quality}
     out["goals"] = goals.evaluate(out)
     return out

@@ -1,6 +1,7 @@
 """The ONNX bridge: string-in ``model.onnx``, ``tokenizer.onnx`` and the custom-op-free ``encoder.onnx``."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from onnx import compose
 from exporter.graphs import TOKEN_NAMES
 from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
 from exporter.graphs.onnx_builder import GraphBuilder
+from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
 from exporter.progress import note
 from exporter.runtime.runners import OnnxRunner
 from exporter.tokenizers.framing_onnx import DOMAINS, tokenizer_model
@@ -17,6 +19,7 @@ from exporter.tokenizers.framing_onnx import DOMAINS, tokenizer_model
 from . import BuildResult, Target, Variant, register
 from .onnx_variants import build_variants, existing_variants
 
+PROTOBUF_LIMIT = 2**31
 #: oldest onnxruntime release that implements each default-domain opset
 MIN_ONNXRUNTIME = {12: "1.6", 13: "1.7", 14: "1.8", 15: "1.10", 16: "1.11", 17: "1.12", 18: "1.14",
                    19: "1.16", 20: "1.17", 21: "1.20"}
@@ -62,6 +65,15 @@ def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *
     return merged
 
 
+def _too_large_for_variants(weights: Path) -> str:
+    """Return why the variants cannot be built for weights this large ("" when they can)."""
+    size = weights.stat().st_size
+    if size < PROTOBUF_LIMIT:
+        return ""
+    return (f"the weights take {size / 2**30:.1f} GiB: the optimized and int8 builders hold the fp32 encoder as "
+            "one protobuf, which cannot pass 2 GiB; model.onnx and encoder.onnx are written and checked")
+
+
 @register
 class OnnxTarget(Target):
     """ONNX Runtime (Python, Java, C, C#), Triton: needs onnxruntime-extensions' custom-op library."""
@@ -79,14 +91,25 @@ class OnnxTarget(Target):
         onnx.checker.check_model(tokenizer)
         onnx.save(tokenizer, str(folder / "tokenizer.onnx"))
         note("the encoder (torch.onnx.export)")
-        encoder = export_encoder(spec, folder / "encoder.onnx", opset=opset)
-        model = compose_string_model(tokenizer, encoder, prompt=spec.prompt)
-        onnx.checker.check_model(model)
-        onnx.save(model, str(folder / "model.onnx"))
-        files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx")]
-        variants = build_variants(spec, folder, tokenizer, opset=opset, compose=compose_string_model) if options.get(
-            "variants", True) else {}
+        weights = SharedWeights(folder / DATA_FILE)
+        with tempfile.TemporaryDirectory(dir=out) as tmp:
+            encoder = weights.externalize(export_encoder(spec, Path(tmp) / "encoder.onnx", opset=opset,
+                                                         external_data=True), base_dir=Path(tmp))
+        with weights.resolvable():
+            model = compose_string_model(tokenizer, encoder, prompt=spec.prompt)
+        weights.save(model, folder / "model.onnx")
+        weights.save(encoder, folder / "encoder.onnx")
+        onnx.checker.check_model(str(folder / "model.onnx"))
+        too_large = _too_large_for_variants(folder / DATA_FILE)
+        if too_large and options.get("variants", True):
+            note(f"no variants: {too_large}")
+        variants = build_variants(spec, folder, tokenizer, opset=opset, compose=compose_string_model,
+                                  weights=weights) if options.get("variants", True) and not too_large else {}
+        files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx", DATA_FILE)]
         return BuildResult(files=files, details={
+            "weights": {"file": DATA_FILE, "bytes": (folder / DATA_FILE).stat().st_size,
+                        "note": "ONNX external data shared by every .onnx file here (each tensor stored once): "
+                                "keep it beside them"},
             "opset": opset, "ir_version": IR_VERSION, "custom_domains": DOMAINS,
             "min_onnxruntime": MIN_ONNXRUNTIME.get(opset, "unknown"),
             "custom_op_library": "onnxruntime_extensions.get_library_path()",
@@ -96,6 +119,7 @@ class OnnxTarget(Target):
             if spec.prompt else None,
             "graphs": {"model.onnx": _io(model), "tokenizer.onnx": _io(tokenizer), "encoder.onnx": _io(encoder)},
             **({"variants": variants} if variants else {}),
+            **({"variants_skipped": too_large} if too_large and options.get("variants", True) else {}),
         })
 
     def runners(self, out: Path) -> dict[str, Any]:

@@ -43,16 +43,17 @@ def _calibration_feeds(folder: Path, prompt: str) -> list[dict[str, Any]]:
     return [tokenizer.tokenize(texts[i:i + CALIBRATION_BATCH]) for i in range(0, len(texts), CALIBRATION_BATCH)]
 
 
-def _saved(model: onnx.ModelProto, path: Path, *, ops: list[str], **details: Any) -> dict[str, Any]:
+def _saved(model: onnx.ModelProto, path: Path, weights: Any, *, ops: list[str], **details: Any) -> dict[str, Any]:
     from exporter.files import sha256_of
 
-    onnx.save(model, str(path))
+    weights.save(model, path)
+    onnx.checker.check_model(str(path))
     return {"file": f"{path.parent.name}/{path.name}", "bytes": path.stat().st_size, "sha256": sha256_of(path),
             "needs": NEEDS.format(ops=", ".join(ops)), **details}
 
 
 def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset: int,
-                   compose: Callable[..., onnx.ModelProto]) -> dict[str, Any]:
+                   compose: Callable[..., onnx.ModelProto], weights: Any) -> dict[str, Any]:
     """Write the variant files into ``folder`` (beside tokenizer.onnx) and return their manifest entries.
 
     Args:
@@ -61,6 +62,8 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
         tokenizer: the tokenizer graph ``model.onnx`` was composed from.
         opset: default-domain opset of the graphs.
         compose: ``targets.onnx.compose_string_model`` (tokenizer ∘ encoder, prompt prepended).
+        weights: the folder's ``SharedWeights`` (exporter/graphs/shared_weights.py): the variants' tensors
+            that ``model.onnx`` already holds are not stored again.
     """
     from exporter.graphs.encoder_fused import describe_fusion, fused_encoder
     from exporter.graphs.quantize_int8 import quantizable, quantize_int8
@@ -68,14 +71,14 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
     note("optimized variant: ONNX Runtime's transformer fusions")
     fused, counts = fused_encoder(spec, opset=opset)
     optimized = compose(tokenizer, fused, prompt=spec.prompt)
-    entries = {"optimized": _saved(optimized, folder / FILES["optimized"], ops=_contrib_ops(fused),
+    entries = {"optimized": _saved(optimized, folder / FILES["optimized"], weights, ops=_contrib_ops(fused),
                                    fused=describe_fusion(spec, counts))}
     # Q, K, V stay MatMuls to quantize; no SkipLayerNormalization (slower than Add + LayerNorm on CPU)
     note("int8 variant: calibrating and quantizing the encoder")
     plain, _ = fused_encoder(spec, opset=opset, attention=False, skip_layer_norm=False)
     int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec.prompt),
                          target_cosine=INT8_CALIBRATION_COSINE)
-    entries["int8"] = _saved(compose(tokenizer, int8.model, prompt=spec.prompt), folder / FILES["int8"],
+    entries["int8"] = _saved(compose(tokenizer, int8.model, prompt=spec.prompt), folder / FILES["int8"], weights,
                              ops=_contrib_ops(int8.model), **int8.describe())
     return entries
 

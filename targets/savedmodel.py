@@ -6,6 +6,7 @@ process that imports only ``tensorflow`` and ``tensorflow_text``.
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -48,12 +49,14 @@ def string_encoder_module(spec: Any) -> Any:
 
     backend = onnx_tf_backend()
     note(f"the encoder at opset {ONNX_TF_OPSET} for onnx-tf")
-    with tempfile.TemporaryDirectory() as tmp:
-        encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET)
-    for rewrite in spec.transformer.architecture.tf_rewrites():
-        rewrite(encoder)
-    note("converting it with onnx-tf")
-    tf_encoder = backend.prepare(encoder).tf_module
+    # the graph points to its weights in the temp folder, read from there (one tensor at a time, into a
+    # tf.Variable each): the working directory is where onnx's checker and numpy_helper resolve them
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET, external_data=True)
+        for rewrite in spec.transformer.architecture.tf_rewrites():
+            rewrite(encoder)
+        note("converting it with onnx-tf")
+        tf_encoder = backend.prepare(encoder).tf_module
     tf_encoder.outputs = ["sentence_embedding"]
     # onnx-tf's __call__ is a tf.function with AutoGraph, which rewrites every node handler's source
     # at each trace (most of the build time); its handlers build plain graph ops, so the raw

@@ -1,8 +1,9 @@
 """Triton Inference Server model repository: ``triton/<name>_onnx`` and ``triton/<name>_tf``.
 
 ``<name>_onnx`` (platform ``onnxruntime_onnx``, the primary Triton target): ``1/model.onnx`` is
-``onnx/model.onnx`` with its input taking ``text`` as [batch, 1], the shape a Triton request carries
-for ``dims: [1]``, squeezed to [batch] inside the graph. ``config.pbtxt`` declares the
+``onnx/model.onnx`` with ``1/model.onnx.data`` holding its tensors (a copy: see ``_onnx_model_copy``).
+The graph takes ``text`` as [batch]; a Triton request carries [batch, 1] for ``dims: [1]``, which
+``reshape: { shape: [ ] }`` turns into [batch] before the backend sees it. ``config.pbtxt`` declares the
 onnxruntime-extensions library in ``model_operations``; the ONNX Runtime backend passes each
 ``op_library_filename`` to ``OrtApi::RegisterCustomOpsLibrary`` before it creates the session.
 
@@ -26,6 +27,7 @@ import numpy as np
 import onnx
 
 from exporter.errors import ArtifactNotFoundError, InvalidOptionError, ParityError
+from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
 from exporter.layouts import link_tree, model_name, server_path
 from exporter.verify.parity import Thresholds
 from exporter.runtime.runners import DEFAULT_BATCH_SIZE, in_batches, ort_session
@@ -71,22 +73,17 @@ def triton_settings(options: dict[str, Any]) -> TritonSettings:
     return settings
 
 
-def batch1_model(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Return a copy of a string-in model whose ``text`` input is [batch, 1] (squeezed in the graph)."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    (text,) = [i for i in graph.input if i.name == "text"]
-    flat = "triton/text_flat"
-    for node in graph.node:
-        node.input[:] = [flat if name == "text" else name for name in node.input]
-    axes = onnx.helper.make_tensor("triton/axis_1", onnx.TensorProto.INT64, [1], [1])
-    graph.initializer.append(axes)
-    graph.node.insert(0, onnx.helper.make_node("Squeeze", ["text", "triton/axis_1"], [flat], name="triton/squeeze"))
-    dims = text.type.tensor_type.shape.dim
-    del dims[:]
-    dims.add().dim_param = "batch"
-    dims.add().dim_value = 1
-    return model
+def _onnx_model_copy(source: Path, version: Path) -> list[Path]:
+    """Write ``source/model.onnx`` into ``version`` with a data file of its own tensors; return both paths.
+
+    Not hard links: the onnx library (1.19+) refuses to read external data from a file with more than
+    one link ("potential hardlink attack"), so linking would stop ``onnx.load`` on ``onnx/model.onnx``
+    too. The copy holds only model.onnx's tensors, not the variants' share of ``onnx/model.onnx.data``.
+    """
+    version.mkdir(parents=True, exist_ok=True)
+    model = onnx.load(str(source / "model.onnx"), load_external_data=False)
+    weights = SharedWeights(version / DATA_FILE)
+    return [weights.save(weights.externalize(model, base_dir=source), version / "model.onnx"), weights.path]
 
 
 def model_config(*, name: str, platform: str, max_batch_size: int, text_dims: Sequence[int],
@@ -147,7 +144,7 @@ class TritonRequestRunner:
         (self.output,) = self.config.output
         if self.config.platform == "onnxruntime_onnx":
             self.session = ort_session(self.folder / "1" / (self.config.default_model_filename or "model.onnx"))
-            self.name = f"triton {self.folder.name} (onnxruntime, [n, 1] strings)"
+            self.name = f"triton {self.folder.name} (onnxruntime, reshaped strings)"
         elif self.config.platform == "tensorflow_savedmodel":
             import tensorflow as tf
             import tensorflow_text  # noqa: F401 - registers the tf-text ops the graph uses
@@ -229,15 +226,16 @@ class TritonTarget(Target):
         dim = spec.embedding_dim
         folder = out / FOLDER / f"{name}_onnx"
         (folder / "1").mkdir(parents=True, exist_ok=True)
-        onnx.save(batch1_model(onnx.load(str(out / "onnx" / "model.onnx"))), str(folder / "1" / "model.onnx"))
+        files = _onnx_model_copy(out / "onnx", folder / "1")
         (folder / "config.pbtxt").write_text(model_config(
             name=folder.name, platform="onnxruntime_onnx", max_batch_size=settings.max_batch_size,
-            text_dims=[1] if batching else [-1, 1], text_reshape=None,
+            text_dims=[1] if batching else [-1], text_reshape=[] if batching else None,
             embedding_dims=[dim] if batching else [-1, dim], op_libraries=[settings.op_library],
             comment="written by st-exporter; text: one string per row, [batch, 1]"), encoding="utf-8")
-        files = [folder / "config.pbtxt", folder / "1" / "model.onnx"]
+        files.insert(0, folder / "config.pbtxt")
         models = {folder.name: {"platform": "onnxruntime_onnx", "files": f"{FOLDER}/{folder.name}/",
-                                "op_library_filename": settings.op_library, "request_shape": ["n", 1]}}
+                                "op_library_filename": settings.op_library,
+                                "request_shape": ["n", 1] if batching else ["n"]}}
         if (out / "savedmodel" / "saved_model.pb").is_file():
             tf_files, tf_details = self._build_tf(out, name, settings, dim)
             files += tf_files

@@ -78,7 +78,8 @@ def test_manifest_records_source_versions_and_parity(bundled_export):
     assert onnx_target["parity"]["tokens"]["mismatches"] == 0
     assert onnx_target["parity"]["embeddings"]["min_cosine"] >= MIN_COSINE
     assert manifest["tokenizer"]["max_seq_length"] == 256
-    assert set(onnx_target["files"]) == {"onnx/model.onnx", "onnx/tokenizer.onnx", "onnx/encoder.onnx"}
+    assert set(onnx_target["files"]) == {"onnx/model.onnx", "onnx/tokenizer.onnx", "onnx/encoder.onnx",
+                                         "onnx/model.onnx.data"}
 
 
 def test_empty_batch_returns_empty_result(bundled_export):
@@ -122,3 +123,20 @@ def test_encode_splits_big_inputs_into_batches(bundled_export, corpus):
     for bad in (0, -1, 2.5, "8", True):
         with pytest.raises(InvalidInputError, match="batch_size"):
             runner.encode(texts, batch_size=bad)
+
+
+def test_each_set_of_weights_is_stored_once(bundled_export, bundled_reference):
+    """ONNX graphs share one external-data file, the SavedModel keeps its weights in variables/, layouts link."""
+    out = bundled_export.out
+    weights = sum(p.numel() * p.element_size() for p in bundled_reference.model.parameters())
+    by_inode = {}
+    for path in out.rglob("*"):
+        if path.is_file():
+            stat = path.stat()
+            by_inode[(stat.st_dev, stat.st_ino)] = stat.st_size
+    graphs = [*(out / "onnx").glob("*.onnx"), out / "savedmodel" / "saved_model.pb"]
+    assert all(path.stat().st_size < 0.05 * weights for path in graphs), {p.name: p.stat().st_size for p in graphs}
+    # fp32 once, plus the int8 weights and the fused attention's joined Q/K/V matrices
+    assert (out / "onnx" / "model.onnx.data").stat().st_size < 1.3 * weights
+    # onnx (1.3) + triton's copy (1) + savedmodel, linked into its layouts (1) + tflite fp32, fp16, int8 (1.8)
+    assert sum(by_inode.values()) < 5.3 * weights

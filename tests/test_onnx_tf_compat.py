@@ -55,3 +55,26 @@ def test_onnx_tf_converts_an_encoder_shaped_graph():
     erf = np.vectorize(math.erf)(data)
     expected = np.exp(erf) / np.exp(erf).sum(axis=-1, keepdims=True)
     assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_weights_become_variables_built_from_arrays_and_small_initializers_constants():
+    """Shim 4: onnx-tf alone makes every initializer a constant through a Python list of floats."""
+    import tensorflow as tf
+
+    from exporter.graphs.onnx_tf_compat import VARIABLE_MIN_ELEMENTS
+
+    backend = onnx_tf_backend()
+    weight = np.random.default_rng(0).standard_normal((64, VARIABLE_MIN_ELEMENTS // 64)).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])
+    inits = [onnx.numpy_helper.from_array(weight, "w"), onnx.numpy_helper.from_array(np.array([-1], np.int64), "s")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Reshape", ["m", "s"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", ONNX_TF_OPSET)])
+    module = backend.prepare(model).tf_module
+    assert isinstance(module.initializer_dict["w"], tf.Variable) and not module.initializer_dict["w"].trainable
+    assert not isinstance(module.initializer_dict["s"], tf.Variable)
+    assert [v.name.split(":")[0] for v in module.variables] == ["w"]  # tracked: tf.saved_model.save writes it
+    data = np.ones((2, 64), np.float32)
+    got = module(x=tf.constant(data))["y"].numpy()
+    assert np.allclose(got, (data @ weight).ravel(), rtol=1e-5)

@@ -109,7 +109,7 @@ def _converted_ops(encoder) -> set[str]:
         signature = tf.function(lambda ids, mask, types: module(input_ids=ids, attention_mask=mask,
                                                                 token_type_ids=types)["sentence_embedding"],
                                 input_signature=[tf.TensorSpec([None, None], tf.int64)] * 3)
-        tf.saved_model.save(tf.Module(), tmp, signatures=signature.get_concrete_function())
+        tf.saved_model.save(module, tmp, signatures=signature.get_concrete_function())  # tracks its weights
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.allow_custom_ops = True  # anything without a builtin shows up as a custom op

@@ -49,10 +49,25 @@ def test_onnx_config_matches_the_models_signature(bundled_export):
     (text,), (embedding,) = model.graph.input, model.graph.output
     assert text.type.tensor_type.elem_type == onnx.TensorProto.STRING
     assert embedding.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    # with batching, Triton expects the model's shape to be [-1] + dims, for inputs and outputs alike
-    assert _onnx_dims(text) == [-1] + list(config.input[0].dims) == [-1, 1]
+    # with batching, Triton expects the model's shape to be [-1] + dims, or [-1] + reshape.shape where the
+    # config reshapes: a request's [n, 1] reaches the graph as [n]
+    (text_config,) = config.input
+    assert list(text_config.dims) == [1] and text_config.HasField("reshape") and list(text_config.reshape.shape) == []
+    assert _onnx_dims(text) == [-1] + list(text_config.reshape.shape) == [-1]
     assert _onnx_dims(embedding) == [-1] + list(config.output[0].dims) == [-1, 384]
     assert {n.domain for n in model.graph.node} >= {"ai.onnx.contrib"}
+
+
+def test_onnx_repository_model_is_onnx_model_with_its_own_data_file(bundled_export):
+    """Not hard links: onnx.load refuses external data with more than one link, on either path."""
+    folder = model_folders(bundled_export.out)["onnx"] / "1"
+    served = onnx.load(str(folder / "model.onnx"))
+    proven = onnx.load(str(bundled_export.out / "onnx" / "model.onnx"))
+    assert [n.SerializeToString() for n in served.graph.node] == [n.SerializeToString() for n in proven.graph.node]
+    assert all(np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
+               for a, b in zip(served.graph.initializer, proven.graph.initializer))
+    assert (folder / "model.onnx.data").stat().st_nlink == 1
+    assert (folder / "model.onnx.data").stat().st_size < (bundled_export.out / "onnx/model.onnx.data").stat().st_size
 
 
 def test_tf_config_matches_the_signature_and_names_the_tf_text_libraries(bundled_export):
@@ -80,17 +95,22 @@ def test_repository_onnx_model_runs_with_triton_request_tensors(bundled_export, 
     corpus = corpus[::2]
     folder = model_folders(bundled_export.out)["onnx"]
     session = ort_session(folder / "1" / "model.onnx")
-    max_batch = read_model_config(folder / "config.pbtxt").max_batch_size // 2  # several requests, as a client sends
+    config = read_model_config(folder / "config.pbtxt")
+    max_batch = config.max_batch_size // 2  # several requests, as a client sends
+
+    def reshaped(request):  # Triton's reshape of a [n, 1] request for the backend: [n] + reshape.shape
+        return request.reshape([len(request)] + list(config.input[0].reshape.shape))
+
     requests = [corpus[i:i + max_batch] for i in range(0, len(corpus), max_batch)]
-    got = np.concatenate([session.run(None, {"text": np.array(r, dtype=object).reshape(len(r), 1)})[0]
+    got = np.concatenate([session.run(None, {"text": reshaped(np.array(r, dtype=object).reshape(len(r), 1))})[0]
                           for r in requests])
     expected = bundled_reference.encode(corpus)
     cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
     assert cosine.min() >= MIN_COSINE and np.abs(got - expected).max() <= MAX_ABS_DIFF
-    empty = session.run(None, {"text": np.zeros((0, 1), dtype=object)})[0]
+    empty = session.run(None, {"text": reshaped(np.zeros((0, 1), dtype=object))})[0]
     assert empty.shape == (0, 384)
-    with pytest.raises(Exception, match="(?i)rank|dimension|shape"):  # a bare [n] tensor is not what it takes
-        session.run(None, {"text": np.array(corpus[:2], dtype=object)})
+    with pytest.raises(Exception, match="(?i)rank|dimension|shape"):  # the request's [n, 1] itself is refused
+        session.run(None, {"text": np.array(corpus[:2], dtype=object).reshape(2, 1)})
 
 
 def test_parity_of_both_triton_models_is_recorded(bundled_export):
@@ -119,10 +139,12 @@ def test_settings_name_no_batching_and_no_tf_model_without_savedmodel(tiny_model
     assert sorted(p.name for p in (result.out / "triton").iterdir()) == ["my.model-1_onnx"]
     config = read_model_config(result.out / "triton/my.model-1_onnx/config.pbtxt")
     assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
-    assert list(config.input[0].dims) == [-1, 1] and list(config.output[0].dims) == [-1, 32]
+    # without batching a request is the graph's own [n] (no reshape)
+    assert list(config.input[0].dims) == [-1] and not config.input[0].HasField("reshape")
+    assert list(config.output[0].dims) == [-1, 32]
     assert list(config.model_operations.op_library_filename) == ["/srv/lib/libortextensions.so"]
     runner = TritonRequestRunner(result.out / "triton/my.model-1_onnx")
-    assert runner.request_shape(5) == [5, 1]
+    assert runner.request_shape(5) == [5]
     report = compare_embeddings(ReferenceRunner(model), runner, corpus[:20], batch_sizes=(None, 3))
     assert report.passed, report.failures
     np.testing.assert_array_equal(runner.encode(corpus[:4]), OnnxRunner(result.out / "onnx/model.onnx").encode(corpus[:4]))

@@ -43,7 +43,8 @@ def stage_names(spec: ModelSpec) -> list[str]:
     return [f"stage{i}_{m.class_name}" for i, m in enumerate(spec.modules)]
 
 
-def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, stages: bool = False) -> onnx.ModelProto:
+def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, stages: bool = False,
+                   external_data: bool = False) -> onnx.ModelProto:
     """Write the encoder graph to ``path`` and return it.
 
     Args:
@@ -52,6 +53,8 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
         opset: ONNX opset of the default domain.
         stages: expose every module's output (``stage<i>_<Module>``) instead of the embedding
             alone, to find where a mismatch starts.
+        external_data: write the weights to ``<path>.data`` and return the graph pointing to them (a small
+            protobuf however large the model: over 2 GB, the only way); otherwise inline in both.
     """
     module = _Encoder(spec, stages).eval()
     example = torch.ones((2, 8), dtype=torch.int64)
@@ -72,7 +75,9 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
     if not stages:
         _set_output_shape(model.graph.output[0], spec.embedding_dim)
     model.ir_version = IR_VERSION
-    onnx.save(model, str(path))
+    # over 2 GB torch already wrote one file per tensor beside ``path``; they are gathered into one
+    onnx.save(model, str(path), save_as_external_data=external_data, all_tensors_to_one_file=True,
+              location=f"{Path(path).name}.data", size_threshold=1024)
     return model
 
 

@@ -11,6 +11,11 @@ changes any of it):
    ``sys.modules`` that raise a clear error if a handler ever calls into them.
 3. onnx-tf's handlers stop at opset 16 and lack opset-13 forms of some ops, and it cannot see
    ``ai.onnx.contrib`` nodes: callers give it only the encoder, exported at ``ONNX_TF_OPSET``.
+4. onnx-tf turns every initializer into ``tf.constant(numpy_array.flatten().tolist())``: a Python
+   float object per weight (about 20 GB of objects for a 560 M-parameter model), and a SavedModel
+   whose weights are graph constants inside ``saved_model.pb``, which protobuf caps at 2 GB. We make
+   initializers of ``VARIABLE_MIN_ELEMENTS`` or more elements non-trainable ``tf.Variable``s built
+   from the array (saved in ``variables/``, read once at load), and the rest constants from the array.
 """
 from __future__ import annotations
 
@@ -26,6 +31,9 @@ from ..errors import ExporterError
 #: the opset the encoder is exported at for onnx-tf (SDPA attention needs 14, so attention is eager)
 ONNX_TF_OPSET = 12
 STUBBED = ("tensorflow_addons", "tensorflow_probability")
+#: initializers this large are weights (a variable each); smaller ones (shapes, axes) stay constants, which
+#: onnx-tf's handlers read statically
+VARIABLE_MIN_ELEMENTS = 4096
 
 
 class OnnxTfUnavailableError(ExporterError):
@@ -100,6 +108,24 @@ def install_shims() -> list[str]:
     return stubbed
 
 
+def _initializers_from_arrays(cls: Any, initializer: Any, training_mode: bool = False) -> list[tuple[str, Any]]:
+    """onnx-tf's ``Backend._onnx_initializer_to_input_dict_items``, fed from arrays, weights as variables."""
+    import numpy as np
+    import tensorflow as tf
+    from onnx import numpy_helper
+
+    items = []
+    for init in initializer:
+        array = numpy_helper.to_array(init)
+        name = init.name.replace(":", "_tf_").lstrip("_") or "initializer"
+        if array.size >= VARIABLE_MIN_ELEMENTS and np.issubdtype(array.dtype, np.floating):
+            items.append((init.name, tf.Variable(array, trainable=False, name=name)))
+        else:
+            items.append((init.name, tf.constant(array, name=name)))
+        del array
+    return items
+
+
 def onnx_tf_backend() -> Any:
     """Return ``onnx_tf.backend`` imported through the shims.
 
@@ -110,7 +136,9 @@ def onnx_tf_backend() -> Any:
         raise OnnxTfUnavailableError("the savedmodel target needs onnx-tf: pip install onnx-tf==1.10.0")
     install_shims()
     try:
-        return importlib.import_module("onnx_tf.backend")
+        backend = importlib.import_module("onnx_tf.backend")
+        backend.TensorflowBackend._onnx_initializer_to_input_dict_items = classmethod(_initializers_from_arrays)
+        return backend
     except Exception as exc:  # noqa: BLE001 - report any import failure with its cause
         raise OnnxTfUnavailableError(f"onnx-tf failed to import on this stack ({type(exc).__name__}: {exc}); "
                                      "see exporter/graphs/onnx_tf_compat.py") from None

@@ -47,7 +47,7 @@ PEER_ENVS := st-onnx st-openvino fastembed
 	-$(PYTHON) -m benchmarks.peers install $*
 
 bench-peers: $(OUT)/manifest.json $(VENV)/.bench-installed $(PEER_ENVS:%=.peers/%/.installed)
-	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers --readme README.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

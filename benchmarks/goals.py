@@ -92,7 +92,8 @@ def _size_goal(report: dict[str, Any]) -> dict[str, Any]:
     share = size / FULL_EXPORT_BYTES_BEFORE
     return {"goal": GOALS["size"], "holds": share <= 0.6, "value": round(100 * share, 1),
             "detail": f"{size:,} bytes ({size / 2**20:.0f} MiB) = {100 * share:.0f}%; "
-                      + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in report["export"].get("by_folder", {}).items())}
+                      + ", ".join(f"{k}/ {v / 2**20:.0f} MiB" for k, v in report["export"].get("by_folder", {}).items()
+                                  if v >= 2**20)}
 
 
 def _gflops_goal(report: dict[str, Any]) -> dict[str, Any]:

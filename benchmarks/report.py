@@ -138,6 +138,8 @@ def readme_section(report: dict[str, Any], stem: str, plots: list[str]) -> str:
     return "\n".join([
         README_START, _machine_line(report), "", *_goals_table(report), "",
         *_speed_table(report, cells or report["cells"]), "",
+        "Quality against the reference (parity corpus, sentence pairs), peers included:", "",
+        *_quality_table(report), "",
         f"Full report: [{stem}.md]({link}.md) ([JSON]({link}.json)); plots: "
         + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}](benchmarks/results/{Path(p).name})" for p in plots),
         README_END])

@@ -58,3 +58,20 @@ def test_a_graph_pointing_to_another_folders_data_file_of_the_same_name_is_copie
     (got,) = ort.InferenceSession(str(second / "g.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {"x": np.ones((1, 64), np.float32)})
     assert np.allclose(got, weight.sum(0, keepdims=True))
+
+
+def test_a_hard_linked_data_file_is_still_read(tmp_path):
+    """`st-export --add` links the previous export's files: onnx's own loader refuses such a file."""
+    import os
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    weight = np.ones((64, 40), np.float32)
+    SharedWeights(first / DATA_FILE).save(_graph(weight, np.zeros(40, np.float32)), first / "g.onnx")
+    os.link(first / DATA_FILE, tmp_path / "link.data")
+    with pytest.raises(Exception, match="hard link"):
+        onnx.load(str(first / "g.onnx"))
+    copy = SharedWeights(second / DATA_FILE)
+    copy.save(copy.externalize(onnx.load(str(first / "g.onnx"), load_external_data=False), base_dir=first),
+              second / "g.onnx")
+    assert onnx.numpy_helper.to_array(onnx.load(str(second / "g.onnx")).graph.initializer[0]).sum() == weight.sum()

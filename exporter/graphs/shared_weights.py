@@ -57,7 +57,7 @@ class SharedWeights:
         for tensor in model.graph.initializer:
             if tensor.data_type == TensorProto.STRING or (here and _already_here(tensor, self.path.name)):
                 continue
-            data = numpy_helper.to_array(tensor, base_dir=str(base_dir or "")).tobytes()
+            data = _tensor_bytes(tensor, Path(base_dir or "."))
             if len(data) < MIN_EXTERNAL_BYTES:
                 continue
             offset, length = self._stored(data)
@@ -83,6 +83,24 @@ class SharedWeights:
             raise ValueError(f"{path}: a graph must lie beside its external data ({self.path.parent})")
         onnx.save(self.externalize(model), str(path))
         return Path(path)
+
+
+def _tensor_bytes(tensor: TensorProto, base_dir: Path) -> bytes:
+    """Return the tensor's data as stored (little-endian), read from its external file when it has one.
+
+    Read here, not through ``numpy_helper``: the onnx library refuses a data file with more than one hard
+    link, which is what ``st-export --add`` gives the previous export's files while the new one is built.
+    """
+    if tensor.data_location != TensorProto.EXTERNAL:
+        return numpy_helper.to_array(tensor).tobytes()
+    info = {e.key: e.value for e in tensor.external_data}
+    location = Path(info["location"])
+    if location.is_absolute() or ".." in location.parts:
+        raise ValueError(f"{tensor.name}: external data {location} is outside {base_dir}")
+    with open(base_dir / location, "rb") as f:
+        f.seek(int(info.get("offset", 0)))
+        data = f.read(int(info["length"])) if "length" in info else f.read()
+    return data
 
 
 def _already_here(tensor: TensorProto, name: str) -> bool:

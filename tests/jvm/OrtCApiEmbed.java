@@ -35,14 +35,13 @@ import java.util.Map;
  * <pre>
  * java -cp /usr/share/java/jna.jar:. OrtCApiEmbed --ort libonnxruntime.so --extensions libortx.so \
  *     [--preload libpython3.11.so] --model model.onnx --texts texts.b64 --out embeddings.f32 \
- *     [--layout batch|batch1] [--encoding utf-8|modified-utf-8]
+ *     [--encoding utf-8|modified-utf-8]
  * </pre>
  *
  * <p>{@code texts.b64}: one text per line, Base64 of its UTF-8 bytes. {@code embeddings.f32}: float32
  * little-endian, row-major [N, D]. One JSON line on stdout describes the run.
  * {@code --preload} loads a library RTLD_GLOBAL first (the extensions library of the Python wheel
- * needs libpython's symbols; nothing initializes or runs an interpreter). {@code --layout batch1}
- * feeds a [N, 1] tensor, as Triton does with {@code dims: [1]}. {@code --encoding modified-utf-8}
+ * needs libpython's symbols; nothing initializes or runs an interpreter). {@code --encoding modified-utf-8}
  * encodes each String the way JNI's {@code GetStringUTFChars} does.
  */
 public final class OrtCApiEmbed {
@@ -153,7 +152,7 @@ public final class OrtCApiEmbed {
         return memory;
     }
 
-    private Map<String, Object> embed(Path model, String extensions, String[] texts, boolean batch1, boolean modified,
+    private Map<String, Object> embed(Path model, String extensions, String[] texts, boolean modified,
                                       Path out) throws IOException {
         checkTable();
         PointerByReference env = new PointerByReference();
@@ -177,7 +176,7 @@ public final class OrtCApiEmbed {
             throw new IllegalStateException("unexpected model signature: " + inputs + " -> " + outputs);
         }
 
-        long[] shape = batch1 ? new long[] {texts.length, 1} : new long[] {texts.length};
+        long[] shape = new long[] {texts.length};
         PointerByReference input = new PointerByReference();
         call(Slot.CREATE_TENSOR_AS_ORT_VALUE, "CreateTensorAsOrtValue", allocator.getValue(), shape,
              (long) shape.length, TENSOR_STRING, input);
@@ -282,7 +281,6 @@ public final class OrtCApiEmbed {
         String version = Function.getFunction(base.getPointer(Native.POINTER_SIZE)).invokeString(new Object[0], false);
         Map<String, Object> report = new OrtCApiEmbed(api).embed(
             Path.of(args.get("model")), args.get("extensions"), texts,
-            "batch1".equals(args.getOrDefault("layout", "batch")),
             "modified-utf-8".equals(args.getOrDefault("encoding", "utf-8")), Path.of(args.get("out")));
         report.put("onnxruntime", version);
         report.put("java", System.getProperty("java.version"));

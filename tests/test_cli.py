@@ -194,8 +194,10 @@ def test_ctrl_c_while_importing_prints_one_line(tmp_path):
     # the light part (exporter, the CLI) takes about 0.1 s, the API's imports about 1.5 s; at some moments of
     # torch's import a handled Ctrl-C still made CPython kill itself with SIGINT at exit (cli.run says why)
     for delay in (0.3, 0.6, 0.9, 1.2):
+        # a shell's background job inherits SIGINT ignored (and CPython then installs no handler): Ctrl-C's default
         process = subprocess.Popen([sys.executable, "-m", "exporter.cli", "-o", str(tmp_path / "out"),
-                                    "--targets", "onnx"], stderr=subprocess.PIPE, text=True)
+                                    "--targets", "onnx"], stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)

@@ -48,6 +48,10 @@ MODELS = {
 }
 #: models whose export a session fixture already made (name → fixture)
 EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export"}
+#: folders in sentence-transformers 2.x's layout: what differs is how the folder is read into a ModelSpec, which
+#: every target then builds from alike (their modules and tokenizers are covered in the current layout), so
+#: one target proves the read; the suite's time goes to fixtures that exercise the targets
+READ_PATH_ONLY = {"legacy_distilbert_uncased", "legacy_bert_cased_lowercased_by_st", "legacy_mpnet_cls_dense"}
 
 
 def _supported_targets(model) -> list[str]:
@@ -61,10 +65,12 @@ def _supported_targets(model) -> list[str]:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_tiny_model_parity(name, tiny_model, tmp_path, request):
-    """ONNX and SavedModel at the core bar, TFLite fp32 at its own (min cosine ≥ 0.9999)."""
+    """ONNX and SavedModel at the core bar, TFLite fp32 at its own (min cosine ≥ 0.9999); legacy folders: ONNX."""
     model = tiny_model(name, **MODELS[name])
     chosen = _supported_targets(model)
     assert "onnx" in chosen  # every family has an ONNX graph
+    if name in READ_PATH_ONLY:
+        chosen = ["onnx"]
     if name in EXPORTED_BY_FIXTURE:
         result = request.getfixturevalue(EXPORTED_BY_FIXTURE[name])
         assert Path(result.manifest["source"]["path"]).resolve() == Path(model).resolve()

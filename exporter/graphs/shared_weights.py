@@ -106,13 +106,3 @@ def _tensor_bytes(tensor: TensorProto, base_dir: Path) -> bytes:
 def _already_here(tensor: TensorProto, name: str) -> bool:
     return tensor.data_location == TensorProto.EXTERNAL and any(
         e.key == "location" and e.value == name for e in tensor.external_data)
-
-
-def inline_copy(model: onnx.ModelProto, base_dir: Path) -> onnx.ModelProto:
-    """Return a copy of ``model`` with every external tensor read back in (for in-memory sessions, small models)."""
-    from onnx.external_data_helper import load_external_data_for_model
-
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    load_external_data_for_model(copy, str(base_dir))
-    return copy

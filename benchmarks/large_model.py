@@ -26,7 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PROTOBUF_LIMIT = 2**31
 
 
 def build_large_model(folder: Path, *, layers: int, hidden: int, heads: int, intermediate: int,
@@ -62,6 +61,8 @@ def _sizes(out: Path) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from targets.onnx import PROTOBUF_LIMIT
+
     work = Path(args.work or tempfile.mkdtemp(prefix="st-large-"))
     model, out = work / "model", work / "export"
     started = time.perf_counter()

@@ -100,8 +100,8 @@ class OnnxTarget(Target):
         weights.save(model, folder / "model.onnx")
         weights.save(encoder, folder / "encoder.onnx")
         onnx.checker.check_model(str(folder / "model.onnx"))
-        too_large = _too_large_for_variants(folder / DATA_FILE)
-        if too_large and options.get("variants", True):
+        too_large = _too_large_for_variants(folder / DATA_FILE) if options.get("variants", True) else ""
+        if too_large:
             note(f"no variants: {too_large}")
         variants = build_variants(spec, folder, tokenizer, opset=opset, compose=compose_string_model,
                                   weights=weights) if options.get("variants", True) and not too_large else {}
@@ -119,7 +119,7 @@ class OnnxTarget(Target):
             if spec.prompt else None,
             "graphs": {"model.onnx": _io(model), "tokenizer.onnx": _io(tokenizer), "encoder.onnx": _io(encoder)},
             **({"variants": variants} if variants else {}),
-            **({"variants_skipped": too_large} if too_large and options.get("variants", True) else {}),
+            **({"variants_skipped": too_large} if too_large else {}),
         })
 
     def runners(self, out: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ offset (ONNX external data: ``location``, ``offset``, ``length``). The graphs st
 a model over protobuf's 2 GB limit can be composed, checked and saved like a small one.
 
 ONNX Runtime, Triton's ONNX Runtime backend and the onnx library resolve ``location`` relative to the
-graph file's folder: a graph needs its data file beside it (Triton's copy is a hard link of both).
+graph file's folder: a graph needs its data file beside it (Triton's copy gets a data file of its own).
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q
 
 # benchmarks/README.md: quick (batch 1 and 32, short and medium texts) and full (the whole grid);
-# both write benchmarks/results/ and the README's speed section. They export only when $(OUT) has
+# both write benchmarks/results/ and the speed section of docs/speed.md. They export only when $(OUT) has
 # no export yet (`make export bench` re-exports first).
 $(OUT)/manifest.json: | install
 	$(VENV)/bin/st-export -o $(OUT) --force
@@ -33,10 +33,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	touch $@
 
 bench: $(OUT)/manifest.json $(VENV)/.bench-installed
-	$(PY) -m benchmarks.bench --export $(OUT) --quick --readme README.md
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --readme docs/speed.md
 
 bench-full: $(OUT)/manifest.json $(VENV)/.bench-installed
-	$(PY) -m benchmarks.bench --export $(OUT) --readme README.md
+	$(PY) -m benchmarks.bench --export $(OUT) --readme docs/speed.md
 
 # the peers (benchmarks/peers.py): sentence-transformers' ONNX and OpenVINO backends and fastembed, each in its
 # own env under .peers/ (their pins conflict with ours). An env that fails to install leaves
@@ -47,7 +47,7 @@ PEER_ENVS := st-onnx st-openvino fastembed
 	-$(PYTHON) -m benchmarks.peers install $*
 
 bench-peers: $(OUT)/manifest.json $(VENV)/.bench-installed $(PEER_ENVS:%=.peers/%/.installed)
-	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers --readme README.md
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers --readme docs/speed.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

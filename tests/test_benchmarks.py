@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -21,10 +22,11 @@ def tiny_onnx_export(tiny_model, tmp_path_factory):
 
 def test_benchmark_writes_a_report(tiny_onnx_export, tmp_path):
     results = tmp_path / "results"
-    readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n")
+    page = tmp_path / "docs" / "speed.md"  # as make bench writes docs/speed.md: links relative to the page
+    page.parent.mkdir()
+    page.write_text("# x\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n")
     assert main(["--export", str(tiny_onnx_export), "--quick", "--batch-sizes", "2", "--lengths", "short",
-                 "--min-runs", "2", "--max-seconds", "0.1", "--results", str(results), "--readme", str(readme)]) == 0
+                 "--min-runs", "2", "--max-seconds", "0.1", "--results", str(results), "--readme", str(page)]) == 0
     (report_path,) = results.glob("*.json")
     report = json.loads(report_path.read_text())
     assert {"machine", "load", "runners", "cells", "quality", "goals", "mode", "device"} <= set(report)
@@ -47,8 +49,11 @@ def test_benchmark_writes_a_report(tiny_onnx_export, tmp_path):
     assert "| runner |" in markdown and "## Quality" in markdown and "## Goals" in markdown
     plots = sorted(results.glob("*.png"))
     assert len(plots) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in plots)
-    text = readme.read_text()
+    text = page.read_text()
     assert "\nold\n" not in text and "| runner |" in text and text.endswith("after\n")
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert f"../results/{report_path.name}" in links and len(links) == 4  # .md, JSON, two plots
+    assert all((page.parent / link).is_file() for link in links), links
 
 
 def test_gpu_runners_say_why_they_cannot_run(tiny_onnx_export):

@@ -163,7 +163,7 @@ def readme_section(report: dict[str, Any], stem: str, plots: list[str], link: st
 def update_readme(readme: Path, section: str) -> bool:
     """Replace the text between the bench markers in the Markdown file ``readme``; False if it has no markers."""
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
     if not pattern.search(text):
         return False
     readme.write_text(pattern.sub(lambda _: section, text), encoding="utf-8")

@@ -14,7 +14,7 @@ from exporter.graphs.onnx_builder import GraphBuilder
 from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
 from exporter.progress import note
 from exporter.runtime.runners import OnnxRunner
-from exporter.tokenizers.framing_onnx import DOMAINS, tokenizer_model
+from exporter.tokenizers.shared.framing_onnx import DOMAINS, tokenizer_model
 
 from . import BuildResult, Target, Variant, register
 from .onnx_variants import build_variants, existing_variants

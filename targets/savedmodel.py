@@ -45,7 +45,7 @@ def string_encoder_module(spec: Any) -> Any:
     import tensorflow as tf
 
     from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
-    from exporter.tokenizers.framing_tf import TokenizerTF
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
 
     backend = onnx_tf_backend()
     note(f"the encoder at opset {ONNX_TF_OPSET} for onnx-tf")

@@ -173,10 +173,13 @@ def test_max_seq_length_over_the_positions_is_refused(capsys, copy_of, tmp_path)
 
 
 def test_a_target_the_tokenizer_family_cannot_serve_is_refused_by_name(capsys, tiny_model, tmp_path, monkeypatch):
-    """A family without a TF emitter: savedmodel and tflite are refused before anything is written, onnx works."""
-    from exporter.tokenizers.wordpiece import WordPieceSpec
+    """A family without a TF graph: savedmodel and tflite are refused before anything is written, onnx works."""
+    import dataclasses
 
-    monkeypatch.setattr(WordPieceSpec, "emitters", {"onnx": WordPieceSpec.emitters["onnx"]})
+    from exporter.tokenizers.shared import family
+    from exporter.tokenizers.wordpiece import FAMILY
+
+    monkeypatch.setitem(family._REGISTERED, FAMILY.name, dataclasses.replace(FAMILY, graphs=("onnx",)))
     model = str(tiny_model("bert_uncased_mean_norm"))
     code, err = _run(capsys, model, "-o", str(tmp_path / "out"), "--targets", "onnx,tflite")
     assert code == 2 and "savedmodel: the wordpiece tokenizer has no tf graph" in err

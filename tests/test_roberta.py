@@ -107,7 +107,7 @@ def test_pretoken_rules_are_the_reference_regex(roberta_export, roberta_referenc
     """``bpe.pretoken_starts`` (what both graphs apply) puts every boundary where GPT-2's regex in the reference
     does, on the corpora, a code-point sample inside words and the sequence sweep's sample."""
     from exporter.model import read_model
-    from exporter.tokenizers.bpe import pretoken_starts
+    from exporter.tokenizers.bpe.spec import pretoken_starts
 
     classes = read_model(roberta_export.manifest["source"]["path"]).tokenizer.classes()
     pre = roberta_reference.model.tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str
@@ -129,7 +129,7 @@ def test_tflite_kernel_would_tokenize_bpe_wrongly(roberta_export, roberta_refere
     import tensorflow_text as tf_text
 
     from exporter.model import read_model
-    from exporter.tokenizers.bpe import byte_alphabet
+    from exporter.tokenizers.bpe.spec import byte_alphabet
 
     spec = read_model(roberta_export.manifest["source"]["path"]).tokenizer
     backend = roberta_reference.model.tokenizer.backend_tokenizer

@@ -21,7 +21,7 @@ from .model import read_model
 from .progress import Progress, counted, note, reporting
 from .verify.parity import compare_embeddings, compare_tokens
 from .verify.promises import files_report, settings_report, target_files
-from .runtime.runners import ReferenceRunner
+from .verify.reference import ReferenceRunner
 
 
 @dataclass

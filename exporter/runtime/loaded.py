@@ -139,3 +139,14 @@ def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
         InvalidInputError: an unknown target (the message lists them), or ``providers`` for a non-onnx one.
     """
     return ExportedModel(out, target, threads=threads, providers=providers)
+
+
+def keras_layer(out: str | Path) -> Any:
+    """Return the export's SavedModel as a Keras 3 layer (strings in, embeddings out).
+
+    Args:
+        out: a directory written by st-export with the savedmodel target.
+    """
+    import keras
+
+    return keras.layers.TFSMLayer(str(artifact("savedmodel").path(Path(out))), call_endpoint="serving_default")

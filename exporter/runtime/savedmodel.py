@@ -5,7 +5,7 @@ TensorFlow and tensorflow-text are imported when a runner is opened, never when 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -39,16 +39,3 @@ class SavedModelRunner:
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self._call("tokenize", texts)
-
-
-def keras_layer(out: str | Path) -> Any:
-    """Return the export's SavedModel as a Keras 3 layer (strings in, embeddings out).
-
-    Args:
-        out: a directory written by st-export with the savedmodel target.
-    """
-    import keras
-
-    from .artifacts import artifact
-
-    return keras.layers.TFSMLayer(str(artifact("savedmodel").path(Path(out))), call_endpoint="serving_default")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .verify.corpus import parity_texts_with
-from .errors import (ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
+from .errors import (ArtifactNotFoundError, ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
                      OutputNotWritableError, ParityError, UnsupportedModelError)
 from .manifest import file_rows, new_manifest, read_manifest, write_manifest
 from .layouts import link_or_copy
@@ -21,7 +21,7 @@ from .model import read_model
 from .progress import Progress, counted, note, reporting
 from .verify.parity import compare_embeddings, compare_tokens
 from .verify.promises import files_report, settings_report, target_files
-from .runtime.runners import ReferenceRunner
+from .verify.reference import ReferenceRunner
 
 
 @dataclass
@@ -355,12 +355,16 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
 
     Returns:
         ExportResult whose rows carry fresh parity figures (``passed`` says if all hold).
+
+    Raises:
+        ArtifactNotFoundError: ``out`` has no manifest.json (as :func:`exporter.load` says for the same folder).
+        ModelNotFoundError: the source model is not where the manifest (or ``model_dir``) says.
     """
     from targets import resolve
 
     out = Path(out)
     if not (out / "manifest.json").is_file():
-        raise ModelNotFoundError(f"{out}: no manifest.json; pass a directory written by st-export")
+        raise ArtifactNotFoundError(f"{out}: no manifest.json; pass a directory written by st-export")
     manifest = read_manifest(out)
     source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
     if not source.is_dir():

@@ -150,6 +150,26 @@ def test_unknown_target(capsys, tiny_model, tmp_path):
     _assert_nothing_written(tmp_path)
 
 
+@pytest.mark.parametrize("folder", ["nope", "empty"])
+def test_check_and_load_name_a_missing_export_alike(capsys, tmp_path, folder):
+    """The same missing or empty export folder: check() and load() raise the same error (the export is missing,
+    not the model); the CLI prints its code and exits 2."""
+    import exporter
+    from exporter.errors import ArtifactNotFoundError
+
+    out = tmp_path / folder
+    if folder == "empty":
+        out.mkdir()
+    errors = []
+    for call in (exporter.check, exporter.load):
+        with pytest.raises(ArtifactNotFoundError, match="no manifest.json") as raised:
+            call(out)
+        errors.append(str(raised.value))
+    assert errors[0] == errors[1]
+    code, err = _run(capsys, "check", str(out))
+    assert code == 2 and "[artifact-not-found]" in err and "no manifest.json" in err and "Traceback" not in err
+
+
 def test_runner_rejects_wrong_input_types():
     with pytest.raises(InvalidInputError, match="wrap it as"):
         checked_texts("one string")

@@ -15,12 +15,12 @@ import pytest
 
 import exporter
 from exporter.errors import UnsupportedModelError
-from exporter.runtime.runners import OnnxRunner, ReferenceRunner
+from exporter.runtime.artifacts import open_tokenizer
 from exporter.verify.corpus import parity_texts
 from exporter.verify.parity import compare_tokens
 from exporter.verify.sweeps import CODE_POINTS, code_point_sweep, sequence_sweep, texts_that_differ
+from exporter.verify.reference import ReferenceRunner
 from targets import available
-from targets.savedmodel import SavedModelRunner
 
 TARGETS = ["onnx", "savedmodel"]
 CODE_POINT_STEP = 8
@@ -35,11 +35,6 @@ EDGE_TEXTS = [
     "!!! ??? ... ---", "👩‍👩‍👧 🇩🇪 ✊🏽", "\ufeffBOM", "\u200b\u200c\u200d", "\U000F0000\U000F0001 our marks",
     "Tie\u0302\u0301ng Vie\u0323\u0302t", "\U0010FFFF \U000E0001",
 ]
-
-
-def _tokenizer(export, target: str):
-    return {"onnx": lambda: OnnxRunner(export.out / "onnx/tokenizer.onnx"),
-            "savedmodel": lambda: SavedModelRunner(export.out / "savedmodel")}[target]()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +77,7 @@ def test_edge_texts_alone_and_batched(roberta_export, roberta_reference, target)
     ids = roberta_reference.tokenize(["a\x00b x <mask>"])["input_ids"][0].tolist()
     tokens = roberta_reference.model.tokenizer.convert_ids_to_tokens(ids)
     assert tokens[2] == "Ā" and tokens[-2] == "<mask>" and "Ġ" not in tokens  # NUL's byte; lstrip takes the space
-    report = compare_tokens(roberta_reference, _tokenizer(roberta_export, target), EDGE_TEXTS)
+    report = compare_tokens(roberta_reference, open_tokenizer(roberta_export.out, target), EDGE_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]
 
 
@@ -90,14 +85,14 @@ def test_edge_texts_alone_and_batched(roberta_export, roberta_reference, target)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_code_point_sweep_sample(roberta_export, roberta_reference, target, template):
     texts = [template.format(chr(cp)) for cp in CODE_POINTS[::CODE_POINT_STEP]]
-    graph = _tokenizer(roberta_export, target)
+    graph = open_tokenizer(roberta_export.out, target)
     assert texts_that_differ(roberta_reference, graph, texts) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_sequence_sweep_sample(roberta_export, roberta_reference, target):
     """Every class is exact, runs of one character included (BPE has no ties)."""
-    graph = _tokenizer(roberta_export, target)
+    graph = open_tokenizer(roberta_export.out, target)
     for name, texts in sequence_sweep(SEQUENCE_STEP).items():
         report = compare_tokens(roberta_reference, graph, texts, alone=False)
         assert report.count == 0, (name, report.mismatches[:3])

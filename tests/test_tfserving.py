@@ -11,7 +11,7 @@ import pytest
 
 from exporter.files import sha256_of
 from exporter.verify.tf_ops import PYTHON_OPS, savedmodel_ops, unservable_ops
-from targets.tfserving import read_models_config
+from exporter.runtime.tfserving import read_models_config
 
 MAX_ABS_DIFF = 1e-5
 NAME = "all-MiniLM-L6-v2"

@@ -148,7 +148,7 @@ def test_tiny_vocabularies_are_real(vocab, tiny_model):
     (transformers 5 ignores ``BertTokenizerFast(vocab_file=...)`` and builds a 5-token vocabulary.)
     """
     from exporter.model import read_model
-    from exporter.runtime.runners import ReferenceRunner
+    from exporter.verify.reference import ReferenceRunner
 
     model = tiny_model(f"bert_{vocab}_vocab", vocab=vocab) if vocab != "mpnet" else tiny_model(
         "mpnet_v6", arch="mpnet", tokenizer_json_limits=128)

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter.runtime.runners import OnnxRunner
-from targets.savedmodel import SavedModelRunner
-from targets.tflite import TFLiteRunner
+from exporter.runtime.artifacts import open_tokenizer
 
 TARGETS = ["onnx", "savedmodel", "tflite"]
 
@@ -67,25 +65,17 @@ def cased_reference(cased_export):
     return SentenceTransformer(str(cased_export.manifest["source"]["path"]), device="cpu")
 
 
-def _tokenizer(export, target: str):
-    if target == "onnx":
-        return OnnxRunner(export.out / "onnx/tokenizer.onnx")
-    if target == "tflite":
-        return TFLiteRunner(export.out / "tflite/model.tflite")
-    return SavedModelRunner(export.out / "savedmodel")
-
-
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_bundled_tokenizer_every_code_point(bundled_export, bundled_reference, template, target):
-    graph = _tokenizer(bundled_export, target)
+    graph = open_tokenizer(bundled_export.out, target)
     assert _sweep(bundled_reference.model.tokenizer, graph, template) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_cased_tokenizer_every_code_point(cased_export, cased_reference, template, target):
-    graph = _tokenizer(cased_export, target)
+    graph = open_tokenizer(cased_export.out, target)
     assert cased_export.manifest["tokenizer"]["normalizer"]["steps"][0]["lowercase"] is False
     assert _sweep(cased_reference.tokenizer, graph, template) == []
 
@@ -100,7 +90,7 @@ def mpnet_reference(mpnet_export):
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_mpnet_tokenizer_every_code_point(mpnet_export, mpnet_reference, template, target):
-    graph = _tokenizer(mpnet_export, target)
+    graph = open_tokenizer(mpnet_export.out, target)
     assert _sweep(mpnet_reference.tokenizer, graph, template) == []
 
 
@@ -116,5 +106,5 @@ EDGE_TEXTS = [
 def test_edge_texts_alone_and_batched(bundled_export, bundled_reference, target):
     from exporter.verify.parity import compare_tokens
 
-    report = compare_tokens(bundled_reference, _tokenizer(bundled_export, target), EDGE_TEXTS)
+    report = compare_tokens(bundled_reference, open_tokenizer(bundled_export.out, target), EDGE_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]

@@ -11,7 +11,8 @@ import torch
 
 from ..graphs.encoder import export_encoder, stage_names
 from ..model import read_model
-from ..runtime.runners import OnnxRunner, ReferenceRunner, ort_session
+from ..runtime.onnx import OnnxRunner, ort_session
+from .reference import ReferenceRunner
 
 
 @dataclass

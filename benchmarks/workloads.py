@@ -56,7 +56,7 @@ class WorkloadBuilder:
         self._words = [s.split() for s in self.corpus]
         # WordPiece counts are additive over whitespace-separated words: count each word once
         vocab = sorted({w for words in self._words for w in words})
-        self._cost = dict(zip(vocab, (n - 2 for n in count_tokens(vocab))))
+        self._cost = dict(zip(vocab, (n - 2 for n in count_tokens(vocab)), strict=True))
 
     def _tokens(self, words: list[str]) -> int:
         return 2 + sum(self._cost[w] for w in words)

@@ -276,7 +276,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
                 reference = ReferenceRunner(spec.path)
                 expected = reference.encode(texts)
                 known = spec.tokenizer.kernel_decided()  # once: its sweeps are built from Unicode data
-            for target, row in zip(chosen, rows):
+            for target, row in zip(chosen, rows, strict=True):
                 with _step(progress, f"checking {target.name} parity"):
                     row.parity = _parity(target, temp, reference, texts, expected, known)
                 manifest["targets"][target.name]["parity"] = row.parity

@@ -163,7 +163,7 @@ def format_table(rows: list) -> str:
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    out = [" | ".join(str(c).ljust(w) for c, w in zip(line, widths)) for line in lines]
+    out = [" | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(out)
 

@@ -135,6 +135,6 @@ def test_tflite_kernel_would_tokenize_bpe_wrongly(roberta_export, roberta_refere
     fast = tf_text.FastSentencepieceTokenizer(spec.model_proto()).tokenize(words).to_list()
     plain = tf_text.SentencepieceTokenizer(spec.model_proto()).tokenize(words).to_list()
     assert plain == expected
-    wrong = sum(a != b for a, b in zip(fast, expected))
+    wrong = sum(a != b for a, b in zip(fast, expected, strict=True))
     assert wrong > len(words) // 10, (wrong, len(words))
     print(f"FastSentencepieceTokenizer: {wrong} of {len(words)} words differ")

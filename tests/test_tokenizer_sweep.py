@@ -42,7 +42,7 @@ def _reference_ids(tokenizer, template: str) -> list[np.ndarray]:
 
 def _sweep(reference_tokenizer, graph, template: str) -> list[str]:
     bad = []
-    for start, expected in zip(range(0, len(SWEEP), CHUNK), _reference_ids(reference_tokenizer, template)):
+    for start, expected in zip(range(0, len(SWEEP), CHUNK), _reference_ids(reference_tokenizer, template), strict=True):
         cps = SWEEP[start:start + CHUNK]
         got = graph.tokenize([template.format(chr(cp)) for cp in cps])["input_ids"]
         width = max(got.shape[1], expected.shape[1])

@@ -66,7 +66,7 @@ def test_onnx_repository_model_is_onnx_model_with_its_own_data_file(bundled_expo
     proven = onnx.load(str(bundled_export.out / "onnx" / "model.onnx"))
     assert [n.SerializeToString() for n in served.graph.node] == [n.SerializeToString() for n in proven.graph.node]
     assert all(np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
-               for a, b in zip(served.graph.initializer, proven.graph.initializer))
+               for a, b in zip(served.graph.initializer, proven.graph.initializer, strict=True))
     assert (folder / "model.onnx.data").stat().st_nlink == 1
     assert (folder / "model.onnx.data").stat().st_size < (bundled_export.out / "onnx/model.onnx.data").stat().st_size
 

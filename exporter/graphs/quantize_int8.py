@@ -78,9 +78,9 @@ def _activations(model: onnx.ModelProto, nodes: list[str], feeds: list[dict[str,
     session = _session(probe)
     rows: dict[str, list[np.ndarray]] = {name: [] for name in nodes}
     for feed in feeds:
-        values = dict(zip(inputs, session.run(inputs, feed)))
+        values = dict(zip(inputs, session.run(inputs, feed), strict=True))
         mask = feed["attention_mask"].astype(bool)
-        for name, tensor in zip(nodes, inputs):
+        for name, tensor in zip(nodes, inputs, strict=True):
             value = values[tensor]
             rows[name].append(value[mask] if value.shape[:2] == mask.shape else value.reshape(-1, value.shape[-1]))
     return {name: np.concatenate(parts) for name, parts in rows.items()}
@@ -212,7 +212,7 @@ def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict
     for members in groups.values():
         weights = [_weights(model, by_name[name]) for name in members]
         shared = smoothing_scales(activations[members[0]], np.concatenate(weights, axis=1))
-        for name, w in zip(members, weights):
+        for name, w in zip(members, weights, strict=True):
             plans[name] = shared
             errors[name] = simulated_error(activations[name], w, shared)
     expected = [_session(model).run(None, feed)[0] for feed in feeds]
@@ -221,7 +221,7 @@ def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict
     while True:
         candidate = _rewritten(model, {n: plans[n] for n in nodes if n not in kept})
         session = _session(candidate)
-        worst = min(_min_cosine(session.run(None, feed)[0], want) for feed, want in zip(feeds, expected))
+        worst = min(_min_cosine(session.run(None, feed)[0], want) for feed, want in zip(feeds, expected, strict=True))
         if worst >= target_cosine or len(kept) == len(nodes):
             return Int8Result(candidate, [n for n in nodes if n not in kept], kept, worst)
         kept.append(riskiest[len(kept)])

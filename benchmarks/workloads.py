@@ -84,14 +84,3 @@ class WorkloadBuilder:
         counts = [min(n, self.max_seq_length) for n in self.count_tokens(texts)]
         return {"mean_tokens": round(float(np.mean(counts)), 1), "padded_length": max(counts)}
 
-
-def hf_token_counter(model_dir: str | Path) -> Callable[[list[str]], list[int]]:
-    """Return a function counting the reference tokenizer's tokens per text (special tokens included)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-
-    def count(texts: list[str]) -> list[int]:
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
-
-    return count

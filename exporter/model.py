@@ -19,8 +19,6 @@ from .modules import ModuleConverter, ModuleEntry
 from .modules.transformer import TransformerConfig
 from .tokenizers.shared.family import TokenizerSpec
 
-STAGE_ORDER = {"transformer": 0, "pooling": 1, "head": 2}
-
 
 @dataclass
 class ModelSpec:

@@ -156,3 +156,12 @@ def test_tiny_vocabularies_are_real(vocab, tiny_model):
     assert len(spec.tokenizer.vocab) >= 1000
     ids = ReferenceRunner(model).tokenize(["Tokenization splits unaffable words into pieces"])["input_ids"][0]
     assert (ids == spec.tokenizer.unk_id).sum() == 0 and len(ids) > 8  # more pieces than words: WordPiece ran
+
+
+def test_the_factory_refuses_an_architecture_it_has_no_tiny_model_of(tmp_path):
+    import pytest
+
+    from model_factory import build_model
+
+    with pytest.raises(ValueError, match="no tiny model of architecture 'gpt2'"):
+        build_model(tmp_path / "m", arch="gpt2")

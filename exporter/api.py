@@ -229,22 +229,12 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     Raises:
         ExporterError subclasses: bad model, bad output directory, unknown target, parity miss.
     """
-    from targets import resolve
-
-    chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
-    named = {target.name for target in resolve(targets, with_requirements=False)} if targets is not None else None
-    # build in each target's `order` whatever order they were named in: a target may use what a
-    # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
-    chosen.sort(key=lambda target: target.order)
+    chosen = _ordered_targets(targets, progress)
     out = Path(out).absolute()
     corpus, corpus_record = parity_texts_with(texts)  # a bad file fails before anything is read or built
     if add and force:
         raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
                                  "everything in OUT: pass one of them")
-    for target in chosen:
-        if progress and named is not None and target.name not in named:
-            progress(f"also building {target.name}: {', '.join(t.name for t in chosen if target.name in t.requires)}"
-                     f" is built from it")
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
@@ -261,25 +251,10 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
         for target in chosen:  # a bad setting fails before minutes of building, not after
             target.check_options(spec, options)
-        rows = []
-        for target in chosen:
-            with _step(progress, f"building {target.name}"):
-                start = time.perf_counter()
-                built = target.build(spec, temp, options=options)
-                rows.append(TargetRow(target.name, [str(f.relative_to(temp)) for f in built.files],
-                                      sum(f.stat().st_size for f in built.files), time.perf_counter() - start))
-                manifest["targets"][target.name] = {**built.details, "files": file_rows(built.files, temp)}
+        rows = _built_rows(chosen, spec, temp, manifest=manifest, options=options, progress=progress)
         if check:
-            texts = corpus
             manifest["parity_texts"] = corpus_record
-            with _step(progress, "running the reference model"):
-                reference = ReferenceRunner(spec.path)
-                expected = reference.encode(texts)
-                known = spec.tokenizer.kernel_decided()  # once: its sweeps are built from Unicode data
-            for target, row in zip(chosen, rows, strict=True):
-                with _step(progress, f"checking {target.name} parity"):
-                    row.parity = _parity(target, temp, reference, texts, expected, known)
-                manifest["targets"][target.name]["parity"] = row.parity
+            _check_parity(chosen, rows, spec, temp, manifest=manifest, texts=corpus, progress=progress)
         else:
             for target in chosen:
                 manifest["targets"][target.name]["parity"] = "not checked (--no-check)"
@@ -303,6 +278,52 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
             for folder in created:  # deepest first; only what this export created and left empty
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+def _ordered_targets(targets: Sequence[str] | str | None, progress: Progress | None) -> list:
+    """Return the named targets and those they are built from, in build order (saying why each extra one is built).
+
+    Build in each target's ``order`` whatever order they were named in: a target may use what a lower-ordered one
+    wrote (triton reuses savedmodel/); requirements always have a lower order.
+    """
+    from targets import resolve
+
+    chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
+    chosen.sort(key=lambda target: target.order)
+    if progress and targets is not None:
+        named = {target.name for target in resolve(targets, with_requirements=False)}
+        for target in chosen:
+            if target.name not in named:
+                progress(f"also building {target.name}: "
+                         f"{', '.join(t.name for t in chosen if target.name in t.requires)} is built from it")
+    return chosen
+
+
+def _built_rows(chosen: list, spec: Any, temp: Path, *, manifest: dict[str, Any], options: dict[str, Any],
+                progress: Progress | None) -> list[TargetRow]:
+    """Return a summary row per target after building each into ``temp`` and recording it in ``manifest``."""
+    rows = []
+    for target in chosen:
+        with _step(progress, f"building {target.name}"):
+            start = time.perf_counter()
+            built = target.build(spec, temp, options=options)
+            rows.append(TargetRow(target.name, [str(f.relative_to(temp)) for f in built.files],
+                                  sum(f.stat().st_size for f in built.files), time.perf_counter() - start))
+            manifest["targets"][target.name] = {**built.details, "files": file_rows(built.files, temp)}
+    return rows
+
+
+def _check_parity(chosen: list, rows: list[TargetRow], spec: Any, temp: Path, *, manifest: dict[str, Any],
+                  texts: list[str], progress: Progress | None) -> None:
+    """Compare every built target with the reference on ``texts``; the figures go to its row and the manifest."""
+    with _step(progress, "running the reference model"):
+        reference = ReferenceRunner(spec.path)
+        expected = reference.encode(texts)
+        known = spec.tokenizer.kernel_decided()  # once: its sweeps are built from Unicode data
+    for target, row in zip(chosen, rows, strict=True):
+        with _step(progress, f"checking {target.name} parity"):
+            row.parity = _parity(target, temp, reference, texts, expected, known)
+        manifest["targets"][target.name]["parity"] = row.parity
 
 
 def _runnable(chosen: list, spec: Any, *, every: bool) -> tuple[list, dict[str, list[str]]]:

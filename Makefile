@@ -38,10 +38,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	touch $@
 
 bench: $(OUT)/manifest.json $(VENV)/.bench-installed
-	$(PY) -m benchmarks.bench --export $(OUT) --quick --readme README.md
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --readme docs/speed.md
 
 bench-full: $(OUT)/manifest.json $(VENV)/.bench-installed
-	$(PY) -m benchmarks.bench --export $(OUT) --readme README.md
+	$(PY) -m benchmarks.bench --export $(OUT) --readme docs/speed.md
 
 # the peers (benchmarks/peers.py): sentence-transformers' ONNX and OpenVINO backends and fastembed, each in its
 # own env under .peers/ (their pins conflict with ours). An env that fails to install leaves
@@ -52,7 +52,7 @@ PEER_ENVS := st-onnx st-openvino fastembed
 	-$(PYTHON) -m benchmarks.peers install $*
 
 bench-peers: $(OUT)/manifest.json $(VENV)/.bench-installed $(PEER_ENVS:%=.peers/%/.installed)
-	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers --readme README.md
+	$(PY) -m benchmarks.bench --export $(OUT) --quick --peers --readme docs/speed.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -1,7 +1,7 @@
 """Latency, throughput, memory and quality of every exported runner against SentenceTransformer.encode.
 
     python -m benchmarks.bench [--export OUT] [--quick] [--device cpu|cuda] [--batch-sizes 1,8,32,128]
-                               [--lengths short,medium,long] [--peers] [--readme README.md]
+                               [--lengths short,medium,long] [--peers] [--readme docs/speed.md]
 
 Writes ``benchmarks/results/<machine>-<date>[-quick].json``, ``.md`` and two PNG plots. Every
 speed figure is a ratio to the reference timed in the same run, in turns with it. Speed is
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="seconds per cell before a median counts as settled anyway (default 30, quick 6)")
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON, Markdown and PNG files")
-    parser.add_argument("--readme", default=None, help="README to update between its bench markers (CPU runs)")
+    parser.add_argument("--readme", default=None, help="a markdown file whose bench:start ... bench:end block this run replaces (CPU runs; make bench: docs/speed.md)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     parser.add_argument("--peers", action="store_true",
                         help="also time sentence-transformers' ONNX / OpenVINO backends and fastembed, each in its "
@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     plots = [] if args.no_plots else _plots(result, folder, stem)
     json_path, md_path = report.write(result, folder, stem, plots)
     if args.readme and result["device"] == "cpu" and not report.update_readme(
-            Path(args.readme), report.readme_section(result, stem, plots)):
+            Path(args.readme), report.readme_section(
+                result, stem, plots, results=os.path.relpath(folder, Path(args.readme).parent))):
         print(f"bench: {args.readme} has no {report.README_START} ... {report.README_END} markers; "
               "not updated", file=sys.stderr)
     warning = report.provisional(result)

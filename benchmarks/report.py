@@ -1,4 +1,4 @@
-"""The report: one JSON file, a Markdown rendering of it, and the README's speed section."""
+"""The report: one JSON file, a Markdown rendering of it, and the speed section of docs/speed.md."""
 from __future__ import annotations
 
 import json
@@ -129,11 +129,16 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(out)
 
 
-def readme_section(report: dict[str, Any], stem: str, plots: list[str]) -> str:
-    """Return the README's speed section for this (CPU) run: goals, the quick grid's rows, links."""
+def readme_section(report: dict[str, Any], stem: str, plots: list[str], *,
+                   results: str = "benchmarks/results") -> str:
+    """Return the speed section for this (CPU) run: goals, the quick grid's rows, links.
+
+    Args:
+        results: the results folder as a link from the markdown file the section goes into.
+    """
     from .workloads import QUICK_BATCH_SIZES, QUICK_LENGTHS
 
-    link = f"benchmarks/results/{stem}"
+    link = f"{results}/{stem}"
     cells = [c for c in report["cells"] if c["batch"] in QUICK_BATCH_SIZES and c["length"] in QUICK_LENGTHS]
     return "\n".join([
         README_START, _machine_line(report), "", *_goals_table(report), "",
@@ -141,7 +146,7 @@ def readme_section(report: dict[str, Any], stem: str, plots: list[str]) -> str:
         "Quality against the reference (parity corpus, sentence pairs), peers included:", "",
         *_quality_table(report), "",
         f"Full report: [{stem}.md]({link}.md) ([JSON]({link}.json)); plots: "
-        + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}](benchmarks/results/{Path(p).name})" for p in plots),
+        + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}]({results}/{Path(p).name})" for p in plots),
         README_END])
 
 

@@ -76,7 +76,7 @@ def _export_parser() -> argparse.ArgumentParser:
                               "deprecated TensorFlow-backend model NAME_tf (default: /opt/tensorflow_text/ops)")
     serving.add_argument("--tfserving-base-path", default=None, metavar="DIR",
                          help="where TF Serving finds OUT/tfserving, written to models.config as DIR/NAME "
-                              "(default: /models, as in the README's docker command)")
+                              "(default: /models, as in docs/serving.md's docker command)")
     return parser
 
 

@@ -24,7 +24,7 @@ from . import BuildResult, Target, register
 
 FOLDER = artifact("tfserving").file
 VERSION = "1"
-#: where the README's docker command mounts OUT/tfserving
+#: where docs/serving.md's docker command mounts OUT/tfserving
 DEFAULT_BASE_PATH = "/models"
 EXAMPLE_TEXTS = ["Hello world", "Grüß Gott"]
 

@@ -35,9 +35,9 @@ from exporter.verify.parity import Thresholds
 from . import BuildResult, Target, Variant, register
 
 FOLDER = "triton"
-#: where the README tells users to mount libortextensions.so in the Triton container
+#: where docs/serving.md tells users to mount libortextensions.so in the Triton container
 DEFAULT_OP_LIBRARY = "/opt/ortextensions/libortextensions.so"
-#: where the README tells users to mount tensorflow-text's python/ops folder (the _tf model only)
+#: where docs/serving.md tells users to mount tensorflow-text's python/ops folder (the _tf model only)
 DEFAULT_TF_OP_DIR = "/opt/tensorflow_text/ops"
 DEFAULT_MAX_BATCH_SIZE = 64
 TF_DEPRECATION = "Triton's TensorFlow backend is deprecated since release 25.03; prefer <name>_onnx"
@@ -161,7 +161,7 @@ class TritonTarget(Target):
                 {"name": "text", "shape": [2, 1], "datatype": "BYTES", "data": ["Hello world", "Grüß Gott"]}]},
                 "response": {"outputs": [{"name": "sentence_embedding", "datatype": "FP32", "shape": [2, dim],
                                           "data": f"[{2 * dim} floats, row-major]"}]}},
-            "custom_op_library": "libortextensions.so of onnxruntime-extensions (see README, Deploy)",
+            "custom_op_library": "libortextensions.so of onnxruntime-extensions (see docs/serving.md)",
             "deprecations": [TF_DEPRECATION] if f"{name}_tf" in models else [],
         })
 

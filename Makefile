@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= export
 
-.PHONY: install export test bench bench-full bench-peers clean
+.PHONY: install export lint test bench bench-full bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 export: install
 	$(VENV)/bin/st-export -o $(OUT) --force
 
-test: install
+# ruff's defect rules and the import-linter contracts of pyproject.toml (docs/contributing.md: the layers)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: install lint
 	$(PY) -m pytest -q
 
 # benchmarks/README.md: quick (batch 1 and 32, short and medium texts) and full (the whole grid);

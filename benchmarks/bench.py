@@ -42,9 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="seconds per cell before a median counts as settled anyway (default 30, quick 6)")
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON, Markdown and PNG files")
-    parser.add_argument("--readme", default=None, metavar="PAGE",
-                        help="a Markdown page to update between its bench markers, links made relative to it "
-                             "(CPU runs; make bench: docs/speed.md)")
+    parser.add_argument("--readme", default=None, help="a markdown file whose bench:start ... bench:end block this run replaces (CPU runs; make bench: docs/speed.md)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     parser.add_argument("--peers", action="store_true",
                         help="also time sentence-transformers' ONNX / OpenVINO backends and fastembed, each in its "
@@ -211,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"{machine.slug(result['machine'], result['device'])}-{result['date']}" + ("-quick" if args.quick else "")
     plots = [] if args.no_plots else _plots(result, folder, stem)
     json_path, md_path = report.write(result, folder, stem, plots)
-    page = Path(args.readme) if args.readme else None
-    if page and result["device"] == "cpu" and not report.update_readme(
-            page, report.readme_section(result, stem, plots, report.results_link(page, folder))):
+    if args.readme and result["device"] == "cpu" and not report.update_readme(
+            Path(args.readme), report.readme_section(
+                result, stem, plots, results=os.path.relpath(folder, Path(args.readme).parent))):
         print(f"bench: {args.readme} has no {report.README_START} ... {report.README_END} markers; "
               "not updated", file=sys.stderr)
     warning = report.provisional(result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -228,3 +229,22 @@ def prepare(export: str, model_dir: Path, folder: Path, calibration: Path) -> No
         export_static_quantized_openvino_model(model, OVQuantizationConfig(num_samples=samples), str(folder),
                                                dataset_name=str(calibration), dataset_config_name="default",
                                                dataset_split="train", column_name="text")
+
+
+def main(argv: list[str]) -> int:
+    """``serve FD JSON`` | ``prepare EXPORT MODEL_DIR FOLDER CALIBRATION``, under a peer env's python."""
+    command, args = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "serve":
+        payload = json.loads(args[1])
+        serve_peer(Connection(int(args[0])), payload["spec"], payload["folder"], payload["model_dir"])
+        return 0
+    if command == "prepare":
+        prepare(args[0], *map(Path, args[1:4]))
+        return 0
+    print("usage: python -m benchmarks.peer_env serve FD JSON | prepare EXPORT MODEL_DIR FOLDER CALIBRATION_DATASET",
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -4,12 +4,13 @@ Their pins conflict with ours (sentence-transformers 6's ``[onnx]`` cannot resol
 transformers 5 and optimum-onnx needs transformers < 4.58; ``[openvino]`` moves transformers), so
 each peer runs under the python of its own virtual environment in ``.peers/<env>/`` (installed by
 ``make bench-peers``: ``python -m benchmarks.peers install ENV``). Such a process cannot be a
-multiprocessing child of ours: the benchmark starts it as ``python -m benchmarks.peers serve FD
+multiprocessing child of ours: the benchmark starts it as ``python -m benchmarks.peer_env serve FD
 JSON`` and talks to it over a socket pair with worker.py's protocol.
 
 The files a peer loads are exported once per model into ``.peers/cache/`` by the env that has
 the exporter (``prepare``), before any worker starts, so the export is never part of a runner's
-load time or memory. What runs inside a peer env (serving, exporting) is ``peer_env.py``. Both
+load time or memory. What runs inside a peer env (serving, exporting) is ``peer_env.py``, which imports
+this module and never the reverse. Both
 import only the standard library at top level: they run in every peer env, with the repository on
 PYTHONPATH.
 """
@@ -185,7 +186,7 @@ def _run_prepare(export: str, model_dir: Path, folder: Path, peers_dir: Path) ->
     env = EXPORTERS[export]
     log = peers_dir / env / "prepare.log"
     calibration = _write_calibration(folder.parent)
-    command = [str(env_python(env, peers_dir)), "-m", "benchmarks.peers", "prepare", export, str(model_dir),
+    command = [str(env_python(env, peers_dir)), "-m", "benchmarks.peer_env", "prepare", export, str(model_dir),
                str(folder), str(calibration)]
     print(f"peers: exporting {model_dir.name} for the {env} env into {folder} (once per model; log {log})",
           flush=True)
@@ -246,7 +247,7 @@ def start_peer(spec: RunnerSpec, model_dir: Path, peers_dir: Path = PEERS_DIR) -
                "model_dir": str(model_dir)}
     log = peers_dir / peer.env / f"serve-{peer.label.replace(' ', '-')}.log"
     with log.open("w", encoding="utf-8") as out:
-        popen = subprocess.Popen([str(env_python(peer.env, peers_dir)), "-m", "benchmarks.peers", "serve",
+        popen = subprocess.Popen([str(env_python(peer.env, peers_dir)), "-m", "benchmarks.peer_env", "serve",
                                   str(theirs.fileno()), json.dumps(payload)], pass_fds=(theirs.fileno(),),
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                  env=_subprocess_env())
@@ -285,23 +286,11 @@ def install(env: str, peers_dir: Path = PEERS_DIR) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``install ENV...`` | ``serve FD JSON`` | ``prepare EXPORT MODEL_DIR FOLDER CALIBRATION``."""
+    """``install ENV...`` (serving and exporting in a peer env: ``python -m benchmarks.peer_env``)."""
     command, args = (argv[0], argv[1:]) if argv else ("", [])
     if command == "install":
         return max([install(env) for env in args] or [0])
-    if command == "serve":
-        from .peer_env import serve_peer
-
-        payload = json.loads(args[1])
-        serve_peer(Connection(int(args[0])), payload["spec"], payload["folder"], payload["model_dir"])
-        return 0
-    if command == "prepare":
-        from .peer_env import prepare
-
-        prepare(args[0], *map(Path, args[1:4]))
-        return 0
-    print(f"usage: python -m benchmarks.peers install {'|'.join(ENVS)}... | serve FD JSON | "
-          "prepare EXPORT MODEL_DIR FOLDER CALIBRATION_DATASET", file=sys.stderr)
+    print(f"usage: python -m benchmarks.peers install {'|'.join(ENVS)}...", file=sys.stderr)
     return 2
 
 

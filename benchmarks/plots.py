@@ -19,13 +19,13 @@ def latency_plot(report: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
     lengths = list(dict.fromkeys(c["length"] for c in report["cells"]))
     fig, axes = plt.subplots(1, len(lengths), figsize=(5.5 * len(lengths), 4.5), squeeze=False)
-    for ax, length in zip(axes[0], lengths):
+    for ax, length in zip(axes[0], lengths, strict=True):
         cells = [c for c in report["cells"] if c["length"] == length]
         runners = list(dict.fromkeys(name for c in cells for name, r in c["results"].items() if "median_s" in r))
         for name in runners:
             points = [(c["batch"], c["results"][name]["median_s"] * 1e3) for c in cells
                       if "median_s" in c["results"].get(name, {})]
-            ax.plot(*zip(*points), marker="o", label=name, ls="--" if name.endswith("tokenizer") else "-")
+            ax.plot(*zip(*points, strict=True), marker="o", label=name, ls="--" if name.endswith("tokenizer") else "-")
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="median latency (ms)",
                title=f"{length} texts (~{cells[0]['mean_tokens']:.0f} tokens)")
         ax.set_xticks([c["batch"] for c in cells], [str(c["batch"]) for c in cells])

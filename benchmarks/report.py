@@ -1,8 +1,7 @@
-"""The report: one JSON file, a Markdown rendering of it, and the speed section of a Markdown page (docs/speed.md)."""
+"""The report: one JSON file, a Markdown rendering of it, and the speed section of docs/speed.md."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -130,40 +129,31 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(out)
 
 
-def results_link(page: Path, results: Path) -> str:
-    """Return the folder ``results`` as a relative link from the Markdown file ``page`` (``../benchmarks/results``)."""
-    return Path(os.path.relpath(results.resolve(), page.resolve().parent)).as_posix()
-
-
-def readme_section(report: dict[str, Any], stem: str, plots: list[str], link: str = "benchmarks/results") -> str:
+def readme_section(report: dict[str, Any], stem: str, plots: list[str], *,
+                   results: str = "benchmarks/results") -> str:
     """Return the speed section for this (CPU) run: goals, the quick grid's rows, links.
 
     Args:
-        report: the benchmark's result.
-        stem: the report files' name without suffix.
-        plots: the plot files written.
-        link: the results folder as a link from the page the section goes into (:func:`results_link`).
-
-    Returns:
-        The section, markers included.
+        results: the results folder as a link from the markdown file the section goes into.
     """
     from .workloads import QUICK_BATCH_SIZES, QUICK_LENGTHS
 
+    link = f"{results}/{stem}"
     cells = [c for c in report["cells"] if c["batch"] in QUICK_BATCH_SIZES and c["length"] in QUICK_LENGTHS]
     return "\n".join([
         README_START, _machine_line(report), "", *_goals_table(report), "",
         *_speed_table(report, cells or report["cells"]), "",
         "Quality against the reference (parity corpus, sentence pairs), peers included:", "",
         *_quality_table(report), "",
-        f"Full report: [{stem}.md]({link}/{stem}.md) ([JSON]({link}/{stem}.json)); plots: "
-        + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}]({link}/{Path(p).name})" for p in plots),
+        f"Full report: [{stem}.md]({link}.md) ([JSON]({link}.json)); plots: "
+        + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}]({results}/{Path(p).name})" for p in plots),
         README_END])
 
 
 def update_readme(readme: Path, section: str) -> bool:
-    """Replace the text between the bench markers in the Markdown file ``readme``; False if it has no markers."""
+    """Replace the text between the bench markers in ``readme``; return False if the markers are missing."""
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
         return False
     readme.write_text(pattern.sub(lambda _: section, text), encoding="utf-8")

@@ -90,10 +90,12 @@ def cpu_specs(export: Path, manifest: dict[str, Any]) -> list[RunnerSpec]:
 
 def cuda_specs(export: Path, manifest: dict[str, Any]) -> list[RunnerSpec]:
     """Return the GPU runners, each skipped with the reason when it cannot run here."""
+    from exporter.runtime.artifacts import artifact
+
     from .machine import gpu_name
 
     no_gpu = None if gpu_name() else "no CUDA GPU (nvidia-smi finds none)"
-    has_onnx = (export / "onnx" / "model.onnx").is_file()
+    has_onnx = artifact("onnx").path(export).is_file()
     specs = [RunnerSpec(REFERENCE, "reference", device="cuda", skipped=no_gpu),
              RunnerSpec(f"{REFERENCE} fp16", "reference", device="cuda", precision="fp16", skipped=no_gpu,
                         thresholds={"min_cosine": 0.999, "max_abs_diff": None, "min_retention": 0.999})]
@@ -153,7 +155,9 @@ def _fp16_string_model(export: Path) -> Path:
 def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, Any]) -> Any:
     """Return the runner ``spec`` describes (called inside its worker process)."""
     import exporter  # noqa: F401 - loads the extensions library before anything imports TensorFlow
-    from exporter.runtime.runners import OnnxRunner, ReferenceRunner
+    from exporter.runtime.artifacts import open_runner
+    from exporter.runtime.onnx import OnnxRunner
+    from exporter.verify.reference import ReferenceRunner
     from targets import get as get_target
 
     if spec.kind == "reference":
@@ -166,12 +170,12 @@ def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, A
         return EncoderWithHFTokenizer(export / spec.file, model_dir, prompt=(onnx_target.get("prompt") or {}).get(
             "text", ""), max_length=manifest["tokenizer"]["max_seq_length"])
     if spec.kind == "ort-cuda":
-        path = export / "onnx" / "model.onnx" if spec.precision == "fp32" else _fp16_string_model(export)
-        return OnnxRunner(path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if spec.precision == "fp32":
+            return open_runner(export, "onnx", providers=providers)
+        return OnnxRunner(_fp16_string_model(export), providers=providers)
     if spec.kind == "savedmodel-cuda":
-        from targets.savedmodel import SavedModelRunner
-
-        return SavedModelRunner(export / "savedmodel", device="cuda")
+        return open_runner(export, "savedmodel", device="cuda")
     target = get_target(spec.target)
     if spec.kind == "variant":
         return next(v for v in target.variants(export) if v.name == spec.variant).runner

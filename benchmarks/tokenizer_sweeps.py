@@ -17,20 +17,16 @@ import time
 from pathlib import Path
 
 from exporter.manifest import read_manifest
-from exporter.runtime.runners import OnnxRunner, ReferenceRunner
+from exporter.runtime.artifacts import artifact, open_tokenizer
+from exporter.verify.reference import ReferenceRunner
 from exporter.verify.sweeps import code_point_sweep, sequence_sweep, texts_that_differ
 
 RESULTS = Path(__file__).with_name("results")
 
 
 def _graphs(out: Path, names: list[str]) -> dict:
-    from targets.savedmodel import SavedModelRunner
-    from targets.tflite import TFLiteRunner
-
-    makers = {"onnx": lambda: OnnxRunner(out / "onnx/tokenizer.onnx"),
-              "savedmodel": lambda: SavedModelRunner(out / "savedmodel"),
-              "tflite": lambda: TFLiteRunner(out / "tflite/model.tflite")}
-    return {name: makers[name]() for name in names if name in makers}
+    """Return {target: its tokenizer Runner} for the names that have a tokenizer graph (table of artifacts)."""
+    return {name: open_tokenizer(out, name) for name in names if artifact(name).tokenizer}
 
 
 def sweep_classes() -> dict[str, list[str]]:

@@ -56,7 +56,7 @@ class WorkloadBuilder:
         self._words = [s.split() for s in self.corpus]
         # WordPiece counts are additive over whitespace-separated words: count each word once
         vocab = sorted({w for words in self._words for w in words})
-        self._cost = dict(zip(vocab, (n - 2 for n in count_tokens(vocab))))
+        self._cost = dict(zip(vocab, (n - 2 for n in count_tokens(vocab)), strict=True))
 
     def _tokens(self, words: list[str]) -> int:
         return 2 + sum(self._cost[w] for w in words)
@@ -84,14 +84,3 @@ class WorkloadBuilder:
         counts = [min(n, self.max_seq_length) for n in self.count_tokens(texts)]
         return {"mean_tokens": round(float(np.mean(counts)), 1), "padded_length": max(counts)}
 
-
-def hf_token_counter(model_dir: str | Path) -> Callable[[list[str]], list[int]]:
-    """Return a function counting the reference tokenizer's tokens per text (special tokens included)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-
-    def count(texts: list[str]) -> list[int]:
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
-
-    return count

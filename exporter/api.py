@@ -3,25 +3,22 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .verify.corpus import parity_texts_with
-from .errors import (ExporterError, InvalidOptionError, ModelNotFoundError, OutputExistsError,
-                     OutputNotWritableError, ParityError, UnsupportedModelError)
+from .errors import (ArtifactNotFoundError, InvalidOptionError, ModelNotFoundError, OutputNotWritableError, ParityError,
+                     UnsupportedModelError)
 from .manifest import file_rows, new_manifest, read_manifest, write_manifest
-from .layouts import link_or_copy
 from .model import read_model
+from .output import PID_FILE, export_to_add_to, kept_targets, missing_ancestors, prepare_output, publish
 from .progress import Progress, counted, note, reporting
 from .verify.parity import compare_embeddings, compare_tokens
 from .verify.promises import files_report, settings_report, target_files
-from .runtime.runners import ReferenceRunner
+from .verify.reference import ReferenceRunner
 
 
 @dataclass
@@ -61,105 +58,6 @@ class ExportResult:
     @property
     def passed(self) -> bool:
         return all(row.passed for row in self.rows)
-
-
-def _missing_ancestors(path: Path) -> list[Path]:
-    """Return the folders of ``path`` (itself included) that do not exist yet, deepest first."""
-    missing = []
-    while not path.exists() and path != path.parent:
-        missing.append(path)
-        path = path.parent
-    return missing
-
-
-#: holds the pid of the export writing a partial dir, so that a later export can tell a dead one's leftovers
-PID_FILE = ".st-export.pid"
-
-
-def _remove_stale_partials(out: Path) -> None:
-    """Remove ``.OUT.partial-*`` dirs beside ``out`` left by exports that were killed (their pid is gone)."""
-    for partial in out.parent.glob(f".{out.name}.partial-*"):
-        try:
-            pid = int((partial / PID_FILE).read_text())
-        except (OSError, ValueError):
-            continue  # not ours, or still being created: leave it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(partial, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's
-
-
-def _prepare_output(out: Path, force: bool) -> Path:
-    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force`` (or ``add``).
-
-    The temp dir gets the permissions the umask gives a new folder (mkdtemp makes it 0700, which a
-    serving process running as another user could not read once it is renamed to ``out``).
-    """
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is not a directory; choose another -o")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputExistsError(f"{out} exists and is not empty; pass --force (force=True) to replace everything in "
-                                "it, or --add (add=True) to build the --targets named into it and keep its other "
-                                "targets (an export of the same model)")
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_partials(out)
-        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-        (temp / PID_FILE).write_text(str(os.getpid()))
-        umask = os.umask(0)
-        os.umask(umask)
-        temp.chmod(0o777 & ~umask)
-        return temp
-    except OSError as exc:
-        raise OutputNotWritableError(f"cannot write to {parent} ({exc.strerror}); choose a writable -o") from None
-
-
-def _publish(temp: Path, out: Path) -> None:
-    """Move the finished export into place; the old directory (``--force``) goes only after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    temp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _export_to_add_to(out: Path, spec: Any) -> dict[str, Any]:
-    """Return the manifest of the export in ``out`` that ``--add`` extends.
-
-    Raises:
-        OutputExistsError: ``out`` holds no export, or one of another model (other weights, modules or tokenizer).
-    """
-    try:
-        previous = read_manifest(out)
-    except ExporterError:
-        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add (add=True) "
-                                "adds targets to one. Choose another -o, or pass --force (force=True) to replace "
-                                "it") from None
-    current = new_manifest(spec)
-    for key in ("source.weights_sha256", "source.modules", "tokenizer"):
-        section, _, field_name = key.rpartition(".")
-        now, recorded = (m.get(section, {}).get(field_name) if section else m.get(field_name)
-                         for m in (current, previous))
-        if json.loads(json.dumps(now)) != recorded:
-            raise OutputExistsError(f"{out} holds an export of another model (its manifest's {key} differs); --add "
-                                    "(add=True) only adds targets to an export of the same model. Use --force "
-                                    "(force=True) to replace it, or another -o")
-    return previous
-
-
-def _kept_targets(out: Path, temp: Path, previous: dict[str, Any], *, rebuilt: set[str]) -> dict[str, Any]:
-    """Put the files of ``previous``'s targets that are not rebuilt into ``temp`` (hard links where the filesystem
-    allows: nothing is written to them); return their manifest entries."""
-    kept = {name: entry for name, entry in previous["targets"].items() if name not in rebuilt}
-    for entry in kept.values():
-        for name in target_files(entry):
-            link_or_copy(out / name, temp / name)
-    return kept
 
 
 def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str],
@@ -229,57 +127,32 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     Raises:
         ExporterError subclasses: bad model, bad output directory, unknown target, parity miss.
     """
-    from targets import resolve
-
-    chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
-    named = {target.name for target in resolve(targets, with_requirements=False)} if targets is not None else None
-    # build in each target's `order` whatever order they were named in: a target may use what a
-    # lower-ordered one wrote (triton reuses savedmodel/); requirements always have a lower order
-    chosen.sort(key=lambda target: target.order)
+    chosen = _ordered_targets(targets, progress)
     out = Path(out).absolute()
     corpus, corpus_record = parity_texts_with(texts)  # a bad file fails before anything is read or built
     if add and force:
         raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
                                  "everything in OUT: pass one of them")
-    for target in chosen:
-        if progress and named is not None and target.name not in named:
-            progress(f"also building {target.name}: {', '.join(t.name for t in chosen if target.name in t.requires)}"
-                     f" is built from it")
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
-        previous = _export_to_add_to(out, spec) if add else None
-    created = _missing_ancestors(out.parent)  # removed again if the export fails
-    temp = _prepare_output(out, force or add)
+        previous = export_to_add_to(out, spec) if add else None
+    created = missing_ancestors(out.parent)  # removed again if the export fails
+    temp = prepare_output(out, force or add)
     published = False
     try:
         manifest = new_manifest(spec)
         if skipped:
             manifest["skipped_targets"] = skipped
         if previous is not None:
-            manifest["targets"] = _kept_targets(out, temp, previous, rebuilt={target.name for target in chosen})
+            manifest["targets"] = kept_targets(out, temp, previous, rebuilt={target.name for target in chosen})
         options = {**(options or {}), "variants": variants, **({"opset": opset} if opset else {})}
         for target in chosen:  # a bad setting fails before minutes of building, not after
             target.check_options(spec, options)
-        rows = []
-        for target in chosen:
-            with _step(progress, f"building {target.name}"):
-                start = time.perf_counter()
-                built = target.build(spec, temp, options=options)
-                rows.append(TargetRow(target.name, [str(f.relative_to(temp)) for f in built.files],
-                                      sum(f.stat().st_size for f in built.files), time.perf_counter() - start))
-                manifest["targets"][target.name] = {**built.details, "files": file_rows(built.files, temp)}
+        rows = _built_rows(chosen, spec, temp, manifest=manifest, options=options, progress=progress)
         if check:
-            texts = corpus
             manifest["parity_texts"] = corpus_record
-            with _step(progress, "running the reference model"):
-                reference = ReferenceRunner(spec.path)
-                expected = reference.encode(texts)
-                known = spec.tokenizer.kernel_decided()  # once: its sweeps are built from Unicode data
-            for target, row in zip(chosen, rows):
-                with _step(progress, f"checking {target.name} parity"):
-                    row.parity = _parity(target, temp, reference, texts, expected, known)
-                manifest["targets"][target.name]["parity"] = row.parity
+            _check_parity(chosen, rows, spec, temp, manifest=manifest, texts=corpus, progress=progress)
         else:
             for target in chosen:
                 manifest["targets"][target.name]["parity"] = "not checked (--no-check)"
@@ -288,7 +161,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         result = ExportResult(out=out, manifest=manifest, rows=rows)
         if not result.passed:
             raise ParityError(_parity_message(rows))
-        _publish(temp, out)
+        publish(temp, out)
         published = True
         return result
     except OSError as exc:
@@ -303,6 +176,52 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
             for folder in created:  # deepest first; only what this export created and left empty
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+def _ordered_targets(targets: Sequence[str] | str | None, progress: Progress | None) -> list:
+    """Return the named targets and those they are built from, in build order (saying why each extra one is built).
+
+    Build in each target's ``order`` whatever order they were named in: a target may use what a lower-ordered one
+    wrote (triton reuses savedmodel/); requirements always have a lower order.
+    """
+    from targets import resolve
+
+    chosen = resolve(list(targets) if isinstance(targets, (list, tuple)) else targets)
+    chosen.sort(key=lambda target: target.order)
+    if progress and targets is not None:
+        named = {target.name for target in resolve(targets, with_requirements=False)}
+        for target in chosen:
+            if target.name not in named:
+                progress(f"also building {target.name}: "
+                         f"{', '.join(t.name for t in chosen if target.name in t.requires)} is built from it")
+    return chosen
+
+
+def _built_rows(chosen: list, spec: Any, temp: Path, *, manifest: dict[str, Any], options: dict[str, Any],
+                progress: Progress | None) -> list[TargetRow]:
+    """Return a summary row per target after building each into ``temp`` and recording it in ``manifest``."""
+    rows = []
+    for target in chosen:
+        with _step(progress, f"building {target.name}"):
+            start = time.perf_counter()
+            built = target.build(spec, temp, options=options)
+            rows.append(TargetRow(target.name, [str(f.relative_to(temp)) for f in built.files],
+                                  sum(f.stat().st_size for f in built.files), time.perf_counter() - start))
+            manifest["targets"][target.name] = {**built.details, "files": file_rows(built.files, temp)}
+    return rows
+
+
+def _check_parity(chosen: list, rows: list[TargetRow], spec: Any, temp: Path, *, manifest: dict[str, Any],
+                  texts: list[str], progress: Progress | None) -> None:
+    """Compare every built target with the reference on ``texts``; the figures go to its row and the manifest."""
+    with _step(progress, "running the reference model"):
+        reference = ReferenceRunner(spec.path)
+        expected = reference.encode(texts)
+        known = spec.tokenizer.kernel_decided()  # once: its sweeps are built from Unicode data
+    for target, row in zip(chosen, rows, strict=True):
+        with _step(progress, f"checking {target.name} parity"):
+            row.parity = _parity(target, temp, reference, texts, expected, known)
+        manifest["targets"][target.name]["parity"] = row.parity
 
 
 def _runnable(chosen: list, spec: Any, *, every: bool) -> tuple[list, dict[str, list[str]]]:
@@ -355,12 +274,16 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
 
     Returns:
         ExportResult whose rows carry fresh parity figures (``passed`` says if all hold).
+
+    Raises:
+        ArtifactNotFoundError: ``out`` has no manifest.json (as :func:`exporter.load` says for the same folder).
+        ModelNotFoundError: the source model is not where the manifest (or ``model_dir``) says.
     """
     from targets import resolve
 
     out = Path(out)
     if not (out / "manifest.json").is_file():
-        raise ModelNotFoundError(f"{out}: no manifest.json; pass a directory written by st-export")
+        raise ArtifactNotFoundError(f"{out}: no manifest.json; pass a directory written by st-export")
     manifest = read_manifest(out)
     source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
     if not source.is_dir():

@@ -76,7 +76,7 @@ def _export_parser() -> argparse.ArgumentParser:
                               "deprecated TensorFlow-backend model NAME_tf (default: /opt/tensorflow_text/ops)")
     serving.add_argument("--tfserving-base-path", default=None, metavar="DIR",
                          help="where TF Serving finds OUT/tfserving, written to models.config as DIR/NAME "
-                              "(default: /models, as in the README's docker command)")
+                              "(default: /models, as in docs/serving.md's docker command)")
     return parser
 
 
@@ -163,7 +163,7 @@ def format_table(rows: list) -> str:
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    out = [" | ".join(str(c).ljust(w) for c, w in zip(line, widths)) for line in lines]
+    out = [" | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(out)
 
@@ -233,39 +233,7 @@ def _main(argv: Sequence[str] | None) -> int:
                   f"({exc.name} is not installed): pip install 'st-exporter[export]'", file=sys.stderr)
             return 2
 
-        if argv[:1] == ["check"]:
-            args = _check_parser().parse_args(argv[1:])
-            if args.stages:  # straight to the comparison: the check's parity run would not locate anything
-                from .manifest import read_manifest
-
-                print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
-                return 0
-            result = check(args.out, model_dir=args.model, texts=args.texts,
-                           progress=_progress(args.quiet or args.json))
-            if args.json:
-                print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
-                return 0 if result.passed else 1
-            print(format_table(result.rows))
-            for failure in dict.fromkeys(f"{row.target}: {failure}" if kind == "files" else failure
-                                         for row in result.rows for kind in ("settings", "files")
-                                         for failure in row.parity.get(kind, {}).get("failures", [])):
-                print(f"st-export check: {failure}", file=sys.stderr)
-            return 0 if result.passed else 1
-        args = _export_parser().parse_args(argv)
-        start = time.perf_counter()
-        result = export(args.model_dir, args.output, targets=args.targets, force=args.force, add=args.add,
-                        texts=args.texts,
-                        check=not args.no_check, opset=args.opset, variants=not args.no_variants,
-                        options=_serving_options(args), progress=_progress(args.quiet))
-        print(format_table(result.rows))
-        for name, why in result.skipped.items():
-            print(f"skipped {name}: {'; '.join(why)}")
-        kept = [name for name in result.manifest["targets"] if name not in {row.target for row in result.rows}]
-        if kept:
-            print(f"kept from the existing export: {', '.join(kept)}")
-        print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s "
-              f"(manifest: {result.out / 'manifest.json'})")
-        return 0
+        return _run_check(check, argv[1:]) if argv[:1] == ["check"] else _run_export(export, argv)
     except ExporterError as exc:
         print(f"st-export: error [{exc.code}]: {exc}", file=sys.stderr)
         if argv[:1] == ["check"] and "--json" in argv:
@@ -275,6 +243,43 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("st-export: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def _run_check(check: Any, argv: list[str]) -> int:
+    """Return the exit code of ``st-export check ARGV`` after printing its table (or JSON document)."""
+    args = _check_parser().parse_args(argv)
+    if args.stages:  # straight to the comparison: the check's parity run would not locate anything
+        from .manifest import read_manifest
+
+        print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
+        return 0
+    result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json))
+    if args.json:
+        print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
+        return 0 if result.passed else 1
+    print(format_table(result.rows))
+    for failure in dict.fromkeys(f"{row.target}: {failure}" if kind == "files" else failure
+                                 for row in result.rows for kind in ("settings", "files")
+                                 for failure in row.parity.get(kind, {}).get("failures", [])):
+        print(f"st-export check: {failure}", file=sys.stderr)
+    return 0 if result.passed else 1
+
+
+def _run_export(export: Any, argv: list[str]) -> int:
+    """Return the exit code of ``st-export ARGV`` after printing the summary table."""
+    args = _export_parser().parse_args(argv)
+    start = time.perf_counter()
+    result = export(args.model_dir, args.output, targets=args.targets, force=args.force, add=args.add,
+                    texts=args.texts, check=not args.no_check, opset=args.opset, variants=not args.no_variants,
+                    options=_serving_options(args), progress=_progress(args.quiet))
+    print(format_table(result.rows))
+    for name, why in result.skipped.items():
+        print(f"skipped {name}: {'; '.join(why)}")
+    kept = [name for name in result.manifest["targets"] if name not in {row.target for row in result.rows}]
+    if kept:
+        print(f"kept from the existing export: {', '.join(kept)}")
+    print(f"\nwrote {result.out} in {time.perf_counter() - start:.1f}s (manifest: {result.out / 'manifest.json'})")
+    return 0
 
 
 def run() -> None:

@@ -17,9 +17,7 @@ from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError
 from .files import read_json, sha256_of, weights_file
 from .modules import ModuleConverter, ModuleEntry
 from .modules.transformer import TransformerConfig
-from .tokenizers.family import TokenizerFamily
-
-STAGE_ORDER = {"transformer": 0, "pooling": 1, "head": 2}
+from .tokenizers.shared.family import TokenizerSpec
 
 
 @dataclass
@@ -28,7 +26,7 @@ class ModelSpec:
 
     path: Path
     modules: list[ModuleConverter]
-    tokenizer: TokenizerFamily  # what each target's tokenizer graph is built from
+    tokenizer: TokenizerSpec  # what each target's tokenizer graph is built from
     embedding_dim: int
     weight_files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     #: the default prompt ``encode`` prepends (config_sentence_transformers.json), "" for none

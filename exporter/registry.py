@@ -1,4 +1,4 @@
-"""Plug-in discovery shared by the module, tokenizer and target registries."""
+"""Plug-in discovery shared by the module, architecture and target registries."""
 from __future__ import annotations
 
 import importlib
@@ -6,8 +6,7 @@ import pkgutil
 from typing import Iterable
 
 
-def import_submodules(package: str, path: Iterable[str], *, skip_suffixes: tuple[str, ...] = ()) -> None:
-    """Import every module of a package (but those ending in ``skip_suffixes``) so ``@register`` runs."""
+def import_submodules(package: str, path: Iterable[str]) -> None:
+    """Import every module of a package so that its ``@register`` decorators run."""
     for info in pkgutil.iter_modules(path):
-        if not info.name.endswith(skip_suffixes) if skip_suffixes else True:
-            importlib.import_module(f"{package}.{info.name}")
+        importlib.import_module(f"{package}.{info.name}")

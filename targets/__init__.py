@@ -5,7 +5,9 @@ ModelSpec (and may read what earlier targets wrote: targets run in ``requires`` 
 ``runners`` reopens those files as Runners for the parity harness, both at export time and in
 ``st-export check``. Extra files of the same graph (quantized, optimized) are ``variants``:
 each has its own bar (its ``thresholds``) and gets its own parity figures, manifest entry and
-row in the summary table. Adding a target is adding a file here.
+row in the summary table. Adding a target is adding a file here, and for each file it writes a row
+in the table of artifacts (``exporter/runtime/artifacts.py``) with the Runner that runs it (under
+``exporter/runtime/``: a target builds; it runs nothing a user calls at serving time).
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
 from exporter.graphs.onnx_builder import GraphBuilder
 from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
 from exporter.progress import note
-from exporter.runtime.runners import OnnxRunner
-from exporter.tokenizers.framing_onnx import DOMAINS, tokenizer_model
+from exporter.runtime.artifacts import open_runner, open_tokenizer
+from exporter.tokenizers.shared.framing_onnx import DOMAINS, tokenizer_model
 
 from . import BuildResult, Target, Variant, register
 from .onnx_variants import build_variants, existing_variants
@@ -123,9 +123,8 @@ class OnnxTarget(Target):
         })
 
     def runners(self, out: Path) -> dict[str, Any]:
-        folder = out / self.name
-        return {"model": OnnxRunner(folder / "model.onnx", name="onnx model.onnx"),
-                "tokenizer": OnnxRunner(folder / "tokenizer.onnx", name="onnx tokenizer.onnx")}
+        return {"model": open_runner(out, self.name, name="onnx model.onnx"),
+                "tokenizer": open_tokenizer(out, self.name, name="onnx tokenizer.onnx")}
 
     def variants(self, out: Path) -> list[Variant]:
-        return existing_variants(out / self.name)
+        return existing_variants(out)

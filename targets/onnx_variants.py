@@ -16,9 +16,11 @@ from typing import Any, Callable
 import onnx
 
 from exporter.progress import note
+from exporter.runtime.artifacts import variants_of
 from exporter.verify.parity import Thresholds
 
-FILES = {"optimized": "model_optimized.onnx", "int8": "model_int8.onnx"}
+#: variant → its file in the target's folder (names from the table of artifacts)
+FILES = {row.variant: Path(row.file).name for row in variants_of("onnx")}
 THRESHOLDS = {"optimized": Thresholds(),
               "int8": Thresholds(min_cosine=0.99, max_abs_diff=None, min_retention=0.99)}
 #: the int8 builder keeps MatMuls in fp32 until the calibration texts (harder than the parity corpus:
@@ -35,8 +37,8 @@ def _contrib_ops(model: onnx.ModelProto) -> list[str]:
 
 def _calibration_feeds(folder: Path, prompt: str) -> list[dict[str, Any]]:
     """Return the calibration texts as encoder inputs, tokenized by the exported tokenizer graph."""
+    from exporter.runtime.onnx import OnnxRunner
     from exporter.verify.corpus import calibration_texts
-    from exporter.runtime.runners import OnnxRunner
 
     tokenizer = OnnxRunner(folder / "tokenizer.onnx")
     texts = [prompt + text for text in calibration_texts()]
@@ -83,14 +85,12 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
     return entries
 
 
-def existing_variants(folder: Path) -> list[Any]:
-    """Return a Variant for each variant file present in ``folder``."""
+def existing_variants(out: Path) -> list[Any]:
+    """Return a Variant for each variant file of the onnx target present in the export ``out``."""
     from functools import partial
-
-    from exporter.runtime.runners import OnnxRunner
 
     from . import Variant
 
-    return [Variant(name, f"{folder.name}/{file}", partial(OnnxRunner, folder / file, name=f"onnx {file}"),
-                    THRESHOLDS[name])
-            for name, file in FILES.items() if (folder / file).is_file()]
+    return [Variant(row.variant, row.file, partial(row.open, out, name=f"onnx {row.path(out).name}"),
+                    THRESHOLDS[row.variant])
+            for row in variants_of("onnx") if row.path(out).is_file()]

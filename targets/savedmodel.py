@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Any
 
 from exporter.graphs.encoder import export_encoder
 from exporter.progress import note
-from exporter.runtime.runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
+from exporter.runtime.artifacts import artifact, open_runner
 
 from . import BuildResult, Target, register
 
-FOLDER = "savedmodel"
+FOLDER = artifact("savedmodel").file
 SIGNATURES = ("serving_default", "tokenize")
 
 
@@ -45,7 +43,7 @@ def string_encoder_module(spec: Any) -> Any:
     import tensorflow as tf
 
     from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
-    from exporter.tokenizers.framing_tf import TokenizerTF
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
 
     backend = onnx_tf_backend()
     note(f"the encoder at opset {ONNX_TF_OPSET} for onnx-tf")
@@ -121,41 +119,5 @@ class SavedModelTarget(Target):
         })
 
     def runners(self, out: Path) -> dict[str, Any]:
-        runner = SavedModelRunner(out / FOLDER)
+        runner = open_runner(out, self.name)
         return {"model": runner, "tokenizer": runner}
-
-
-class SavedModelRunner:
-    """The SavedModel's signatures through TensorFlow (``encode`` and ``tokenize``)."""
-
-    def __init__(self, path: str | Path, *, device: str = "cpu"):
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401 - registers the tf-text ops the graph uses
-
-        self.path = Path(path)
-        self.device = "/GPU:0" if device == "cuda" else "/CPU:0"
-        with tf.device(self.device):
-            self.model = tf.saved_model.load(str(self.path))
-        self.name = f"tensorflow savedmodel ({device})"
-
-    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        import tensorflow as tf
-
-        batch = tf.constant(checked_texts(texts), dtype=tf.string, shape=[len(texts)])
-        with tf.device(self.device):
-            outputs = self.model.signatures[signature](text=batch)
-        return {name: value.numpy() for name, value in outputs.items()}
-
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
-                          batch_size)
-
-    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self._call("tokenize", texts)
-
-
-def keras_layer(out: str | Path) -> Any:
-    """Return the exported SavedModel as a Keras 3 layer (strings in, embeddings out)."""
-    import keras
-
-    return keras.layers.TFSMLayer(str(Path(out) / FOLDER), call_endpoint="serving_default")

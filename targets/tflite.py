@@ -2,7 +2,7 @@
 
 ``model.tflite`` is converted from ``savedmodel/`` with TFLite builtins and tensorflow-text's
 TFLite kernels only (no Flex / select TF ops: the tokenizer works on code points, see
-exporter/tokenizers/wordpiece_tf.py). Signatures ``serving_default(text) -> sentence_embedding``
+exporter/tokenizers/wordpiece/emit_tf.py). Signatures ``serving_default(text) -> sentence_embedding``
 and ``tokenize(text) -> input_ids, attention_mask, token_type_ids``. ``model_fp16.tflite`` stores
 the weights as float16; ``model_int8.tflite`` is dynamic-range quantized (int8 weights,
 activations quantized on the fly). Runs in LiteRT (``ai-edge-litert``) with tensorflow-text's
@@ -10,28 +10,29 @@ op registrar, falling back to TensorFlow's interpreter.
 """
 from __future__ import annotations
 
-import os
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
-
-from exporter.errors import ArtifactNotFoundError, ExporterError
 from exporter.verify.parity import Thresholds
 from exporter.progress import counted, note
-from exporter.runtime.runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in_batches
+from exporter.runtime.artifacts import artifact, open_runner, variants_of
+from exporter.runtime.runners import TOKEN_NAMES
+from exporter.runtime.tflite import TFLiteConversionError, TFLiteRunner
 
 from . import BuildResult, Target, Variant, register
 
 FOLDER = "tflite"
 SIGNATURES = ("serving_default", "tokenize")
-#: file name → (quantization, what it means); the first is the main artifact
-FILES = {
-    "model.tflite": (None, "float32 weights and activations"),
-    "model_fp16.tflite": ("fp16", "float16 weights, dequantized to float32 at load; float32 activations"),
-    "model_int8.tflite": ("int8", "dynamic-range: int8 weights, activations quantized per inference"),
+#: what each file's quantization means
+MEANINGS = {
+    None: "float32 weights and activations",
+    "fp16": "float16 weights, dequantized to float32 at load; float32 activations",
+    "int8": "dynamic-range: int8 weights, activations quantized per inference",
 }
+#: file name → (quantization, what it means); the first is the main artifact (names from the table of artifacts)
+FILES = {Path(row.file).name: (row.variant, MEANINGS[row.variant])
+         for row in (artifact(FOLDER), *variants_of(FOLDER))}
 VARIANT_BARS = {
     "fp16": Thresholds(min_cosine=0.999, max_abs_diff=None),
     "int8": Thresholds(min_cosine=0.98, max_abs_diff=None),
@@ -41,10 +42,6 @@ FP32_BAR = Thresholds(min_cosine=0.9999, max_abs_diff=1e-4)
 APP_RUNTIME = ("LiteRT (TensorFlow Lite) runtime + tensorflow-text's TFLite ops: register "
                "tensorflow_text's TFLite kernels with the interpreter's op resolver; no Flex (select TF ops) "
                "delegate is needed")
-
-
-class TFLiteConversionError(ExporterError):
-    code = "tflite-conversion"
 
 
 def convert(saved_model: Path, quantization: str | None) -> bytes:
@@ -101,52 +98,6 @@ def describe(data: bytes) -> dict[str, Any]:
     return {"ops": {kind: sorted(names) for kind, names in ops.items()}, "constant_bytes": constants}
 
 
-def open_interpreter(path: Path, *, threads: int | None = None) -> tuple[Any, str]:
-    """Return (an interpreter with tensorflow-text's kernels registered, which runtime it is).
-
-    LiteRT (``ai_edge_litert``) when installed, else TensorFlow's deprecated ``tf.lite`` interpreter.
-    """
-    import tensorflow_text  # noqa: F401 - its TFLite kernels are registered below
-    from tensorflow_text import tflite_registrar
-
-    options = {"model_path": str(path), "custom_op_registerers": tflite_registrar.SELECT_TFTEXT_OPS,
-               "num_threads": threads or os.cpu_count() or 1}
-    try:
-        from ai_edge_litert.interpreter import InterpreterWithCustomOps
-
-        return InterpreterWithCustomOps(**options), "ai-edge-litert InterpreterWithCustomOps"
-    except ImportError:
-        from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
-
-        return InterpreterWithCustomOps(**options), "tensorflow.lite InterpreterWithCustomOps"
-
-
-class TFLiteRunner:
-    """A ``.tflite`` file's signatures through the LiteRT interpreter (``encode`` and ``tokenize``)."""
-
-    def __init__(self, path: str | Path, *, threads: int | None = None, name: str | None = None):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ArtifactNotFoundError(f"{self.path}: artifact not found; re-run st-export")
-        try:
-            self.interpreter, self.runtime = open_interpreter(self.path, threads=threads)
-        except (RuntimeError, ValueError) as exc:
-            raise TFLiteConversionError(f"{self.path} does not load: {exc}") from None
-        self.name = name or f"tflite {self.path.name}"
-
-    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
-        return self.interpreter.get_signature_runner(signature)(text=batch)
-
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
-                          batch_size)
-
-    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        outputs = self._call("tokenize", texts)
-        return {name: outputs[name] for name in TOKEN_NAMES}
-
-
 def _smoke_run(path: Path) -> str:
     """Run both signatures once; return the runtime's name.
 
@@ -201,13 +152,9 @@ class TFLiteTarget(Target):
         })
 
     def runners(self, out: Path) -> dict[str, Any]:
-        runner = TFLiteRunner(out / FOLDER / "model.tflite")
+        runner = open_runner(out, self.name)
         return {"model": runner, "tokenizer": runner}
 
     def variants(self, out: Path) -> list[Variant]:
-        found = []
-        for file_name, (quantization, _) in FILES.items():
-            if quantization and (out / FOLDER / file_name).is_file():
-                found.append(Variant(quantization, f"{FOLDER}/{file_name}",
-                                     partial(TFLiteRunner, out / FOLDER / file_name), VARIANT_BARS[quantization]))
-        return found
+        return [Variant(row.variant, row.file, partial(row.open, out), VARIANT_BARS[row.variant])
+                for row in variants_of(self.name) if row.path(out).is_file()]

@@ -12,22 +12,19 @@ that imports only tensorflow and tensorflow_text.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
-
-from exporter.errors import ArtifactNotFoundError, ExporterError
+from exporter.errors import ExporterError
 from exporter.layouts import link_tree, model_name, server_path
-from exporter.runtime.runners import DEFAULT_BATCH_SIZE, in_batches
+from exporter.runtime.artifacts import artifact, open_runner
+from exporter.runtime.tfserving import CONFIG
 
 from . import BuildResult, Target, register
 
-FOLDER = "tfserving"
-CONFIG = "models.config"
+FOLDER = artifact("tfserving").file
 VERSION = "1"
-#: where the README's docker command mounts OUT/tfserving
+#: where docs/serving.md's docker command mounts OUT/tfserving
 DEFAULT_BASE_PATH = "/models"
 EXAMPLE_TEXTS = ["Hello world", "Grüß Gott"]
 
@@ -61,14 +58,6 @@ def models_config(name: str, base_path: str) -> str:
     return text_format.MessageToString(config)
 
 
-def read_models_config(path: Path) -> Any:
-    """Return ``models.config`` parsed with TF Serving's own schema (unknown fields raise)."""
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    return text_format.Parse(Path(path).read_text(encoding="utf-8"), model_server_config_pb2.ModelServerConfig())
-
-
 def rest_examples(name: str, dim: int) -> dict[str, Any]:
     """Return the documented REST requests and the shape of their responses."""
     url = f"POST http://localhost:8501/v1/models/{name}:predict"
@@ -77,71 +66,6 @@ def rest_examples(name: str, dim: int) -> dict[str, Any]:
         "row": {"url": url, "body": {"instances": EXAMPLE_TEXTS}, "response": {"predictions": rows}},
         "columnar": {"url": url, "body": {"inputs": {"text": EXAMPLE_TEXTS}}, "response": {"outputs": rows}},
     }
-
-
-def predict_inputs(body: dict[str, Any], input_names: Sequence[str]) -> tuple[dict[str, list], bool]:
-    """Return ({input name: values}, row_format) for a ``:predict`` body, read as TF Serving reads it.
-
-    Row format (``instances``) is a list with one entry per example: a bare value when the signature
-    has one input, else an object by input name. Columnar (``inputs``) is an object by input name,
-    or a bare list when there is one input.
-    """
-    if ("instances" in body) == ("inputs" in body):
-        raise ValueError('a predict body has exactly one of "instances" and "inputs"')
-    if "instances" in body:
-        rows = body["instances"]
-        if len(input_names) == 1 and not (rows and isinstance(rows[0], dict)):
-            return {input_names[0]: list(rows)}, True
-        return {name: [row[name] for row in rows] for name in input_names}, True
-    columns = body["inputs"]
-    if not isinstance(columns, dict):
-        return {input_names[0]: list(columns)}, False
-    return {name: list(columns[name]) for name in input_names}, False
-
-
-def predict_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[str, Any]:
-    """Return the JSON TF Serving sends back; a lone output is sent without its name."""
-    if len(outputs) == 1:
-        (value,) = outputs.values()
-        return {"predictions" if row_format else "outputs": value.tolist()}
-    if row_format:
-        size = len(next(iter(outputs.values())))
-        return {"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(size)]}
-    return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
-
-
-class TfServingRestRunner:
-    """``tfserving/<name>/<version>`` found through ``models.config``, called with REST JSON bodies."""
-
-    def __init__(self, folder: Path):
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401 - registers the tf-text ops the graph uses
-
-        config = read_models_config(Path(folder) / CONFIG)
-        (entry,) = config.model_config_list.config
-        versions = sorted((Path(folder) / entry.name).glob("[0-9]*"), key=lambda p: int(p.name))
-        if not versions:
-            raise ArtifactNotFoundError(f"{folder / entry.name}: no numbered version folder; re-run st-export")
-        self.model = tf.saved_model.load(str(versions[-1]))
-        self.signature = self.model.signatures["serving_default"]
-        self.input_names = list(self.signature.structured_input_signature[1])
-        self.name = f"tf serving {entry.name}/{versions[-1].name} (REST JSON)"
-
-    def predict(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Return the response TF Serving gives to a ``:predict`` JSON body (both through JSON text)."""
-        import tensorflow as tf
-
-        inputs, row_format = predict_inputs(json.loads(json.dumps(body)), self.input_names)
-        tensors = {name: tf.constant(values, dtype=tf.string, shape=[len(values)]) for name, values in inputs.items()}
-        outputs = {name: value.numpy() for name, value in self.signature(**tensors).items()}
-        return json.loads(json.dumps(predict_response(outputs, row_format)))
-
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(self._predict, texts, batch_size)
-
-    def _predict(self, texts: list[str]) -> np.ndarray:
-        response = self.predict({"instances": texts})
-        return np.array(response["predictions"], dtype=np.float32).reshape(len(texts), -1)
 
 
 @register
@@ -188,4 +112,4 @@ class TfServingTarget(Target):
         })
 
     def runners(self, out: Path) -> dict[str, Any]:
-        return {"model": TfServingRestRunner(out / FOLDER)}
+        return {"model": open_runner(out, self.name)}

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import exporter  # noqa: E402
 from exporter.verify.corpus import parity_texts  # noqa: E402
 from exporter.model import default_model_path  # noqa: E402
-from exporter.runtime.runners import ReferenceRunner  # noqa: E402
+from exporter.verify.reference import ReferenceRunner  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -166,24 +166,33 @@ def _tokenizer(vocab: str, folder: Path):
 
 
 def _transformer(arch: str, vocab_size: int, seed: int):
+    """Return a tiny random transformers model of ``arch`` (a key of ARCHITECTURES).
+
+    Raises:
+        ValueError: an architecture the factory has no tiny model of.
+    """
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
                               RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel)
 
+    small = dict(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64)
+    # RoBERTa-style positions start after the padding index (1) and MPNet's at 2: 130 positions hold 128 tokens
+    roberta_like = dict(small, max_position_embeddings=130, type_vocab_size=1, pad_token_id=1)
+    models = {
+        "bert": lambda: BertModel(BertConfig(**small, max_position_embeddings=128)),
+        "distilbert": lambda: DistilBertModel(DistilBertConfig(vocab_size=vocab_size, dim=HIDDEN, n_layers=2, n_heads=2,
+                                                               hidden_dim=64, max_position_embeddings=128)),
+        # 32 relative-position buckets as in the real one
+        "mpnet": lambda: MPNetModel(MPNetConfig(**small, max_position_embeddings=130,
+                                                relative_attention_num_buckets=32)),
+        "xlm-roberta": lambda: XLMRobertaModel(XLMRobertaConfig(**roberta_like), add_pooling_layer=False),
+        # RoBERTa checkpoints carry the pooler, unused
+        "roberta": lambda: RobertaModel(RobertaConfig(**roberta_like), add_pooling_layer=True),
+    }
+    if arch not in models:
+        raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(models)}")
     torch.manual_seed(seed)
-    if arch == "bert":
-        return BertModel(BertConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
-                                    num_attention_heads=2, intermediate_size=64, max_position_embeddings=128))
-    if arch == "mpnet":  # positions start at 2: 130 holds 128 tokens; 32 relative-position buckets as in the real one
-        return MPNetModel(MPNetConfig(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
-                                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
-                                      relative_attention_num_buckets=32))
-    if arch in ("xlm-roberta", "roberta"):  # positions start after the padding index (1): 130 holds 128 tokens
-        config, model = (XLMRobertaConfig, XLMRobertaModel) if arch == "xlm-roberta" else (RobertaConfig, RobertaModel)
-        return model(config(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, pad_token_id=1),
-                     add_pooling_layer=arch == "roberta")  # RoBERTa checkpoints carry the pooler, unused
-    return DistilBertModel(DistilBertConfig(vocab_size=vocab_size, dim=HIDDEN, n_layers=2, n_heads=2,
-                                            hidden_dim=64, max_position_embeddings=128))
+    return models[arch]()
 
 
 def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, pooling: tuple[str, ...] = ("mean",),
@@ -199,6 +208,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
         tokenizer_json_limits: write fixed padding and truncation to this length into tokenizer.json,
             as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.
     """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(ARCHITECTURES)}")
     vocab = vocab or ARCHITECTURES[arch]
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Dense, Normalize, Transformer

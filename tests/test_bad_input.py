@@ -150,6 +150,26 @@ def test_unknown_target(capsys, tiny_model, tmp_path):
     _assert_nothing_written(tmp_path)
 
 
+@pytest.mark.parametrize("folder", ["nope", "empty"])
+def test_check_and_load_name_a_missing_export_alike(capsys, tmp_path, folder):
+    """The same missing or empty export folder: check() and load() raise the same error (the export is missing,
+    not the model); the CLI prints its code and exits 2."""
+    import exporter
+    from exporter.errors import ArtifactNotFoundError
+
+    out = tmp_path / folder
+    if folder == "empty":
+        out.mkdir()
+    errors = []
+    for call in (exporter.check, exporter.load):
+        with pytest.raises(ArtifactNotFoundError, match="no manifest.json") as raised:
+            call(out)
+        errors.append(str(raised.value))
+    assert errors[0] == errors[1]
+    code, err = _run(capsys, "check", str(out))
+    assert code == 2 and "[artifact-not-found]" in err and "no manifest.json" in err and "Traceback" not in err
+
+
 def test_runner_rejects_wrong_input_types():
     with pytest.raises(InvalidInputError, match="wrap it as"):
         checked_texts("one string")
@@ -173,10 +193,13 @@ def test_max_seq_length_over_the_positions_is_refused(capsys, copy_of, tmp_path)
 
 
 def test_a_target_the_tokenizer_family_cannot_serve_is_refused_by_name(capsys, tiny_model, tmp_path, monkeypatch):
-    """A family without a TF emitter: savedmodel and tflite are refused before anything is written, onnx works."""
-    from exporter.tokenizers.wordpiece import WordPieceSpec
+    """A family without a TF graph: savedmodel and tflite are refused before anything is written, onnx works."""
+    import dataclasses
 
-    monkeypatch.setattr(WordPieceSpec, "emitters", {"onnx": WordPieceSpec.emitters["onnx"]})
+    from exporter.tokenizers.shared import family
+    from exporter.tokenizers.wordpiece import FAMILY
+
+    monkeypatch.setitem(family._REGISTERED, FAMILY.name, dataclasses.replace(FAMILY, graphs=("onnx",)))
     model = str(tiny_model("bert_uncased_mean_norm"))
     code, err = _run(capsys, model, "-o", str(tmp_path / "out"), "--targets", "onnx,tflite")
     assert code == 2 and "savedmodel: the wordpiece tokenizer has no tf graph" in err

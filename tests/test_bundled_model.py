@@ -9,7 +9,7 @@ import pytest
 
 from exporter.verify.corpus import SHARED_CORPUS, shared_corpus_path
 from exporter.verify.parity import compare_embeddings, compare_tokens
-from exporter.runtime.runners import OnnxRunner
+from exporter.runtime.onnx import OnnxRunner
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
 

@@ -12,7 +12,8 @@ import pytest
 
 import exporter
 from exporter.verify.parity import Thresholds, compare_embeddings, compare_tokens
-from exporter.runtime.runners import OnnxRunner, ReferenceRunner
+from exporter.runtime.onnx import OnnxRunner
+from exporter.verify.reference import ReferenceRunner
 
 # GPU kernels (TF32 matmuls, fused attention) round differently from the CPU
 GPU_THRESHOLDS = Thresholds(min_cosine=0.9999, max_abs_diff=1e-3)

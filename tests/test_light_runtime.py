@@ -3,7 +3,10 @@
 The light install (``pip install st-exporter``, no ``[export]`` extra) is numpy, onnxruntime and
 onnxruntime-extensions. The last test proves it in a fresh virtual environment whose site-packages
 holds only those (and what onnxruntime imports: flatbuffers, packaging, protobuf) plus the exporter
-package: no torch, transformers, sentence-transformers, TensorFlow or onnx.
+package: no torch, transformers, sentence-transformers, TensorFlow or onnx. Beside it, every row of the
+table of artifacts (``exporter/runtime/artifacts.py``) is opened in a fresh process of the full install,
+which must not import a builder (``targets``, torch, transformers, sentence-transformers, onnx-tf) nor,
+for the ONNX Runtime rows, TensorFlow.
 """
 from __future__ import annotations
 
@@ -17,9 +20,20 @@ import pytest
 
 import exporter
 from exporter.errors import InvalidInputError
+from exporter.runtime.artifacts import ARTIFACTS, artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 LIGHT_PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "onnxruntime_extensions", "flatbuffers", "packaging")
+#: what running an artifact must never import: the builders and what only they need
+BUILDERS = ("torch", "transformers", "sentence_transformers", "onnx_tf", "targets")
+
+
+def _runs_without_tensorflow(row) -> bool:
+    return not {"tensorflow", "tensorflow-text"} & set(row.needs)
+
+
+#: the onnx targets the light install loads (their Runner needs ONNX Runtime alone)
+LIGHT_TARGETS = [row.target for row in ARTIFACTS if not row.layout and _runs_without_tensorflow(row)]
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -99,6 +113,8 @@ assert not missing, missing
 import exporter
 model = exporter.load({str(bundled_export.out)!r})
 np.save({str(result)!r}, model.encode(json.loads(open({str(texts)!r}, encoding="utf-8").read())))
+for target in {LIGHT_TARGETS!r}:
+    assert exporter.load({str(bundled_export.out)!r}, target).encode(["a"]).shape[0] == 1, target
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow", "transformers", "onnx")))
 """
     run = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd=tmp_path)
@@ -110,3 +126,56 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow"
                          capture_output=True, text=True, cwd=tmp_path)
     assert cli.returncode == 2 and "pip install 'st-exporter[export]'" in cli.stderr, cli.stderr[-800:]
     assert "Traceback" not in cli.stderr
+
+
+#: each row opened in turn in one fresh process, the ONNX Runtime rows first (TensorFlow is not loaded yet when
+#: they are checked); prints {target: [forbidden modules loaded by then]}
+OPEN_EVERY_ROW = """
+import json, sys
+import exporter
+from exporter.runtime.artifacts import artifact, open_runner
+out, builders, rows = sys.argv[1], sys.argv[2].split(","), json.loads(sys.argv[3])
+found = {}
+for target, tf_free in rows:
+    row = artifact(target)
+    runner = open_runner(out, target) if row.layout else exporter.load(out, target)
+    assert runner.encode(["a"]).shape[0] == 1, target
+    forbidden = builders + (["tensorflow"] if tf_free else [])
+    found[target] = sorted({m.split(".")[0] for m in sys.modules} & set(forbidden))
+print(json.dumps(found))
+"""
+
+
+def test_every_artifact_runs_without_the_builders(bundled_export):
+    """A fresh process: load(OUT, t).encode(["a"]) for each row of the table whose file the export holds (the
+    serving layouts through open_runner) imports no torch, transformers, sentence-transformers, onnx-tf or
+    targets; the ONNX Runtime rows (opened first) no TensorFlow either."""
+    rows = sorted((row for row in ARTIFACTS if row.path(bundled_export.out).exists()),
+                  key=lambda row: not _runs_without_tensorflow(row))
+    assert {row.target for row in rows} == {row.target for row in ARTIFACTS}  # the session export has every file
+    args = json.dumps([[row.target, _runs_without_tensorflow(row)] for row in rows])
+    run = subprocess.run([sys.executable, "-c", OPEN_EVERY_ROW, str(bundled_export.out), ",".join(BUILDERS), args],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-1500:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found == {row.target: [] for row in rows}
+
+
+def test_table_covers_what_the_targets_write(bundled_export):
+    """Every target the builders have and every variant they wrote into the session export (every target, every
+    variant) is a row of the table, with the same file; every row belongs to a target."""
+    import targets
+
+    out = bundled_export.out
+    names = targets.available()
+    written = set(names)
+    for name in names:
+        assert artifact(name).path(out).exists(), name
+        for variant in targets.get(name).variants(out):
+            row = artifact(f"{name}:{variant.name}")
+            written.add(row.target)
+            assert (out / variant.file).resolve().is_relative_to(row.path(out).resolve()), (row, variant.file)
+    assert written == {row.target for row in ARTIFACTS}
+    assert set(bundled_export.manifest["targets"]) == set(names)
+    with pytest.raises(InvalidInputError, match="available: onnx, onnx:optimized, onnx:int8, savedmodel, tflite"):
+        exporter.load(out, "triton")  # load opens each graph from its own target's folder, not a layout's copy

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.runtime.runners import OnnxRunner
+from exporter.runtime.artifacts import open_tokenizer
 from exporter.verify.parity import compare_tokens
 from targets import available
-from targets.savedmodel import SavedModelRunner
-from targets.tflite import TFLiteRunner
 
 #: what the core bar and each variant's own bar are checked against by the export itself
 VARIANT_ROWS = {"onnx:optimized", "onnx:int8", "tflite:fp16", "tflite:int8", "triton:tf"}
@@ -56,12 +54,9 @@ def test_manifest_records_the_architecture_and_framing(mpnet_export):
 
 @pytest.mark.parametrize("target", ["onnx", "savedmodel", "tflite"])
 def test_special_token_literals_match_like_the_reference(mpnet_export, target):
-    from exporter.runtime.runners import ReferenceRunner
+    from exporter.verify.reference import ReferenceRunner
 
-    out = mpnet_export.out
-    graph = {"onnx": lambda: OnnxRunner(out / "onnx/tokenizer.onnx"),
-             "savedmodel": lambda: SavedModelRunner(out / "savedmodel"),
-             "tflite": lambda: TFLiteRunner(out / "tflite/model.tflite")}[target]()
+    graph = open_tokenizer(mpnet_export.out, target)
     reference = ReferenceRunner(mpnet_export.manifest["source"]["path"])
     assert reference.tokenize(["<UNK>"])["input_ids"].tolist() == [[0, 3, 2]]  # the fixture is what we claim
     report = compare_tokens(reference, graph, SPECIAL_TEXTS)

@@ -20,7 +20,7 @@ def _runners(seed: int = 0):
     rng = np.random.default_rng(seed)
     texts = [f"text {i}" for i in range(40)]
     base = rng.normal(size=(40, 8))
-    reference = ArrayRunner("reference", dict(zip(texts, base)))
+    reference = ArrayRunner("reference", dict(zip(texts, base, strict=True)))
     return texts, base, reference, rng
 
 
@@ -35,7 +35,7 @@ def test_retention_is_one_for_the_same_ranking_and_falls_when_it_is_scrambled():
 
 def test_min_retention_is_a_bar_like_min_cosine():
     texts, base, reference, rng = _runners()
-    noisy = ArrayRunner("noisy", dict(zip(texts, base + rng.normal(scale=0.3, size=base.shape))))
+    noisy = ArrayRunner("noisy", dict(zip(texts, base + rng.normal(scale=0.3, size=base.shape), strict=True)))
     loose = compare_embeddings(reference, noisy, texts, thresholds=Thresholds(min_cosine=0.0, max_abs_diff=None))
     assert loose.passed and loose.retention is not None and loose.retention < 0.999
     strict = compare_embeddings(reference, noisy, texts,

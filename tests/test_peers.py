@@ -17,7 +17,7 @@ def _installed(peers_dir, env):
 def test_a_peer_whose_env_is_missing_is_skipped_naming_the_env_and_the_make_target(tmp_path):
     specs = peer_specs(tmp_path)
     assert [s.label for s in specs] == [p.label for p in PEERS]
-    for spec, peer in zip(specs, PEERS):
+    for spec, peer in zip(specs, PEERS, strict=True):
         assert spec.kind == "peer" and spec.skipped
         assert peer.env in spec.skipped and MAKE_TARGET in spec.skipped
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporter.runtime.runners import OnnxRunner
+from exporter.runtime.onnx import OnnxRunner
 
 
 @pytest.mark.parametrize("fixture", ["mpnet_export", "xlmr_export", "roberta_export"])

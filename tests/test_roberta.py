@@ -15,12 +15,12 @@ import pytest
 
 import exporter
 from exporter.errors import UnsupportedModelError
-from exporter.runtime.runners import OnnxRunner, ReferenceRunner
+from exporter.runtime.artifacts import open_tokenizer
 from exporter.verify.corpus import parity_texts
 from exporter.verify.parity import compare_tokens
 from exporter.verify.sweeps import CODE_POINTS, code_point_sweep, sequence_sweep, texts_that_differ
+from exporter.verify.reference import ReferenceRunner
 from targets import available
-from targets.savedmodel import SavedModelRunner
 
 TARGETS = ["onnx", "savedmodel"]
 CODE_POINT_STEP = 8
@@ -35,11 +35,6 @@ EDGE_TEXTS = [
     "!!! ??? ... ---", "👩‍👩‍👧 🇩🇪 ✊🏽", "\ufeffBOM", "\u200b\u200c\u200d", "\U000F0000\U000F0001 our marks",
     "Tie\u0302\u0301ng Vie\u0323\u0302t", "\U0010FFFF \U000E0001",
 ]
-
-
-def _tokenizer(export, target: str):
-    return {"onnx": lambda: OnnxRunner(export.out / "onnx/tokenizer.onnx"),
-            "savedmodel": lambda: SavedModelRunner(export.out / "savedmodel")}[target]()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +77,7 @@ def test_edge_texts_alone_and_batched(roberta_export, roberta_reference, target)
     ids = roberta_reference.tokenize(["a\x00b x <mask>"])["input_ids"][0].tolist()
     tokens = roberta_reference.model.tokenizer.convert_ids_to_tokens(ids)
     assert tokens[2] == "Ā" and tokens[-2] == "<mask>" and "Ġ" not in tokens  # NUL's byte; lstrip takes the space
-    report = compare_tokens(roberta_reference, _tokenizer(roberta_export, target), EDGE_TEXTS)
+    report = compare_tokens(roberta_reference, open_tokenizer(roberta_export.out, target), EDGE_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]
 
 
@@ -90,14 +85,14 @@ def test_edge_texts_alone_and_batched(roberta_export, roberta_reference, target)
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_code_point_sweep_sample(roberta_export, roberta_reference, target, template):
     texts = [template.format(chr(cp)) for cp in CODE_POINTS[::CODE_POINT_STEP]]
-    graph = _tokenizer(roberta_export, target)
+    graph = open_tokenizer(roberta_export.out, target)
     assert texts_that_differ(roberta_reference, graph, texts) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_sequence_sweep_sample(roberta_export, roberta_reference, target):
     """Every class is exact, runs of one character included (BPE has no ties)."""
-    graph = _tokenizer(roberta_export, target)
+    graph = open_tokenizer(roberta_export.out, target)
     for name, texts in sequence_sweep(SEQUENCE_STEP).items():
         report = compare_tokens(roberta_reference, graph, texts, alone=False)
         assert report.count == 0, (name, report.mismatches[:3])
@@ -107,7 +102,7 @@ def test_pretoken_rules_are_the_reference_regex(roberta_export, roberta_referenc
     """``bpe.pretoken_starts`` (what both graphs apply) puts every boundary where GPT-2's regex in the reference
     does, on the corpora, a code-point sample inside words and the sequence sweep's sample."""
     from exporter.model import read_model
-    from exporter.tokenizers.bpe import pretoken_starts
+    from exporter.tokenizers.bpe.spec import pretoken_starts
 
     classes = read_model(roberta_export.manifest["source"]["path"]).tokenizer.classes()
     pre = roberta_reference.model.tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str
@@ -129,7 +124,7 @@ def test_tflite_kernel_would_tokenize_bpe_wrongly(roberta_export, roberta_refere
     import tensorflow_text as tf_text
 
     from exporter.model import read_model
-    from exporter.tokenizers.bpe import byte_alphabet
+    from exporter.tokenizers.bpe.spec import byte_alphabet
 
     spec = read_model(roberta_export.manifest["source"]["path"]).tokenizer
     backend = roberta_reference.model.tokenizer.backend_tokenizer
@@ -140,6 +135,6 @@ def test_tflite_kernel_would_tokenize_bpe_wrongly(roberta_export, roberta_refere
     fast = tf_text.FastSentencepieceTokenizer(spec.model_proto()).tokenize(words).to_list()
     plain = tf_text.SentencepieceTokenizer(spec.model_proto()).tokenize(words).to_list()
     assert plain == expected
-    wrong = sum(a != b for a, b in zip(fast, expected))
+    wrong = sum(a != b for a, b in zip(fast, expected, strict=True))
     assert wrong > len(words) // 10, (wrong, len(words))
     print(f"FastSentencepieceTokenizer: {wrong} of {len(words)} words differ")

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 from exporter.verify.parity import compare_embeddings, compare_tokens
-from targets.savedmodel import SavedModelRunner, keras_layer
+from exporter.runtime.loaded import keras_layer
+from exporter.runtime.savedmodel import SavedModelRunner
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
 TF_ONLY_SCRIPT = r"""

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from exporter.verify.parity import compare_embeddings, compare_tokens
-from targets.tflite import FILES, TFLiteRunner, describe
+from exporter.runtime.tflite import TFLiteRunner
+from targets.tflite import FILES, describe
 
 TF_TEXT_OPS = {"TFText>ByteSplitWithOffsets", "TFText>FastWordpieceDetokenize", "FastWordpieceTokenizeWithOffsets"}
 FP32_MIN_COSINE, INT8_MIN_COSINE = 0.9999, 0.98

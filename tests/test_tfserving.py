@@ -11,7 +11,7 @@ import pytest
 
 from exporter.files import sha256_of
 from exporter.verify.tf_ops import PYTHON_OPS, savedmodel_ops, unservable_ops
-from targets.tfserving import read_models_config
+from exporter.runtime.tfserving import read_models_config
 
 MAX_ABS_DIFF = 1e-5
 NAME = "all-MiniLM-L6-v2"
@@ -108,7 +108,7 @@ def test_manifest_lists_every_op_and_tf_serving_can_run_them_all(bundled_export,
     assert not set(listed) & set(PYTHON_OPS)
     assert set(listed) <= core | text_ops, sorted(set(listed) - core - text_ops)
     assert {op for op in listed if op in text_ops} == {op for op, s in listed.items() if s.startswith("tensorflow-text:")}
-    # the tokenizer's kernels (exporter/tokenizers/wordpiece_tf.py); everything else is core TensorFlow
+    # the tokenizer's kernels (exporter/tokenizers/wordpiece/emit_tf.py); everything else is core TensorFlow
     assert text_ops & set(listed) == {
         "TFText>ByteSplitWithOffsets", "TFText>FastWordpieceDetokenize", "FastWordpieceTokenizeWithOffsets"}
     assert details["unservable_ops"] == [] and details["min_runtime"]["tensorflow_model_server"]

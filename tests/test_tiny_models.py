@@ -148,7 +148,7 @@ def test_tiny_vocabularies_are_real(vocab, tiny_model):
     (transformers 5 ignores ``BertTokenizerFast(vocab_file=...)`` and builds a 5-token vocabulary.)
     """
     from exporter.model import read_model
-    from exporter.runtime.runners import ReferenceRunner
+    from exporter.verify.reference import ReferenceRunner
 
     model = tiny_model(f"bert_{vocab}_vocab", vocab=vocab) if vocab != "mpnet" else tiny_model(
         "mpnet_v6", arch="mpnet", tokenizer_json_limits=128)
@@ -156,3 +156,12 @@ def test_tiny_vocabularies_are_real(vocab, tiny_model):
     assert len(spec.tokenizer.vocab) >= 1000
     ids = ReferenceRunner(model).tokenize(["Tokenization splits unaffable words into pieces"])["input_ids"][0]
     assert (ids == spec.tokenizer.unk_id).sum() == 0 and len(ids) > 8  # more pieces than words: WordPiece ran
+
+
+def test_the_factory_refuses_an_architecture_it_has_no_tiny_model_of(tmp_path):
+    import pytest
+
+    from model_factory import build_model
+
+    with pytest.raises(ValueError, match="no tiny model of architecture 'gpt2'"):
+        build_model(tmp_path / "m", arch="gpt2")

@@ -11,9 +11,10 @@ import exporter
 from exporter.cli import main
 from exporter.errors import InvalidOptionError
 from exporter.verify.parity import compare_embeddings
-from exporter.runtime.runners import OnnxRunner, ReferenceRunner, ort_session
-from targets.triton import (DEFAULT_OP_LIBRARY, TritonRequestRunner, model_config_schema, model_folders,
-                            read_model_config)
+from exporter.runtime.onnx import OnnxRunner, ort_session
+from exporter.runtime.triton import TritonRequestRunner, model_config_schema, read_model_config
+from exporter.verify.reference import ReferenceRunner
+from targets.triton import DEFAULT_OP_LIBRARY, model_folders
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
 NAME = "all-MiniLM-L6-v2"
@@ -65,7 +66,7 @@ def test_onnx_repository_model_is_onnx_model_with_its_own_data_file(bundled_expo
     proven = onnx.load(str(bundled_export.out / "onnx" / "model.onnx"))
     assert [n.SerializeToString() for n in served.graph.node] == [n.SerializeToString() for n in proven.graph.node]
     assert all(np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
-               for a, b in zip(served.graph.initializer, proven.graph.initializer))
+               for a, b in zip(served.graph.initializer, proven.graph.initializer, strict=True))
     assert (folder / "model.onnx.data").stat().st_nlink == 1
     assert (folder / "model.onnx.data").stat().st_size < (bundled_export.out / "onnx/model.onnx.data").stat().st_size
 
@@ -177,7 +178,8 @@ def test_configs_are_schema_messages_so_any_path_round_trips(tmp_path):
     """config.pbtxt and models.config are built as Triton's ModelConfig and TF Serving's ModelServerConfig and printed
     by protobuf's text format: a path with a backslash, a quote, a space or non-ASCII reads back exactly (string
     formatting wrote ``"\\x"`` escapes the parser then decoded into other paths)."""
-    from targets.tfserving import models_config, read_models_config
+    from exporter.runtime.tfserving import read_models_config
+    from targets.tfserving import models_config
     from targets.triton import model_config
 
     odd = ['/opt/ext\\lib/libortextensions.so', '/opt/"quoted" dir/lib.so', "/opt/bibliothèque/lib.so"]

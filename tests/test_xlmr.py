@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.runtime.runners import OnnxRunner, ReferenceRunner
+from exporter.runtime.artifacts import open_tokenizer
 from exporter.verify.parity import compare_tokens
 from exporter.verify.sweeps import CODE_POINTS, REPEATS, sequence_sweep, texts_that_differ
+from exporter.verify.reference import ReferenceRunner
 from targets import available
-from targets.savedmodel import SavedModelRunner
-from targets.tflite import TFLiteRunner
 
 TARGETS = ["onnx", "savedmodel", "tflite"]
 CODE_POINT_STEP = 8
@@ -32,13 +31,6 @@ EDGE_TEXTS = [
     "Tie\u0302\u0301ng Vie\u0323\u0302t", "a\u0301\u0302\u0303", "\u1100\u1161\u11a8 각", "ª\u0301 Ａ\u0301 ﬁ\u0301",
     "\U000F0000 \U0010FFFD \U000F0FFF our marks", "\ufeffBOM", "\u200b\u200c\u200d", "👩‍👩‍👧 🇩🇪 ✊🏽",
 ]
-
-
-def _tokenizer(export, target: str):
-    out = export.out
-    return {"onnx": lambda: OnnxRunner(out / "onnx/tokenizer.onnx"),
-            "savedmodel": lambda: SavedModelRunner(out / "savedmodel"),
-            "tflite": lambda: TFLiteRunner(out / "tflite/model.tflite")}[target]()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +68,7 @@ def test_manifest_records_the_family_and_the_kernel_decided_class(xlmr_export):
 @pytest.mark.parametrize("target", TARGETS)
 def test_edge_texts_alone_and_batched(xlmr_export, xlmr_reference, target):
     assert xlmr_reference.tokenize(["a\x00b"])["input_ids"].tolist() == [[0, 10, 3, 275, 2]]  # NUL: <unk>
-    report = compare_tokens(xlmr_reference, _tokenizer(xlmr_export, target), EDGE_TEXTS)
+    report = compare_tokens(xlmr_reference, open_tokenizer(xlmr_export.out, target), EDGE_TEXTS)
     assert report.mismatches == [], report.mismatches[:3]
 
 
@@ -84,14 +76,14 @@ def test_edge_texts_alone_and_batched(xlmr_export, xlmr_reference, target):
 @pytest.mark.parametrize("template", ["{}", "a{}b"])
 def test_code_point_sweep_sample(xlmr_export, xlmr_reference, target, template):
     texts = [template.format(chr(cp)) for cp in CODE_POINTS[::CODE_POINT_STEP]]
-    graph = _tokenizer(xlmr_export, target)
+    graph = open_tokenizer(xlmr_export.out, target)
     assert texts_that_differ(xlmr_reference, graph, texts) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_sequence_sweep_sample(xlmr_export, xlmr_reference, target):
     """Every class but the ties is exact: combining marks (HF's per-cluster character map), jamo, 40 scripts."""
-    graph = _tokenizer(xlmr_export, target)
+    graph = open_tokenizer(xlmr_export.out, target)
     for name, texts in sequence_sweep(SEQUENCE_STEP).items():
         if name != REPEATS:
             report = compare_tokens(xlmr_reference, graph, texts, alone=False)

@@ -3,5 +3,7 @@
 Tokenizer graphs are built by the tokenizer families (``exporter/tokenizers``) with the helpers here.
 """
 
-#: the tokenizer graphs' outputs and the encoder graphs' inputs, in this order, everywhere
-TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+# the artifacts' contract is defined where they are read; the builders write it
+from ..runtime.runners import TOKEN_NAMES
+
+__all__ = ["TOKEN_NAMES"]

@@ -34,9 +34,6 @@ from ..model import ModelSpec
 
 TOKENS = "token_embeddings"
 MICROSOFT = "com.microsoft"
-#: the fused operators we expect to find, for the manifest
-FUSED_OPS = ("EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu", "FastGelu", "Gelu",
-             "LayerNormalization")
 
 
 class _FusableTransformer(torch.nn.Module):

@@ -78,9 +78,9 @@ def _activations(model: onnx.ModelProto, nodes: list[str], feeds: list[dict[str,
     session = _session(probe)
     rows: dict[str, list[np.ndarray]] = {name: [] for name in nodes}
     for feed in feeds:
-        values = dict(zip(inputs, session.run(inputs, feed)))
+        values = dict(zip(inputs, session.run(inputs, feed), strict=True))
         mask = feed["attention_mask"].astype(bool)
-        for name, tensor in zip(nodes, inputs):
+        for name, tensor in zip(nodes, inputs, strict=True):
             value = values[tensor]
             rows[name].append(value[mask] if value.shape[:2] == mask.shape else value.reshape(-1, value.shape[-1]))
     return {name: np.concatenate(parts) for name, parts in rows.items()}
@@ -150,29 +150,9 @@ def _rewritten(model: onnx.ModelProto, plans: dict[str, np.ndarray]) -> onnx.Mod
         x = node.input[0]
         if node is not groups[x][0]:
             continue  # written with the first node of its group
-        members, s, g = groups[x], plans[node.name], f"int8/{_safe(node.name)}"
-        weights = [numpy_helper.to_array(initializers[m.input[1]]).astype(np.float32) for m in members]
-        wq, ws = quantized_weights(np.concatenate(weights, axis=1) * s[:, None])
-        added += [numpy_helper.from_array((1 / s).astype(np.float32), f"{g}/inverse_scale"),
-                  numpy_helper.from_array(wq, f"{g}/weight"), numpy_helper.from_array(ws, f"{g}/weight_scale"),
-                  numpy_helper.from_array(np.zeros(wq.shape[1], np.int8), f"{g}/weight_zero")]
-        product = list(node.output) if len(members) == 1 else [f"{g}/output"]
-        nodes += [
-            helper.make_node("Mul", [x, f"{g}/inverse_scale"], [f"{g}/smoothed"], name=f"{g}/smooth"),
-            helper.make_node("Abs", [f"{g}/smoothed"], [f"{g}/abs"], name=f"{g}/abs"),
-            helper.make_node("ReduceMax", [f"{g}/abs", "int8/last_axis"], [f"{g}/row_max"], keepdims=1,
-                             name=f"{g}/row_max"),
-            helper.make_node("Max", [f"{g}/row_max", "int8/tiny"], [f"{g}/row_scale"], name=f"{g}/row_scale"),
-            helper.make_node("Div", [f"{g}/smoothed", f"{g}/row_scale"], [f"{g}/unit"], name=f"{g}/unit"),
-            helper.make_node("DynamicQuantizeMatMul", [f"{g}/unit", f"{g}/weight", f"{g}/weight_scale",
-                                                       f"{g}/weight_zero"], [f"{g}/product"], domain=MICROSOFT,
-                             name=f"{g}/matmul"),
-            helper.make_node("Mul", [f"{g}/product", f"{g}/row_scale"], product, name=f"{g}/rescale"),
-        ]
-        if len(members) > 1:
-            added.append(numpy_helper.from_array(np.array([w.shape[1] for w in weights], np.int64), f"{g}/widths"))
-            nodes.append(helper.make_node("Split", [product[0], f"{g}/widths"], [m.output[0] for m in members],
-                                          axis=-1, name=f"{g}/split"))
+        group_nodes, group_tensors = _quantized_group(groups[x], plans[node.name], initializers)
+        nodes += group_nodes
+        added += group_tensors
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(added)
@@ -183,6 +163,36 @@ def _rewritten(model: onnx.ModelProto, plans: dict[str, np.ndarray]) -> onnx.Mod
     if not any(i.domain == MICROSOFT for i in out.opset_import):
         out.opset_import.append(helper.make_opsetid(MICROSOFT, 1))
     return out
+
+
+def _quantized_group(members: list[onnx.NodeProto], s: np.ndarray,
+                     initializers: dict[str, onnx.TensorProto]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Return (nodes, initializers) of one group's per-token int8 product: smooth by ``s``, scale each row to
+    [-1, 1], DynamicQuantizeMatMul over the concatenated weights, rescale, then Split among the members."""
+    x, g = members[0].input[0], f"int8/{_safe(members[0].name)}"
+    weights = [numpy_helper.to_array(initializers[m.input[1]]).astype(np.float32) for m in members]
+    wq, ws = quantized_weights(np.concatenate(weights, axis=1) * s[:, None])
+    added = [numpy_helper.from_array((1 / s).astype(np.float32), f"{g}/inverse_scale"),
+             numpy_helper.from_array(wq, f"{g}/weight"), numpy_helper.from_array(ws, f"{g}/weight_scale"),
+             numpy_helper.from_array(np.zeros(wq.shape[1], np.int8), f"{g}/weight_zero")]
+    product = list(members[0].output) if len(members) == 1 else [f"{g}/output"]
+    nodes = [
+        helper.make_node("Mul", [x, f"{g}/inverse_scale"], [f"{g}/smoothed"], name=f"{g}/smooth"),
+        helper.make_node("Abs", [f"{g}/smoothed"], [f"{g}/abs"], name=f"{g}/abs"),
+        helper.make_node("ReduceMax", [f"{g}/abs", "int8/last_axis"], [f"{g}/row_max"], keepdims=1,
+                         name=f"{g}/row_max"),
+        helper.make_node("Max", [f"{g}/row_max", "int8/tiny"], [f"{g}/row_scale"], name=f"{g}/row_scale"),
+        helper.make_node("Div", [f"{g}/smoothed", f"{g}/row_scale"], [f"{g}/unit"], name=f"{g}/unit"),
+        helper.make_node("DynamicQuantizeMatMul", [f"{g}/unit", f"{g}/weight", f"{g}/weight_scale",
+                                                   f"{g}/weight_zero"], [f"{g}/product"], domain=MICROSOFT,
+                         name=f"{g}/matmul"),
+        helper.make_node("Mul", [f"{g}/product", f"{g}/row_scale"], product, name=f"{g}/rescale"),
+    ]
+    if len(members) > 1:
+        added.append(numpy_helper.from_array(np.array([w.shape[1] for w in weights], np.int64), f"{g}/widths"))
+        nodes.append(helper.make_node("Split", [product[0], f"{g}/widths"], [m.output[0] for m in members],
+                                      axis=-1, name=f"{g}/split"))
+    return nodes, added
 
 
 def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -212,7 +222,7 @@ def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict
     for members in groups.values():
         weights = [_weights(model, by_name[name]) for name in members]
         shared = smoothing_scales(activations[members[0]], np.concatenate(weights, axis=1))
-        for name, w in zip(members, weights):
+        for name, w in zip(members, weights, strict=True):
             plans[name] = shared
             errors[name] = simulated_error(activations[name], w, shared)
     expected = [_session(model).run(None, feed)[0] for feed in feeds]
@@ -221,7 +231,7 @@ def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict
     while True:
         candidate = _rewritten(model, {n: plans[n] for n in nodes if n not in kept})
         session = _session(candidate)
-        worst = min(_min_cosine(session.run(None, feed)[0], want) for feed, want in zip(feeds, expected))
+        worst = min(_min_cosine(session.run(None, feed)[0], want) for feed, want in zip(feeds, expected, strict=True))
         if worst >= target_cosine or len(kept) == len(nodes):
             return Int8Result(candidate, [n for n in nodes if n not in kept], kept, worst)
         kept.append(riskiest[len(kept)])

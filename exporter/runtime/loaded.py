@@ -15,13 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError, InvalidInputError
-from .runners import DEFAULT_BATCH_SIZE, OnnxRunner, checked_texts, in_batches
+from .artifacts import artifact
+from .runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
 
-#: target → the file it runs, relative to OUT
-TARGET_FILES = {"onnx": "onnx/model.onnx", "onnx:optimized": "onnx/model_optimized.onnx",
-                "onnx:int8": "onnx/model_int8.onnx", "savedmodel": "savedmodel",
-                "tflite": "tflite/model.tflite", "tflite:fp16": "tflite/model_fp16.tflite",
-                "tflite:int8": "tflite/model_int8.tflite"}
 #: SentenceTransformer.encode's keyword arguments that have no meaning for an export, and why
 NOT_HERE = {
     "prompt_name": "the export holds its model's default prompt, applied inside the graph",
@@ -68,27 +64,12 @@ class ExportedModel:
         if not manifest_path.is_file():
             raise ArtifactNotFoundError(f"{self.out}: no manifest.json; pass a directory written by st-export")
         self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if target not in TARGET_FILES:
-            raise InvalidInputError(f"target {target!r}; available: {', '.join(TARGET_FILES)}")
-        path = self.out / TARGET_FILES[target]
-        if not path.exists():
-            raise ArtifactNotFoundError(f"{path}: not in this export; export it (st-export MODEL -o OUT --add "
-                                        f"--targets {target.split(':')[0]}) or load another target")
+        row = artifact(target, layouts=False)
+        if providers and "providers" not in row.options:
+            raise InvalidInputError(f"providers= is for the onnx targets; {target} runs on TensorFlow's devices")
         self.target = target
-        self._runner = self._open(path, threads, providers)
-
-    def _open(self, path: Path, threads: int | None, providers: Sequence[str] | None) -> Any:
-        if self.target.startswith("onnx"):
-            return OnnxRunner(path, providers=providers, threads=threads)
-        if providers:
-            raise InvalidInputError(f"providers= is for the onnx targets; {self.target} runs on TensorFlow's devices")
-        if self.target == "savedmodel":
-            from targets.savedmodel import SavedModelRunner
-
-            return SavedModelRunner(path)
-        from targets.tflite import TFLiteRunner
-
-        return TFLiteRunner(path, threads=threads)
+        self._runner = row.open(self.out, providers=providers,
+                                threads=threads if "threads" in row.options else None)
 
     def get_sentence_embedding_dimension(self) -> int:
         return int(self.manifest["output"]["shape"][1])
@@ -149,8 +130,23 @@ def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
     Args:
         out: a directory written by st-export.
         target: "onnx" (default), "onnx:int8", "onnx:optimized", "savedmodel", "tflite", "tflite:fp16",
-            "tflite:int8".
+            "tflite:int8" (the rows of exporter.runtime.artifacts.ARTIFACTS but the serving layouts').
         threads: intra-op threads (default: the runtime's, one per physical core, the fastest in our benchmark).
         providers: ONNX Runtime execution providers (default: CPU), e.g. ["CUDAExecutionProvider"].
+
+    Raises:
+        ArtifactNotFoundError: ``out`` has no manifest.json, or the export does not hold ``target``'s file.
+        InvalidInputError: an unknown target (the message lists them), or ``providers`` for a non-onnx one.
     """
     return ExportedModel(out, target, threads=threads, providers=providers)
+
+
+def keras_layer(out: str | Path) -> Any:
+    """Return the export's SavedModel as a Keras 3 layer (strings in, embeddings out).
+
+    Args:
+        out: a directory written by st-export with the savedmodel target.
+    """
+    import keras
+
+    return keras.layers.TFSMLayer(str(artifact("savedmodel").path(Path(out))), call_endpoint="serving_default")

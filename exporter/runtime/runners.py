@@ -5,20 +5,22 @@
 and one call of 10,000 texts asks ONNX Runtime for about 31 GB. Runners that hold a tokenizer
 also have ``tokenize(texts) -> {input_ids, attention_mask, token_type_ids}`` (int64 [N, L], one
 call, padded to the longest). The parity harness, ``st-export check`` and the benchmarks all
-take Runners, so adding a target is writing one Runner.
+take Runners, so adding a target is writing one Runner (a file here, a row in
+:mod:`exporter.runtime.artifacts`). The reference model's Runner is
+:class:`exporter.verify.reference.ReferenceRunner`: it needs sentence-transformers, so it is no
+part of the runtime.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..errors import ArtifactNotFoundError, InvalidInputError
+from ..errors import InvalidInputError
 
-from ..graphs import TOKEN_NAMES
-
+#: the tokenizer graphs' outputs and the encoder graphs' inputs, in this order, everywhere (the artifacts'
+#: contract: defined here, where the artifacts are read, and used by the graph builders)
+TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 #: texts per model call in ``encode`` unless told otherwise (SentenceTransformer.encode's default)
 DEFAULT_BATCH_SIZE = 32
@@ -63,71 +65,3 @@ def checked_texts(texts: object) -> list[str]:
             raise InvalidInputError(f"texts[{i}] is not valid Unicode ({exc.reason} at index {exc.start}); "
                                     "decode your input with errors='replace'") from None
     return items
-
-
-class ReferenceRunner:
-    """``SentenceTransformer.encode`` on the source model (the ground truth)."""
-
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu"):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-
-        self.model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=False,
-                                         local_files_only=True)
-        self.name = f"sentence-transformers ({device})"
-
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(self._encode, texts, batch_size)
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
-        out = self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
-        return out.astype(np.float32)
-
-    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True,
-                                       max_length=self.model.max_seq_length, return_tensors="np")
-        return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
-
-
-def ort_session(path: Path, providers: Sequence[str] | None = None, threads: int | None = None):
-    """Return an onnxruntime session with the onnxruntime-extensions ops registered (``threads``: intra-op)."""
-    import onnxruntime as ort
-
-    from .ortx_runtime import verified_library
-
-    options = ort.SessionOptions()
-    options.register_custom_ops_library(verified_library())
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
-
-
-class OnnxRunner:
-    """A string-in ONNX graph (``model.onnx``, or ``tokenizer.onnx`` for ``tokenize``) in onnxruntime."""
-
-    def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None,
-                 threads: int | None = None):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ArtifactNotFoundError(f"{self.path}: artifact not found; re-run st-export")
-        self.session = ort_session(self.path, providers, threads)
-        self.name = name or f"onnxruntime {self.path.name}"
-        self.output_names = [o.name for o in self.session.get_outputs()]
-
-    def _run(self, texts: Sequence[str]) -> list[np.ndarray]:
-        batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
-        return self.session.run(None, {"text": batch})
-
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(lambda chunk: self._run(chunk)[self.output_names.index("sentence_embedding")], texts,
-                          batch_size)
-
-    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        outputs = dict(zip(self.output_names, self._run(texts)))
-        return {name: outputs[name] for name in TOKEN_NAMES}

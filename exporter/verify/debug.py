@@ -11,7 +11,8 @@ import torch
 
 from ..graphs.encoder import export_encoder, stage_names
 from ..model import read_model
-from ..runtime.runners import OnnxRunner, ReferenceRunner, ort_session
+from ..runtime.onnx import OnnxRunner, ort_session
+from .reference import ReferenceRunner
 
 
 @dataclass
@@ -58,6 +59,6 @@ def drift_by_stage(model_dir: str | Path | None, texts: Sequence[str], *,
         path = Path(tmp) / "encoder_stages.onnx"
         export_encoder(spec, path, stages=True)
         ours = ort_session(path).run(None, tokens)
-    for name, got, expected in zip(stage_names(spec), ours, _reference_stages(reference, tokens)):
+    for name, got, expected in zip(stage_names(spec), ours, _reference_stages(reference, tokens), strict=True):
         rows.append(StageDrift(name, float(np.abs(got - expected).max()) if got.size else 0.0))
     return rows

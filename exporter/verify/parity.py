@@ -172,7 +172,7 @@ def compare_tokens(reference: Any, candidate: Any, texts: Sequence[str], *, alon
         exp_rows = _rows(expected, expected)
         got_rows = _rows(got, expected) if got["attention_mask"].shape[0] == len(texts) else [{}] * len(texts)
         shape = {k: (got[k].shape, expected[k].shape) for k in expected}
-        for text, e, g in zip(texts, exp_rows, got_rows):
+        for text, e, g in zip(texts, exp_rows, got_rows, strict=True):
             if e != g:
                 mismatches.append({"text": text, "mode": "batch", "expected": e.get("input_ids"),
                                    "got": g.get("input_ids")})

@@ -1,7 +1,8 @@
-"""Emit a WordPiece tokenizer as ONNX: text [N] → every piece's id and row (framed in ``framing_onnx``).
+"""Emit a WordPiece tokenizer as ONNX: text [N] → every piece's id and row (framed in ``shared.framing_onnx``).
 
 Why not the stock ``BertTokenizer`` op: it reads two texts as a sentence pair and its
-normalization is not HF's (DESIGN.md). Here the reference's own per-code-point behaviour
+normalization is not HF's (with strip_accents=1 it tokenized 10,138 of the 194,528 code points
+U+0020..U+2FFFF differently from all-MiniLM-L6-v2's reference, each taken as a text of its own). Here the reference's own per-code-point behaviour
 (``WordPieceSpec.char_classes``) is applied with string ops, and the stock op does only
 WordPiece. The graph is batched, with no Loop:
 
@@ -24,11 +25,24 @@ from __future__ import annotations
 
 import json
 
-from ..errors import UnsupportedModelError
-from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
-from .chars_onnx import OnnxTokenizerRules, long_and_short, normalized_joined, padded, table, words_and_rows
-from .wordpiece import (DELETE_MARK, SENTINEL, UNKNOWN_MARK, CharClasses, WordPieceSpec, marks_kept, regex_class,
-                        regex_literal, without)
+from ...errors import UnsupportedModelError
+from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
+from ..shared.chars_onnx import OnnxTokenizerRules, long_and_short, normalized_joined, padded, table, words_and_rows
+from ..shared.codepoints import DELETE_MARK, SENTINEL, CharClasses, regex_class, regex_literal, without
+from .spec import WordPieceSpec
+
+UNKNOWN_MARK = "\U0010FFFC"  # what the ONNX WordPiece op emits for a failed word; never a vocab entry
+
+
+def marks_kept(classes: CharClasses, marks: set[int]) -> list[str]:
+    """Return the problem of a tokenizer that keeps the private-use marks the graphs use (none when it deletes them).
+
+    The graphs remove their marks from the input first, which is right only if the reference deletes
+    them too (BertNormalizer's clean_text).
+    """
+    kept = [f"U+{cp:04X}" for cp in sorted(marks) if not any(a <= cp <= b for a, b in classes.deleted)]
+    return [f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
+            "supported: BertNormalizer with clean_text=True"] if kept else []
 
 
 def onnx_rules(spec: WordPieceSpec, classes: CharClasses) -> OnnxTokenizerRules:
@@ -54,7 +68,7 @@ def onnx_rules(spec: WordPieceSpec, classes: CharClasses) -> OnnxTokenizerRules:
         keep=f"{isolated}{sentinel}",
         normalized_specials=tuple(
             (regex_literal(padded(literal, set(short_isolated))), f" {placeholder} ") for (literal, _), placeholder
-            in zip(spec.normalized_specials, list(spec.placeholders())[len(spec.specials):])),
+            in zip(spec.normalized_specials, list(spec.placeholders())[len(spec.specials):], strict=True)),
     )
 
 
@@ -87,7 +101,8 @@ def _piece_ids(b: GraphBuilder, spec: WordPieceSpec, words: str, word_row: str) 
 def piece_ids(b: GraphBuilder, spec: WordPieceSpec, text: str) -> tuple[str, str]:
     """Add the tokenizer to ``b`` reading the string tensor ``text``; return (ids [P], row of each [P])."""
     rules = onnx_rules(spec, spec.char_classes())
-    specials = [(literal, mark) for (literal, _), mark in zip(spec.specials, spec.placeholders())]
+    # the raw specials' placeholders come first; the normalized specials' follow (onnx_rules matches those)
+    specials = [(literal, mark) for (literal, _), mark in zip(spec.specials, spec.placeholders(), strict=False)]
     joined = normalized_joined(b, specials, rules, text)
     words, word_row = words_and_rows(b, rules, joined)
     return _piece_ids(b, spec, words, word_row)

@@ -1,7 +1,7 @@
 """String-op pieces every ONNX tokenizer emitter shares: NUL-safe rows, special-token placeholders,
 a per-character normalization table, words with the row each came from.
 
-The emitters (``wordpiece_onnx``, ``unigram_onnx``) build an :class:`OnnxTokenizerRules` from the
+The emitters (``wordpiece.emit_onnx``, ``unigram.emit_onnx``) build an :class:`OnnxTokenizerRules` from the
 reference's per-character behaviour and call :func:`normalized_joined` then :func:`words_and_rows`.
 
 Why a table rather than RE2 classes for most characters: the extensions' regex kernels compile
@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import UnsupportedModelError
 from onnx import TensorProto
 
-from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
-from .wordpiece import DELETE_MARK, SENTINEL, CharClasses, regex_literal
+from ...errors import UnsupportedModelError
+from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
+from .codepoints import DELETE_MARK, SENTINEL, CharClasses, regex_literal
 
 #: ranges this long or longer stay in RE2 classes; shorter ones go into the table
 REGEX_MIN_RANGE = 256

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from onnx import TensorProto, helper
 
-from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
-from .chars_onnx import (OnnxTokenizerRules, long_and_short, normalized_joined, sentencepiece_ids, string_mapping,
+from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
+from ..shared.chars_onnx import (OnnxTokenizerRules, long_and_short, normalized_joined, sentencepiece_ids, string_mapping,
                          table, words_and_rows)
-from .unigram import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
-from .wordpiece import DELETE_MARK, SENTINEL, regex_class, regex_literal
+from ..shared.codepoints import DELETE_MARK, SENTINEL, regex_class, regex_literal
+from .spec import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
 
 
 def onnx_rules(spec: UnigramSpec) -> OnnxTokenizerRules:
@@ -100,7 +100,7 @@ def cluster_mapper(spec: UnigramSpec, rules: OnnxTokenizerRules):
 def piece_ids(b: GraphBuilder, spec: UnigramSpec, text: str) -> tuple[str, str]:
     """Add the tokenizer to ``b`` reading the string tensor ``text``; return (ids [P], row of each [P])."""
     rules = onnx_rules(spec)
-    specials = [(literal, mark) for (literal, _), mark in zip(spec.specials, spec.placeholders())]
+    specials = [(literal, mark) for (literal, _), mark in zip(spec.specials, spec.placeholders(), strict=True)]
     joined = normalized_joined(b, specials, rules, text, map_chars=cluster_mapper(spec, rules))
     words, word_row = words_and_rows(b, rules, joined)
     words = b.op("StringConcat", [b.const(METASPACE, "metaspace"), words])

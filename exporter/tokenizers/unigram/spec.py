@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from ..modules.transformer import TransformerConfig
-from ..progress import note
-from . import register
-from .family import Framing, TokenizerFamily, normalizer_steps, read_framing
-from .wordpiece import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, code_point_ranges
+from ...errors import UnsupportedModelError
+from ...modules.transformer import TransformerConfig
+from ...progress import note
+from ..shared.codepoints import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, code_point_ranges, placeholders
+from ..shared.family import Framing, TokenizerSpec, normalizer_steps, read_framing
+from ..shared.sentencepiece import kernel_model
 
 #: the cluster length (UTF-8 bytes) from which HF maps character by character
 CLUSTER_BYTES = 6
@@ -47,8 +47,6 @@ METASPACE = "\u2581"
 #: stands for NUL and for the graphs' own marks found in a text: the reference keeps NUL, which no
 #: piece contains (one <unk>, fused with its neighbours); this character is in no piece either
 STAND_IN = "\U000F0FFF"
-#: private-use characters that stand for special tokens inside the graphs
-PLACEHOLDER_BASE = 0xF0000
 SUPPORTED_NORMALIZERS = "Precompiled, alone or followed by Replace(' {2,}', ' ')"
 
 
@@ -86,26 +84,12 @@ def charsmap_keys(charsmap: bytes, max_bytes: int = CLUSTER_BYTES - 1) -> dict[s
         node, column = np.nonzero(label == labels[None, :])
         unit = units[child[node, column]]
         positions = child[node, column] ^ offset(unit)
-        prefixes = [prefixes[n] + bytes([labels[c]]) for n, c in zip(node, column)]
-        for key, position, leaf in zip(prefixes, positions, (unit >> 8) & 1):
+        prefixes = [prefixes[n] + bytes([labels[c]]) for n, c in zip(node, column, strict=True)]
+        for key, position, leaf in zip(prefixes, positions, (unit >> 8) & 1, strict=True):
             if leaf:
                 start = int(units[position] & 0x7FFFFFFF)
                 found[key] = strings[start:strings.index(b"\0", start)]
     return {k.decode("utf-8"): v.decode("utf-8") for k, v in found.items()}
-
-
-def kernel_model(model: Any, model_type: int, unk_id: int) -> bytes:
-    """Return a SentencePiece ``ModelProto`` with its pieces set as the kernels need it: ``model_type``, no
-    normalizer (the graphs hand the kernel finished words), no BOS/EOS/PAD of its own."""
-    spec = model.trainer_spec
-    spec.model_type = model_type
-    spec.vocab_size = len(model.pieces)
-    spec.unk_id = unk_id
-    spec.bos_id = spec.eos_id = spec.pad_id = -1
-    normalizer = model.normalizer_spec
-    normalizer.name = "identity"
-    normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = False
-    return model.SerializeToString()
 
 
 @functools.lru_cache(maxsize=2)
@@ -176,9 +160,8 @@ def _is_metaspace_words(pre: dict[str, Any] | None) -> bool:
             and steps[1].get("replacement") == METASPACE and steps[1].get("prepend_scheme", "always") == "always")
 
 
-@register
 @dataclass(frozen=True)
-class UnigramSpec(TokenizerFamily):
+class UnigramSpec(TokenizerSpec):
     """A SentencePiece Unigram tokenizer (XLM-RoBERTa), as the reference runs it."""
 
     pieces: tuple[tuple[str, float], ...]
@@ -190,8 +173,6 @@ class UnigramSpec(TokenizerFamily):
     backend_json: str = field(default="", repr=False)
 
     family = "unigram"
-    model_types = ("Unigram",)
-    emitters = {"onnx": "unigram_onnx:piece_ids", "tf": "unigram_tf:UnigramTokenizerTF"}
 
     @classmethod
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: TransformerConfig,
@@ -231,21 +212,10 @@ class UnigramSpec(TokenizerFamily):
                 "pre_tokenizer": "WhitespaceSplit, Metaspace('▁')",
                 "special_tokens": [s for s, _ in self.specials]}
 
-    def problems(self, graph: str) -> list[str]:
-        """Return what keeps ``graph`` from reproducing this tokenizer (the character map's probes)."""
-        found = super().problems(graph)
-        if found:
-            return found
-        try:
-            self.normalization()
-        except UnsupportedModelError as exc:
-            return exc.problems
-        return []
-
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
         """Unigram ties: the kernels sum piece scores in float32, the reference in float64, so segmentations of
         (nearly) equal score, which runs of one character have, can come out in another order."""
-        from ..verify.sweeps import REPEATS, sequence_sweep
+        from ...verify.sweeps import REPEATS, sequence_sweep
 
         return {"unigram ties": (
             "segmentations of equal score (runs of one repeated character: the same pieces in another order): the "
@@ -273,7 +243,7 @@ class UnigramSpec(TokenizerFamily):
 
     def placeholders(self) -> dict[str, int]:
         """Return the private-use character standing for each special token → its id."""
-        return {chr(PLACEHOLDER_BASE + i): token_id for i, (_, token_id) in enumerate(self.specials)}
+        return placeholders(token_id for _, token_id in self.specials)
 
     def reserved(self) -> list[int]:
         """Return the code points the graphs use as marks (a text's own become STAND_IN first)."""

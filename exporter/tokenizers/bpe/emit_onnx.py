@@ -9,7 +9,7 @@ works on UTF-8 bytes and code points, as the TensorFlow emitter does:
 2. code points decoded with arithmetic (ONNX Runtime's strings are valid UTF-8); their classes
    from the probed two-stage table; special-token literals matched on the code points (the
    whitespace before an lstrip token goes with it);
-3. pre-tokens: :func:`exporter.tokenizers.bpe.pretoken_starts` with :class:`OnnxOps`;
+3. pre-tokens: :func:`exporter.tokenizers.bpe.spec.pretoken_starts` with :class:`OnnxOps`;
 4. each kept byte becomes its byte-alphabet character (a special token its placeholder), a space
    (in no byte-alphabet word) ends each pre-token, one StringJoin and a StringSplit make the words;
    onnxruntime-extensions' ``SentencepieceTokenizer`` runs BPE with ``BpeSpec.model_proto``.
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from onnx import TensorProto, helper
 
-from ..graphs.onnx_builder import ML, GraphBuilder, ones_at
-from .bpe import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
-from .chars_onnx import nul_free_pieces, sentencepiece_ids
+from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
+from ..shared.chars_onnx import nul_free_pieces, sentencepiece_ids
+from ..shared.codepoints import BLOCK
+from .spec import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
 
 LAST = 2**62  # a Slice end past any tensor
 #: weight of a byte's 6-bit payload by its distance from the character's last byte
@@ -128,7 +129,6 @@ def _code_points(b: GraphBuilder, byte: str) -> tuple[str, str, str]:
 
 
 def _lookup(b: GraphBuilder, table, cps: str) -> str:
-    from .wordpiece_codepoints import BLOCK
 
     block = b.op("Gather", [b.const(table.blocks.astype("int64"), "blocks"), b.op("Div", [cps, b.const(BLOCK)])])
     return b.op("Gather", [b.const(table.values.astype("int64"), "values"),

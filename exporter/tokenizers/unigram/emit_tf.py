@@ -16,13 +16,16 @@ On code points (``chars_tf``), like the WordPiece emitter:
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .chars_tf import code_points, counts, expanded, lookup, prepended, shifted, specials
-from .unigram import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
-from .wordpiece_codepoints import CODE_POINTS, DELETED, TwoStageTable
+from ...errors import UnsupportedModelError
+from ..shared.chars_tf import code_points, counts, expanded, lookup, prepended, shifted, specials
+from ..shared.codepoints import CODE_POINTS, DELETED, TwoStageTable
+from .spec import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
 
 #: bits of the class table (raw code points: JOINS, BREAKS; normalized ones: the rest); the letter above them
 JOINS, BREAKS, WHITESPACE, ALONE = 1, 2, 4, 8
@@ -37,42 +40,68 @@ def _tables(spec: UnigramSpec) -> dict[str, np.ndarray | list]:
     values = {ch: out for ch, out in norm.chars.mapped.items()}
     values.update({chr(cp): STAND_IN for cp in spec.reserved()}, **{"\x00": spec.nul_replacement()})
     values.update({k: v for k, v in norm.keys.items() if len(k) > 1})
-    distinct = sorted({v for v in values.values() if v})
-    row_of = {v: i for i, v in enumerate(distinct, start=1)}
-    width = max(map(len, distinct))
-    rows = np.zeros((len(distinct) + 1, width), np.int32)
-    lengths = np.zeros(len(distinct) + 1, np.int32)
-    for value, i in row_of.items():
-        rows[i, :len(value)] = [ord(c) for c in value]
-        lengths[i] = len(value)
-    entry_of = lambda value: row_of[value] if value else DELETED  # noqa: E731
+    rows, lengths, row_of = _replacements(values)
+
+    def entry_of(value: str) -> int:
+        return row_of[value] if value else DELETED
+
     normalize = np.zeros(CODE_POINTS, np.int32)
     for first, last in norm.chars.deleted:
         normalize[first:last + 1] = DELETED
     for ch in [*norm.chars.mapped, chr(0), *map(chr, spec.reserved())]:
         normalize[ord(ch)] = entry_of(values[ch])
-    pairs = sorted(k for k in norm.keys if len(k) == 2)
-    triples = sorted(k for k in norm.keys if len(k) == 3)
+    alphabet = sorted({c for piece, _ in spec.pieces for c in piece} | {METASPACE, *spec.placeholders()})
+    return {"normalize": TwoStageTable.from_dense(normalize), "rows": rows, "lengths": lengths,
+            **_cluster_tables(norm.keys, entry_of), "classes": _class_table(spec, alphabet), "alphabet": alphabet}
+
+
+def _replacements(values: dict[str, str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Return (rows of code points, their lengths, value → row) of every distinct non-empty replacement; row 0 unused."""
+    distinct = sorted({v for v in values.values() if v})
+    row_of = {v: i for i, v in enumerate(distinct, start=1)}
+    rows = np.zeros((len(distinct) + 1, max(map(len, distinct))), np.int32)
+    lengths = np.zeros(len(distinct) + 1, np.int32)
+    for value, i in row_of.items():
+        rows[i, :len(value)] = [ord(c) for c in value]
+        lengths[i] = len(value)
+    return rows, lengths, row_of
+
+
+def _cluster_tables(keys: dict[str, str], entry_of: Callable[[str], int]) -> dict[str, Any]:
+    """Return the two- and three-character keys of the character map as rank, pair, prefix and triple tables.
+
+    Raises:
+        UnsupportedModelError: more distinct later characters than the rank's 12 bits hold.
+    """
+    pairs = sorted(k for k in keys if len(k) == 2)
+    triples = sorted(k for k in keys if len(k) == 3)
     firsts = sorted({k[0] for k in pairs + triples})
     seconds = sorted({c for k in pairs + triples for c in k[1:]})
+    if len(seconds) >= 1 << 12:
+        raise UnsupportedModelError([f"the character map's cluster keys use {len(seconds)} distinct later "
+                                     f"characters; the TensorFlow tokenizer's table holds at most {(1 << 12) - 1}"])
     rank = np.zeros(CODE_POINTS, np.int32)  # first-character rank * 2**12 + later-character rank, 0: none
     for i, ch in enumerate(firsts, start=1):
         rank[ord(ch)] += i << 12
     for i, ch in enumerate(seconds, start=1):
         rank[ord(ch)] += i
-    assert len(seconds) < 1 << 12
     pair = np.zeros((len(firsts) + 1, len(seconds) + 1), np.int32)
     prefix = np.zeros_like(pair)  # (first, second) → row of ``triple``
     prefixes = sorted({k[:2] for k in triples})
     triple = np.zeros((len(prefixes) + 1, len(seconds) + 1), np.int32)
     first_of, second_of = {c: i for i, c in enumerate(firsts, 1)}, {c: i for i, c in enumerate(seconds, 1)}
     for key in pairs:
-        pair[first_of[key[0]], second_of[key[1]]] = entry_of(norm.keys[key])
+        pair[first_of[key[0]], second_of[key[1]]] = entry_of(keys[key])
     for i, key in enumerate(prefixes, start=1):
         prefix[first_of[key[0]], second_of[key[1]]] = i
     for key in triples:
-        triple[prefixes.index(key[:2]) + 1, second_of[key[2]]] = entry_of(norm.keys[key])
-    alphabet = sorted({c for piece, _ in spec.pieces for c in piece} | {METASPACE, *spec.placeholders()})
+        triple[prefixes.index(key[:2]) + 1, second_of[key[2]]] = entry_of(keys[key])
+    return {"rank": TwoStageTable.from_dense(rank), "pair": pair, "prefix": prefix, "triple": triple}
+
+
+def _class_table(spec: UnigramSpec, alphabet: list[str]) -> TwoStageTable:
+    """Return each code point's class bits, its letter of ``alphabet`` above them."""
+    norm = spec.normalization()
     classes = np.zeros(CODE_POINTS, np.int32)
     classes[[ord(c) for c in norm.joins]] |= JOINS
     classes[[ord(c) for c in norm.breaks] + [0, *spec.reserved()]] |= BREAKS  # NUL and the marks: never keys
@@ -80,9 +109,7 @@ def _tables(spec: UnigramSpec) -> dict[str, np.ndarray | list]:
         classes[first:last + 1] |= WHITESPACE
     classes[[ord(c) for c in spec.placeholders()]] |= ALONE
     classes[[ord(c) for c in alphabet]] += np.arange(1, len(alphabet) + 1, dtype=np.int32) * CLASS_BITS
-    return {"normalize": TwoStageTable.from_dense(normalize), "rows": rows, "lengths": lengths,
-            "rank": TwoStageTable.from_dense(rank), "pair": pair, "prefix": prefix, "triple": triple,
-            "classes": TwoStageTable.from_dense(classes), "alphabet": alphabet}
+    return TwoStageTable.from_dense(classes)
 
 
 def _has(kind: tf.Tensor, bit: int) -> tf.Tensor:
@@ -107,7 +134,7 @@ class UnigramTokenizerTF(tf.Module):
         self._width = int(tables["rows"].shape[1])
         self._pair, self._prefix, self._triple = (tf.constant(tables[k]) for k in ("pair", "prefix", "triple"))
         self._specials = [(tuple(map(ord, literal)), ord(mark))
-                          for (literal, _), mark in zip(spec.specials, spec.placeholders())]
+                          for (literal, _), mark in zip(spec.specials, spec.placeholders(), strict=True)]
         spelling = [STAND_IN, *tables["alphabet"]]
         self._metaspace = tables["alphabet"].index(METASPACE) + 1
         self._speller = tf_text.FastWordpieceTokenizer(

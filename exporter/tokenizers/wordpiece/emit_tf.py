@@ -1,7 +1,7 @@
 """A WordPiece tokenizer in TensorFlow ops that TFLite runs without Flex (select TF ops); framed in ``framing_tf``.
 
 TFLite has no regex, Unicode or string-join kernels, so the reference's behaviour is applied to
-integer code points with the tables of ``wordpiece_codepoints``, and strings appear only where
+integer code points with the tables of ``wordpiece.codepoints``, and strings appear only where
 tensorflow-text has a TFLite kernel:
 
 1. ``ByteSplitWithOffsets`` (tf-text): texts → UTF-8 bytes; decoded to code points with
@@ -25,9 +25,9 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .chars_tf import code_points, counts, expanded, lookup, specials
-from .wordpiece import WordPieceSpec
-from .wordpiece_codepoints import ISOLATED, SPELLING, WHITESPACE, code_point_tables, private_vocab
+from ..shared.chars_tf import code_points, counts, expanded, lookup, specials
+from .codepoints import ISOLATED, SPELLING, WHITESPACE, code_point_tables, private_vocab
+from .spec import WordPieceSpec
 
 
 

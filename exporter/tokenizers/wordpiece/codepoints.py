@@ -24,13 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from .wordpiece import WordPieceSpec
+from ...errors import UnsupportedModelError
+from ..shared.codepoints import CODE_POINTS, DELETED, KEPT, TwoStageTable
+from .spec import WordPieceSpec
 
-BLOCK = 256
-CODE_POINTS = 0x110000
 WORD, WHITESPACE, ISOLATED = 0, 1, 2
-KEPT, DELETED = 0, -1
 #: code points that spell letters 0, 1, 2...: 1-byte ASCII (not "#": it starts suffix pieces), then
 #: 2-byte letters, then private use; letter 0 stands for any character no vocabulary entry has
 SPELLING = (*[c for c in range(0x21, 0x7F) if c != ord("#")], *range(0xC0, 0x800), *range(0xE000, 0xF900),
@@ -40,24 +38,6 @@ MAX_LETTERS = len(SPELLING) - 1
 MAX_TOKEN_BYTES = 256
 #: starts the stand-in of an entry longer than HF can ever match; never spelled from a text
 UNREACHABLE = "\U0010FFFF"
-
-
-@dataclass(frozen=True)
-class TwoStageTable:
-    """A code point → int32 map stored as ``values[blocks[cp // 256] * 256 + cp % 256]``."""
-
-    blocks: np.ndarray  # int32 [0x1100]
-    values: np.ndarray  # int32 [distinct blocks * 256]
-
-    @classmethod
-    def from_dense(cls, dense: np.ndarray) -> "TwoStageTable":
-        """Return the two-stage form of a dense int32 [0x110000] table."""
-        distinct, blocks = np.unique(dense.reshape(-1, BLOCK), axis=0, return_inverse=True)
-        return cls(blocks=blocks.reshape(-1).astype(np.int32), values=distinct.reshape(-1).astype(np.int32))
-
-    def lookup(self, cps: np.ndarray) -> np.ndarray:
-        """Return the values of ``cps`` (numpy; the graphs do the same with Gather)."""
-        return self.values[self.blocks[cps // BLOCK] * BLOCK + cps % BLOCK]
 
 
 @dataclass(frozen=True)
@@ -195,7 +175,7 @@ def _tables(spec: WordPieceSpec) -> CodePointTables:
     normalize, rows, lengths = _normalize_table(spec)
     marks = [ord(mark) for mark in spec.placeholders()]
     literals = [tuple(ord(c) for c in literal) for literal, _ in (*spec.specials, *spec.normalized_specials)]
-    pairs = tuple(zip(literals, marks))
+    pairs = tuple(zip(literals, marks, strict=True))
     return CodePointTables(normalize=normalize, replacements=rows, replacement_lengths=lengths,
                            classes=_class_table(spec, letters), letters=letters, specials=pairs[:len(spec.specials)],
                            normalized_specials=pairs[len(spec.specials):])

@@ -14,68 +14,11 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UnsupportedModelError
-from ..modules.transformer import TransformerConfig
-from . import register
-from .family import Framing, TokenizerFamily, normalizer_steps, read_framing
+from ...modules.transformer import TransformerConfig
+from ..shared.codepoints import CharClasses, all_code_points, code_point_ranges, placeholders
+from ..shared.family import Framing, TokenizerSpec, normalizer_steps, read_framing
 
 PER_CHAR_NORMALIZERS = {"BertNormalizer", "Lowercase"}
-SURROGATES = range(0xD800, 0xE000)
-#: private-use code points that stand for special tokens inside the graph (HF deletes them from text)
-PLACEHOLDER_BASE = 0xF0000
-SENTINEL = "\U0010FFFD"  # ends every row inside the ONNX graph; the reference deletes it from text
-UNKNOWN_MARK = "\U0010FFFC"  # what the ONNX WordPiece op emits for a failed word; never a vocab entry
-#: what the ONNX graphs' normalization table maps a deleted character to; removed after the join
-DELETE_MARK = "\U0010FFFB"
-
-
-@dataclass(frozen=True)
-class CharClasses:
-    """How the reference treats every code point; ranges are inclusive (first, last) pairs."""
-
-    deleted: tuple[tuple[int, int], ...]
-    mapped: dict[str, str]
-    isolated: tuple[tuple[int, int], ...]  # punctuation and CJK: a word of their own
-    whitespace: tuple[tuple[int, int], ...]  # split on, dropped
-
-
-def code_point_ranges(code_points: list[int]) -> tuple[tuple[int, int], ...]:
-    out: list[list[int]] = []
-    for cp in code_points:
-        if out and out[-1][1] == cp - 1:
-            out[-1][1] = cp
-        else:
-            out.append([cp, cp])
-    return tuple((a, b) for a, b in out)
-
-
-def regex_class(ranges) -> str:
-    """Return an RE2 character class matching the inclusive (first, last) code-point ranges."""
-    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + "]"
-
-
-def regex_literal(text: str) -> str:
-    """Return an RE2 pattern matching ``text`` exactly (every character escaped as \\x{...})."""
-    return "".join(f"\\x{{{ord(c):X}}}" for c in text)
-
-
-def without(ranges, removed: set[int]) -> tuple[tuple[int, int], ...]:
-    """Return ``ranges`` less the code points in ``removed``."""
-    out = []
-    for a, b in ranges:
-        start = a
-        for cp in sorted(c for c in removed if a <= c <= b):
-            if start <= cp - 1:
-                out.append((start, cp - 1))
-            start = cp + 1
-        if start <= b:
-            out.append((start, b))
-    return tuple(out)
-
-
-def _all_code_points() -> list[int]:
-    return [cp for cp in range(0x110000) if cp not in SURROGATES]
 
 
 def _pretokenizer_class(pre_tokenizer: Any, ch: str) -> str:
@@ -88,9 +31,8 @@ def _pretokenizer_class(pre_tokenizer: Any, ch: str) -> str:
     return "word"
 
 
-@register
 @dataclass(frozen=True)
-class WordPieceSpec(TokenizerFamily):
+class WordPieceSpec(TokenizerSpec):
     """A BERT-style WordPiece tokenizer (BERT, DistilBERT, MPNet), as the reference runs it."""
 
     vocab: tuple[str, ...]
@@ -107,8 +49,6 @@ class WordPieceSpec(TokenizerFamily):
     backend_json: str = field(default="", repr=False)
 
     family = "wordpiece"
-    model_types = ("WordPiece",)
-    emitters = {"onnx": "wordpiece_onnx:piece_ids", "tf": "wordpiece_tf:WordPieceTokenizerTF"}
 
     @property
     def unk_id(self) -> int:
@@ -160,24 +100,6 @@ class WordPieceSpec(TokenizerFamily):
             backend_json=backend.to_str(),
         )
 
-    def problems(self, graph: str) -> list[str]:
-        """Return what keeps ``graph`` from reproducing this tokenizer (the marks the graphs use, table limits)."""
-        found = super().problems(graph)
-        if found:
-            return found
-        try:
-            if graph == "onnx":
-                from .wordpiece_onnx import onnx_rules
-
-                onnx_rules(self, self.char_classes())
-            else:
-                from .wordpiece_codepoints import code_point_tables
-
-                code_point_tables(self)
-        except UnsupportedModelError as exc:
-            return exc.problems
-        return []
-
     def describe(self) -> dict[str, Any]:
         """Return the settings recorded in the manifest."""
         return {
@@ -194,19 +116,7 @@ class WordPieceSpec(TokenizerFamily):
 
     def placeholders(self) -> dict[str, int]:
         """Return the private-use character standing for each special token → its id (raw ones first)."""
-        pairs = (*self.specials, *self.normalized_specials)
-        return {chr(PLACEHOLDER_BASE + i): token_id for i, (_, token_id) in enumerate(pairs)}
-
-
-def marks_kept(classes: CharClasses, marks: set[int]) -> list[str]:
-    """Return the problem of a tokenizer that keeps the private-use marks the graphs use (none when it deletes them).
-
-    The graphs remove their marks from the input first, which is right only if the reference deletes
-    them too (BertNormalizer's clean_text).
-    """
-    kept = [f"U+{cp:04X}" for cp in sorted(marks) if not any(a <= cp <= b for a, b in classes.deleted)]
-    return [f"tokenizer keeps private-use characters {kept} (its normalizer has clean_text off); "
-            "supported: BertNormalizer with clean_text=True"] if kept else []
+        return placeholders(token_id for _, token_id in (*self.specials, *self.normalized_specials))
 
 
 @functools.lru_cache(maxsize=4)
@@ -216,7 +126,7 @@ def _char_classes(backend_json: str) -> CharClasses:
     backend = Tokenizer.from_str(backend_json)
     normalizer, pre_tokenizer = backend.normalizer, backend.pre_tokenizer
     deleted, padded, mapped = [], set(), {}
-    for cp in _all_code_points():
+    for cp in all_code_points():
         ch = chr(cp)
         out = normalizer.normalize_str(ch) if normalizer is not None else ch
         if out == "":
@@ -226,7 +136,7 @@ def _char_classes(backend_json: str) -> CharClasses:
         elif out != ch:
             mapped[ch] = out
     isolated, whitespace = [], []
-    for cp in _all_code_points():
+    for cp in all_code_points():
         kind = _pretokenizer_class(pre_tokenizer, chr(cp))
         if kind == "isolated" or cp in padded:
             isolated.append(cp)

@@ -32,19 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from ..modules.transformer import TransformerConfig
-from ..progress import note
-from . import register
-from .family import Framing, TokenizerFamily, read_framing
-from .unigram import kernel_model
-from .wordpiece import SURROGATES
-from .wordpiece_codepoints import CODE_POINTS, TwoStageTable
+from ...modules.transformer import TransformerConfig
+from ...progress import note
+from ..shared.codepoints import CODE_POINTS, SURROGATES, TwoStageTable, placeholders
+from ..shared.family import Framing, TokenizerSpec, read_framing
+from ..shared.sentencepiece import kernel_model
 
 #: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default
 OTHER, LETTER, NUMBER, WHITESPACE = 0, 1, 2, 3
 #: GPT-2's contractions, matched after an apostrophe that starts a pre-token (case-sensitive)
 CONTRACTIONS = ("s", "t", "re", "ve", "m", "ll", "d")
-PLACEHOLDER_BASE = 0xF0000
 TFLITE_REFUSAL = ("tensorflow-text's only TFLite SentencePiece kernel (FastSentencepieceTokenizer) runs Unigram: "
                   "given this BPE model it returns other pieces without an error (470 of 728 corpus words differed "
                   "on the tests' RoBERTa vocabulary), and TFLite has no BPE kernel; export the other targets "
@@ -137,9 +134,8 @@ def _byte_level(pre: dict[str, Any] | None) -> bool:
             and not pre.get("add_prefix_space", False))
 
 
-@register
 @dataclass(frozen=True)
-class BpeSpec(TokenizerFamily):
+class BpeSpec(TokenizerSpec):
     """A byte-level BPE tokenizer (RoBERTa), as the reference runs it."""
 
     vocab: tuple[str, ...]  # the pieces in id order ("" where an id has none)
@@ -150,8 +146,6 @@ class BpeSpec(TokenizerFamily):
     backend_json: str = field(default="", repr=False)
 
     family = "bpe"
-    model_types = ("BPE",)
-    emitters = {"onnx": "bpe_onnx:piece_ids", "tf": "bpe_tf:BpeTokenizerTF"}
 
     @classmethod
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: TransformerConfig,
@@ -201,12 +195,6 @@ class BpeSpec(TokenizerFamily):
                 "special_tokens": [s for s, _, _ in self.specials],
                 "lstrip": [s for s, _, lstrip in self.specials if lstrip]}
 
-    def problems(self, graph: str) -> list[str]:
-        """Return what keeps ``graph`` from reproducing this tokenizer: TFLite has no BPE kernel."""
-        if graph == "tflite":
-            return [TFLITE_REFUSAL]
-        return super().problems(graph)
-
     def classes(self) -> np.ndarray:
         """Return every code point's pre-token class (probed from the reference: about 8 s, cached)."""
         return _classes(self.backend_json)
@@ -216,7 +204,7 @@ class BpeSpec(TokenizerFamily):
 
     def placeholders(self) -> dict[str, int]:
         """Return the private-use character standing for each special token → its id."""
-        return {chr(PLACEHOLDER_BASE + i): token_id for i, (_, token_id, _) in enumerate(self.specials)}
+        return placeholders(token_id for _, token_id, _ in self.specials)
 
     def ids(self) -> np.ndarray:
         """Return the reference id of each kernel id: the pieces', the kernel's unknown piece (no byte-alphabet

@@ -2,7 +2,7 @@
 
 1. texts → UTF-8 bytes and code points (``chars_tf.utf8_chars``); special-token literals →
    placeholders, matched on the raw text; the whitespace before an lstrip token goes with it;
-2. pre-tokens: GPT-2's regex as the local rules of :func:`exporter.tokenizers.bpe.pretoken_starts`
+2. pre-tokens: GPT-2's regex as the local rules of :func:`exporter.tokenizers.bpe.spec.pretoken_starts`
    (with :class:`TfOps`), on the code points' probed classes;
 3. each pre-token's bytes are spelled in the byte alphabet (a placeholder stays itself), and
    tensorflow-text's ``SentencepieceTokenizer`` runs BPE with the model of ``BpeSpec.model_proto``.
@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .bpe import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
-from .chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
+from ..shared.chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
+from .spec import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
 
 
 class TfOps:
@@ -43,8 +43,9 @@ class BpeTokenizerTF(tf.Module):
         table = spec.class_table()
         self._classes = [tf.constant(table.blocks), tf.constant(table.values)]
         marks = list(spec.placeholders())
-        self._specials = [(tuple(map(ord, literal)), ord(mark)) for (literal, _, _), mark in zip(spec.specials, marks)]
-        self._lstrip = [ord(mark) for (_, _, lstrip), mark in zip(spec.specials, marks) if lstrip]
+        self._specials = [(tuple(map(ord, literal)), ord(mark))
+                          for (literal, _, _), mark in zip(spec.specials, marks, strict=True)]
+        self._lstrip = [ord(mark) for (_, _, lstrip), mark in zip(spec.specials, marks, strict=True) if lstrip]
         self._alphabet = tf.constant([ord(c) for c in byte_alphabet()], tf.int32)
         self._bpe = tf_text.SentencepieceTokenizer(model=spec.model_proto())
         self._ids = tf.constant(spec.ids().astype(np.int32))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .family import Framing, TokenizerFamily
+from .family import Framing, TokenizerSpec
 
 
 def frame(pieces: tf.RaggedTensor, framing: Framing, *, min_rows: int = 0) -> dict[str, tf.Tensor]:
@@ -41,7 +41,7 @@ def frame(pieces: tf.RaggedTensor, framing: Framing, *, min_rows: int = 0) -> di
 class TokenizerTF(tf.Module):
     """``tokenize(text: tf.string [N]) -> {input_ids, attention_mask, token_type_ids}: int64 [N, L]``."""
 
-    def __init__(self, spec: TokenizerFamily, name: str = "tokenizer"):
+    def __init__(self, spec: TokenizerSpec, name: str = "tokenizer"):
         super().__init__(name=name)
         self.pieces = spec.emitter("tf")(spec)
         self._framing = spec.framing

@@ -1,7 +1,7 @@
 """TensorFlow pieces every code-point tokenizer emitter shares (TFLite converts them to builtins).
 
-TFLite has no regex, Unicode or string-join kernels, so the emitters (``wordpiece_tf``,
-``unigram_tf``) work on integer code points: ``ByteSplitWithOffsets`` (tf-text) turns the texts
+TFLite has no regex, Unicode or string-join kernels, so the emitters (``wordpiece.emit_tf``,
+``unigram.emit_tf``) work on integer code points: ``ByteSplitWithOffsets`` (tf-text) turns the texts
 into UTF-8 bytes, :func:`code_points` decodes them with arithmetic (an invalid sequence becomes
 U+FFFD, one per byte), :func:`specials` finds the special-token literals and :func:`expanded`
 applies a normalization table (each code point kept, deleted or replaced by up to ``width`` code
@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .wordpiece_codepoints import BLOCK, DELETED
+from .codepoints import BLOCK, DELETED
 
 REPLACEMENT = 0xFFFD
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
-from ..errors import UnsupportedModelError
-from ..graphs import TOKEN_NAMES
-from ..graphs.onnx_builder import CONTRIB, ML, GraphBuilder, make_model, ones_at
-from .family import Framing, TokenizerFamily
+from ...errors import UnsupportedModelError
+from ...graphs import TOKEN_NAMES
+from ...graphs.onnx_builder import CONTRIB, ML, GraphBuilder, make_model, ones_at
+from .family import Framing, TokenizerSpec
 
 #: custom-op domains the tokenizer graphs may use: onnxruntime-extensions' and ONNX-ML (LabelEncoder)
 DOMAINS = {CONTRIB: 1, ML: 2}
@@ -55,13 +55,13 @@ def frame(b: GraphBuilder, framing: Framing, text: str, ids: str, rows: str) -> 
     return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": b.op("Mul", [mask, b.const(0)])}
 
 
-def tokenizer_nodes(b: GraphBuilder, spec: TokenizerFamily, text: str) -> dict[str, str]:
+def tokenizer_nodes(b: GraphBuilder, spec: TokenizerSpec, text: str) -> dict[str, str]:
     """Add the family's tokenizer and the framing to ``b`` reading the string tensor ``text``; return the outputs."""
     ids, rows = spec.emitter("onnx")(b, spec, text)
     return frame(b, spec.framing, text, ids, rows)
 
 
-def tokenizer_model(spec: TokenizerFamily, *, opset: int, ir_version: int) -> onnx.ModelProto:
+def tokenizer_model(spec: TokenizerSpec, *, opset: int, ir_version: int) -> onnx.ModelProto:
     """Return the standalone tokenizer graph: ``text`` [N] → the three int64 [N, L] outputs."""
     if opset < MIN_OPSET:
         raise UnsupportedModelError([f"opset {opset}: the tokenizer graph needs opset {MIN_OPSET} or newer"])

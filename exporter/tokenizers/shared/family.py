@@ -1,31 +1,35 @@
 """The contract of a tokenizer family: what the exporter asks of WordPiece, SentencePiece, BPE...
 
-A family is one file, ``exporter/tokenizers/<family>.py``, with a subclass of
-:class:`TokenizerFamily` registered with :func:`exporter.tokenizers.register`, plus one emitter
-file per graph language. To add one:
+A family is one folder, ``exporter/tokenizers/<family>/``, listed once in
+``exporter/tokenizers/__init__.py`` (``FAMILIES``). Its ``__init__.py`` registers one :class:`Family`:
+what it reads (``model_types``), its spec class, its emitters, the graphs it reproduces and the
+kernels that run its model. ``docs/contributing.md`` lists the files; to add one:
 
-1. **Read** (``<family>.py``): ``read`` takes the reference tokenizer (transformers' fast
-   tokenizer, as ``SentenceTransformer`` loads it, and its ``backend_tokenizer`` as JSON) and
-   returns a frozen spec, or None after appending to ``problems`` everything it cannot
-   reproduce. Pure: no graph code here. :func:`read_framing` reads the template, truncation and
-   padding for you; every family's spec holds one :class:`Framing`.
-2. **Emit** (``<family>_onnx.py``, ``<family>_tf.py``): only normalization, pre-tokenization and
-   the model. The ONNX emitter is a function ``(GraphBuilder, spec, text) -> (ids [P], rows [P])``
-   (every piece's id and the row of the text it came from, in order); the TF emitter is a
-   ``tf.Module`` class built from the spec with ``token_ids(text, prompt) -> RaggedTensor`` int32
-   [N, None] that TFLite can convert (no Flex). ``emitters`` names them as ``"module:attribute"``;
-   the framing (``framing_onnx`` / ``framing_tf``) adds the special tokens, truncation,
+1. **Read** (``<family>/spec.py``): a frozen subclass of :class:`TokenizerSpec` whose ``read`` takes
+   the reference tokenizer (transformers' fast tokenizer, as ``SentenceTransformer`` loads it, and
+   its ``backend_tokenizer`` as JSON) and returns the spec, or None after appending to ``problems``
+   everything it cannot reproduce. Pure: no graph code. :func:`read_framing` reads the template,
+   truncation and padding for you; every spec holds one :class:`Framing`.
+2. **Emit** (``<family>/emit_onnx.py``, ``<family>/emit_tf.py``): only normalization,
+   pre-tokenization and the model. The ONNX emitter is a function ``(GraphBuilder, spec, text) ->
+   (ids [P], rows [P])`` (every piece's id and the row of the text it came from, in order); the TF
+   emitter is a ``tf.Module`` class built from the spec with ``token_ids(text, prompt) ->
+   RaggedTensor`` int32 [N, None] that TFLite can convert (no Flex). The shared framing
+   (``shared/framing_onnx.py``, ``shared/framing_tf.py``) adds the special tokens, truncation,
    padding, attention mask and token type ids around them. Targets never import an emitter.
-3. **Say what each graph cannot do** (``problems(graph)``) before anything is written: a graph
-   without an emitter is refused by the base class; a family adds its own limits.
-4. **Test**: a tiny model with this tokenizer in ``tests/model_factory.py`` and a fixture in
-   ``tests/test_tiny_models.py`` (``test_every_tokenizer_family_has_a_fixture`` fails until then).
+3. **Say what each graph cannot do** before anything is written: ``graphs`` lists the graphs the
+   family reproduces (``refused`` says why not the others), and ``check(spec, graph)`` returns what
+   keeps one tokenizer from a graph it otherwise supports (table limits).
+4. **Test**: a tiny model with this tokenizer in ``tests/model_factory.py`` and its parity tests
+   (``tests/test_contributing.py`` fails until then).
+
+The shared layer (``exporter/tokenizers/shared/``: this file, code points, framing, the string
+and code-point graph pieces) imports no family, and no family imports another.
 """
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
 
 #: the graph languages a family may emit; TFLite converts the TensorFlow graph
 GRAPHS = ("onnx", "tf", "tflite")
@@ -109,35 +113,31 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
     return framing
 
 
-class TokenizerFamily:
-    """Base class of a family's spec (see the module docstring for the contributor guide)."""
+class TokenizerSpec:
+    """Base class of a family's spec: one reference tokenizer as the graphs reproduce it (module docstring)."""
 
-    #: the family's name in the manifest
+    #: the family's name in the manifest and in the registry
     family: ClassVar[str]
-    #: HF ``tokenizers`` model types (``model.type`` in the backend JSON) this family reads
-    model_types: ClassVar[tuple[str, ...]]
-    #: graph language → ``"module:attribute"`` of its emitter, the module inside exporter.tokenizers
-    emitters: ClassVar[dict[str, str]] = {}
 
     framing: Framing
 
     @classmethod
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: Any,
-             problems: list[str]) -> "TokenizerFamily | None":
+             problems: list[str]) -> "TokenizerSpec | None":
         """Return the spec of the reference tokenizer, or None after appending every problem."""
         raise NotImplementedError
 
     def problems(self, graph: str) -> list[str]:
         """Return why ``graph`` ("onnx", "tf" or "tflite") cannot reproduce this tokenizer (empty: it can)."""
-        if EMITTER_OF[graph] not in self.emitters:
-            return [f"the {self.family} tokenizer has no {graph} graph in this version; "
-                    f"supported for it: {', '.join(g for g in GRAPHS if EMITTER_OF[g] in self.emitters)}"]
-        return []
+        family = registered(self.family)
+        if graph not in family.graphs:
+            return [family.refused.get(graph) or f"the {self.family} tokenizer has no {graph} graph in this version; "
+                    f"supported for it: {', '.join(family.graphs)}"]
+        return family.check(self, graph) if family.check else []
 
     def emitter(self, graph: str) -> Any:
-        """Return the emitter of ``graph`` ("onnx" or "tf"), imported on first use (TensorFlow is heavy)."""
-        module, attribute = self.emitters[EMITTER_OF[graph]].split(":")
-        return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+        """Return the emitter of ``graph`` ("onnx" or "tf"; TFLite converts the tf one), imported on first use."""
+        return registered(self.family).emitters[EMITTER_OF[graph]]()
 
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
         """Return {class name: (why, texts)} of differences a tokenizer kernel decides and no graph around it can
@@ -148,3 +148,58 @@ class TokenizerFamily:
     def describe(self) -> dict[str, Any]:
         """Return the settings recorded in the manifest."""
         return {"family": self.family, **self.framing.describe()}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A tokenizer family as registered: what it reads, what it emits, what it supports."""
+
+    #: the frozen :class:`TokenizerSpec` subclass that reads the reference
+    spec: type[TokenizerSpec]
+    #: HF ``tokenizers`` model types (``model.type`` in the backend JSON) this family reads
+    model_types: tuple[str, ...]
+    #: graph language ("onnx", "tf") → a function returning its emitter (imported on first use: TensorFlow is heavy)
+    emitters: dict[str, Callable[[], Any]]
+    #: graph language → the kernel that runs the tokenizer's model there (for people: docs and error messages)
+    kernels: dict[str, str]
+    #: the graphs it reproduces exactly, of :data:`GRAPHS`
+    graphs: tuple[str, ...] = GRAPHS
+    #: graph → why the family does not support it (a graph left out of ``graphs`` without one gets a plain message)
+    refused: dict[str, str] = field(default_factory=dict)
+    #: (spec, graph) → what keeps this one tokenizer from ``graph`` (table limits, marks it keeps); None: nothing
+    check: Callable[[Any, str], list[str]] | None = None
+    #: frames a (query, document) pair into one sequence (what the reranker kind needs); no family does yet
+    pairs: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.family
+
+
+_REGISTERED: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Return ``family`` after adding it to the registry (each family's ``__init__`` calls this once).
+
+    Raises:
+        ValueError: a graph it claims has no emitter, or a model type another family reads (a programming error).
+    """
+    missing = [graph for graph in family.graphs if EMITTER_OF[graph] not in family.emitters]
+    taken = [t for other in _REGISTERED.values() if other.name != family.name for t in other.model_types
+             if t in family.model_types]
+    if missing or taken or not set(family.graphs) <= set(GRAPHS):
+        raise ValueError(f"tokenizer family {family.name!r}: graphs {family.graphs} (of {GRAPHS}), no emitter for "
+                         f"{missing}, model types read by another family {taken}")
+    _REGISTERED[family.name] = family
+    return family
+
+
+def registered(name: str) -> Family:
+    """Return the registered family called ``name``."""
+    return _REGISTERED[name]
+
+
+def registry() -> dict[str, Family]:
+    """Return {name: Family} of every family registered so far."""
+    return dict(_REGISTERED)

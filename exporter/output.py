@@ -1,0 +1,118 @@
+"""The output directory of an export: written beside ``OUT`` as a temp dir, published whole or not at all.
+
+An export builds into ``.OUT.partial-*`` (holding the pid of the export writing it, so that a later export
+removes a killed one's leftovers), then renames it into place; ``--add`` first links the kept targets'
+files of the previous export into it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import ExporterError, OutputExistsError, OutputNotWritableError
+from .layouts import link_or_copy
+from .manifest import new_manifest, read_manifest
+from .verify.promises import target_files
+
+
+def missing_ancestors(path: Path) -> list[Path]:
+    """Return the folders of ``path`` (itself included) that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+#: holds the pid of the export writing a partial dir, so that a later export can tell a dead one's leftovers
+PID_FILE = ".st-export.pid"
+
+
+def remove_stale_partials(out: Path) -> None:
+    """Remove ``.OUT.partial-*`` dirs beside ``out`` left by exports that were killed (their pid is gone)."""
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        try:
+            pid = int((partial / PID_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created: leave it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(partial, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
+def prepare_output(out: Path, force: bool) -> Path:
+    """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force`` (or ``add``).
+
+    The temp dir gets the permissions the umask gives a new folder (mkdtemp makes it 0700, which a
+    serving process running as another user could not read once it is renamed to ``out``).
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a directory; choose another -o")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(f"{out} exists and is not empty; pass --force (force=True) to replace everything in "
+                                "it, or --add (add=True) to build the --targets named into it and keep its other "
+                                "targets (an export of the same model)")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(out)
+        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+        (temp / PID_FILE).write_text(str(os.getpid()))
+        umask = os.umask(0)
+        os.umask(umask)
+        temp.chmod(0o777 & ~umask)
+        return temp
+    except OSError as exc:
+        raise OutputNotWritableError(f"cannot write to {parent} ({exc.strerror}); choose a writable -o") from None
+
+
+def publish(temp: Path, out: Path) -> None:
+    """Move the finished export into place; the old directory (``--force``) goes only after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    temp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_to_add_to(out: Path, spec: Any) -> dict[str, Any]:
+    """Return the manifest of the export in ``out`` that ``--add`` extends.
+
+    Raises:
+        OutputExistsError: ``out`` holds no export, or one of another model (other weights, modules or tokenizer).
+    """
+    try:
+        previous = read_manifest(out)
+    except ExporterError:
+        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add (add=True) "
+                                "adds targets to one. Choose another -o, or pass --force (force=True) to replace "
+                                "it") from None
+    current = new_manifest(spec)
+    for key in ("source.weights_sha256", "source.modules", "tokenizer"):
+        section, _, field_name = key.rpartition(".")
+        now, recorded = (m.get(section, {}).get(field_name) if section else m.get(field_name)
+                         for m in (current, previous))
+        if json.loads(json.dumps(now)) != recorded:
+            raise OutputExistsError(f"{out} holds an export of another model (its manifest's {key} differs); --add "
+                                    "(add=True) only adds targets to an export of the same model. Use --force "
+                                    "(force=True) to replace it, or another -o")
+    return previous
+
+
+def kept_targets(out: Path, temp: Path, previous: dict[str, Any], *, rebuilt: set[str]) -> dict[str, Any]:
+    """Put the files of ``previous``'s targets that are not rebuilt into ``temp`` (hard links where the filesystem
+    allows: nothing is written to them); return their manifest entries."""
+    kept = {name: entry for name, entry in previous["targets"].items() if name not in rebuilt}
+    for entry in kept.values():
+        for name in target_files(entry):
+            link_or_copy(out / name, temp / name)
+    return kept

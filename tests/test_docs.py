@@ -71,3 +71,20 @@ def test_python_snippet_runs(where, code, bundled_export, tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 0, f"{where}:\n{run.stderr[-2000:]}"
+
+
+IMPORT_FROM = re.compile(r"^\s*from\s+((?:exporter|targets)(?:\.\w+)*)\s+import\s+\(?([^)#\n]+)", re.M)
+
+
+@pytest.mark.parametrize("where, code", [(s[0], s[2]) for s in SNIPPETS if s[1] == "python"],
+                         ids=[s[0] for s in SNIPPETS if s[1] == "python"])
+def test_python_snippet_compiles_and_its_imports_exist(where, code):
+    # every python block, run or not: it compiles, and `from exporter... / targets... import a, b` names exist
+    import importlib
+
+    compile(code, where, "exec")
+    for module_name, names in IMPORT_FROM.findall(code):
+        module = importlib.import_module(module_name)
+        for name in (n.split(" as ")[0].strip() for n in names.split(",")):
+            if name:
+                assert hasattr(module, name), f"{where}: {module_name} has no {name}"

@@ -74,6 +74,7 @@ def test_python_snippet_runs(where, code, bundled_export, tmp_path):
 
 
 IMPORT_FROM = re.compile(r"^\s*from\s+((?:exporter|targets)(?:\.\w+)*)\s+import\s+\(?([^)#\n]+)", re.M)
+IMPORT = re.compile(r"^\s*import\s+((?:exporter|targets)(?:\.\w+)*)", re.M)
 
 
 @pytest.mark.parametrize("where, code", [(s[0], s[2]) for s in SNIPPETS if s[1] == "python"],
@@ -83,8 +84,38 @@ def test_python_snippet_compiles_and_its_imports_exist(where, code):
     import importlib
 
     compile(code, where, "exec")
+    for module_name in IMPORT.findall(code):
+        importlib.import_module(module_name)
     for module_name, names in IMPORT_FROM.findall(code):
         module = importlib.import_module(module_name)
         for name in (n.split(" as ")[0].strip() for n in names.split(",")):
             if name:
                 assert hasattr(module, name), f"{where}: {module_name} has no {name}"
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``a.b.c`` names a module, or an attribute chain under the longest importable module."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            if not hasattr(obj, part):
+                return False
+            obj = getattr(obj, part)
+        return True
+    return False
+
+
+def test_code_the_pages_name_exists():
+    # `exporter.runtime.onnx.OnnxRunner`-style names and exporter/.../x.py paths: moved code leaves no stale name
+    for page in [*PAGES, ROOT / "benchmarks" / "README.md"]:
+        text = page.read_text(encoding="utf-8")
+        for dotted in sorted(set(re.findall(r"`((?:exporter|targets)(?:\.[A-Za-z_]\w*)+)", text))):
+            assert _resolves(dotted), f"{page.relative_to(ROOT)}: {dotted} does not exist"
+        for path in sorted(set(re.findall(r"\b((?:exporter|targets|benchmarks|tests)/[\w/]+\.py)\b", text))):
+            assert (ROOT / path).exists(), f"{page.relative_to(ROOT)}: {path} does not exist"

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="seconds per cell before a median counts as settled anyway (default 30, quick 6)")
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON, Markdown and PNG files")
-    parser.add_argument("--readme", default=None, help="a markdown file whose bench:start ... bench:end block this run replaces (CPU runs; make bench: docs/speed.md)")
+    parser.add_argument("--readme", default=None, help="the markdown file whose bench:start/bench:end block is replaced (CPU runs; make bench: docs/speed.md)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     parser.add_argument("--peers", action="store_true",
                         help="also time sentence-transformers' ONNX / OpenVINO backends and fastembed, each in its "

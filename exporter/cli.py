@@ -140,6 +140,12 @@ def _cosine(value: float) -> str:
     return f"1 - {1 - value:.1e}" if 0.99999 < value < 1 else f"{value:.7f}"
 
 
+def _cosine_cell(embeddings: dict) -> str:
+    """Return the min cosine, with how many texts the reference embeds as the zero vector when there are any."""
+    zeros = embeddings.get("zero_vectors", 0)
+    return _cosine(embeddings["min_cosine"]) + (f" ({zeros} zero vectors: 1 if equal)" if zeros else "")
+
+
 def _token_cell(tokens: dict) -> str:
     """Return "mismatches/texts", with each kernel-decided class's count after it ("0/88, ties 114/12000")."""
     known = tokens.get("kernel_decided", {})
@@ -157,7 +163,7 @@ def format_table(rows: list) -> str:
         lines.append((
             row.target, _files(row.files), _size(row.bytes),
             _token_cell(tokens) if tokens else "-",
-            _cosine(emb["min_cosine"]) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
+            _cosine_cell(emb) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{emb['retention']:.4f}" if emb and emb.get("retention") is not None else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
@@ -183,8 +189,8 @@ def check_document(result: Any) -> dict[str, Any]:
                 "texts": emb.get("texts", tokens.get("texts")), "token_mismatches": tokens.get("mismatches"),
                 "kernel_decided": {name: {k: v for k, v in known.items() if k != "why"}
                                    for name, known in tokens.get("kernel_decided", {}).items()} or None,
-                "min_cosine": emb.get("min_cosine"), "max_abs_diff": emb.get("max_abs_diff"),
-                "retention": emb.get("retention"), "batch_sizes": emb.get("batch_sizes"),
+                "min_cosine": emb.get("min_cosine"), "zero_vectors": emb.get("zero_vectors"),
+                "max_abs_diff": emb.get("max_abs_diff"), "retention": emb.get("retention"), "batch_sizes": emb.get("batch_sizes"),
                 "thresholds": {**emb.get("thresholds", {}), "token_mismatches": 0 if tokens else None},
                 "seconds": round(sub.seconds, 2), "failures": failures})
     return {"out": str(result.out), "passed": result.passed, "exit_code": 0 if result.passed else 1,

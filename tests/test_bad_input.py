@@ -183,6 +183,34 @@ def test_runner_rejects_wrong_input_types():
             checked_texts(np.array([bad, "x"], dtype=object))
 
 
+@pytest.mark.parametrize("given, named", [
+    ({"text": "hello world"}, "dict"), ({"hello world", "bye"}, "set"), (frozenset({"a"}), "frozenset"),
+    ({"text": "hello world"}.keys(), "dict_keys"), (b"abc", "bytes"), (bytearray(b"abc"), "bytearray")])
+def test_dict_set_and_bytes_inputs_are_refused_naming_what_was_given(given, named):
+    """A dict would embed its keys (cos 0.876 to the intended text), a set gives rows in arbitrary order, bytes
+    would be read as ints: each is refused, naming the type given and what to pass instead."""
+    with pytest.raises(InvalidInputError, match=rf"got a? ?{named}\b") as raised:
+        checked_texts(given)
+    assert any(fix in str(raised.value) for fix in ("decode", "values()", "sorted(...)"))
+
+
+def test_encode_of_a_dict_or_bytes_is_refused_by_the_loaded_export(bundled_export):
+    """The probe's cases, through ``exporter.load(OUT).encode``: refused, never the embedding of the keys."""
+    import exporter
+
+    model = exporter.load(bundled_export.out)
+    with pytest.raises(InvalidInputError, match=r"a dict \(a mapping\): iterating it would embed its keys"):
+        model.encode({"text": "hello world"})
+    with pytest.raises(InvalidInputError, match="got bytes: decode it first"):
+        model.encode(b"abc")
+    with pytest.raises(InvalidInputError, match=r"texts\[1\] is bytes, expected str: decode it first"):
+        model.encode(["ok", b"abc"])
+    # the ordered iterables a user may hold still work, and give the rows of the list
+    listed = model.encode(["hello world", "bye"])
+    np.testing.assert_array_equal(model.encode(iter(["hello world", "bye"])), listed)
+    np.testing.assert_array_equal(model.encode({"text": "hello world", "other": "bye"}.values()), listed)
+
+
 def test_max_seq_length_over_the_positions_is_refused(capsys, copy_of, tmp_path):
     """SentenceTransformer would index past the position table on a long text; refuse before writing."""
     model = copy_of()
@@ -286,3 +314,15 @@ def test_full_disk_is_named_and_leaves_nothing(capsys, monkeypatch, copy_of, tmp
     code, err = _run(capsys, str(model), "-o", str(tmp_path / "new/deeper/out"), "--targets", "onnx")
     assert code == 2 and "no space left on the device holding" in err and "Traceback" not in err
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".txt"])
+def test_a_utf8_bom_at_the_start_of_a_texts_file_is_accepted(tmp_path, suffix):
+    """Windows editors start UTF-8 files with a BOM: it was refused as "not a JSON string"; it is no text."""
+    from exporter.verify.corpus import user_texts
+
+    lines = ['"héllo"', '"wörld"'] if suffix == ".jsonl" else ["héllo", "wörld"]
+    path = tmp_path / f"texts{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode("utf-8"))
+    texts, record = user_texts(path)
+    assert texts == ["héllo", "wörld"] and record["texts"] == 2

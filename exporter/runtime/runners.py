@@ -12,6 +12,8 @@ part of the runtime.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -48,15 +50,38 @@ def in_batches(encode: Callable[[list[str]], np.ndarray], texts: object, batch_s
     return np.concatenate([encode(items[i:i + batch_size]) for i in range(0, len(items), batch_size)], axis=0)
 
 
-def checked_texts(texts: object) -> list[str]:
-    """Return ``texts`` as a list of str, or raise InvalidInputError naming the bad element."""
+def _not_a_sequence(texts: object) -> str | None:
+    """Return why ``texts`` cannot stand for an ordered list of strings, or None when it can be iterated as one."""
+    name = type(texts).__name__
     if isinstance(texts, str):
-        raise InvalidInputError("texts must be a list of strings, got one str: wrap it as [text]")
+        return "got one str: wrap it as [text]"
+    if isinstance(texts, (bytes, bytearray, memoryview)):
+        return f"got {name}: decode it first, e.g. [data.decode('utf-8')]"
+    if isinstance(texts, Mapping):
+        return (f"got a {name} (a mapping): iterating it would embed its keys; pass the texts themselves, "
+                "e.g. list(d.values())")
+    if isinstance(texts, AbstractSet):
+        return f"got a {name}, which has no order, so rows would not match inputs: pass sorted(...) or a list"
+    return None
+
+
+def checked_texts(texts: object) -> list[str]:
+    """Return ``texts`` as a list of str, or raise InvalidInputError naming what was given and the fix.
+
+    Any ordered iterable of str is taken (list, tuple, generator, numpy array of str). Refused: one str,
+    bytes, a mapping (iterating a dict would embed its keys), a set (no order), and any element that is not str.
+    """
+    problem = _not_a_sequence(texts)
+    if problem:
+        raise InvalidInputError(f"texts must be a list of strings, {problem}")
     try:
         items = list(texts)  # type: ignore[arg-type]
     except TypeError:
         raise InvalidInputError(f"texts must be a list of strings, got {type(texts).__name__}") from None
     for i, text in enumerate(items):
+        if isinstance(text, (bytes, bytearray)):
+            raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, expected str: decode it first, "
+                                    "e.g. data.decode('utf-8')")
         if not isinstance(text, str):
             raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, expected str")
         try:

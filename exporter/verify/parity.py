@@ -39,6 +39,9 @@ class EmbeddingReport:
     thresholds: Thresholds
     #: lowest retention over the batch sizes (None with fewer than 3 texts)
     retention: float | None = None
+    #: texts the reference embeds as the zero vector: the candidate's cosine there is 1 if it returns zero too,
+    #: else 0 (see :func:`_cosines`)
+    zero_vectors: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -79,9 +82,15 @@ def _batched(runner: Runner, texts: Sequence[str], size: int | None) -> np.ndarr
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return each row's cosine; two zero vectors agree (1), a zero against a non-zero vector does not (0).
+
+    A model may embed a text as the zero vector (an all-zero embedding table, a Normalize of nothing): the
+    artifact that returns the same zero vector matches it, and cosine's 0/0 would call that a failure.
+    """
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    norms = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
-    return (a64 * b64).sum(axis=1) / np.maximum(norms, 1e-30)
+    norm_a, norm_b = np.linalg.norm(a64, axis=1), np.linalg.norm(b64, axis=1)
+    cos = (a64 * b64).sum(axis=1) / np.maximum(norm_a * norm_b, 1e-30)
+    return np.where((norm_a == 0) & (norm_b == 0), 1.0, cos)
 
 
 def retention(expected: np.ndarray, got: np.ndarray) -> float | None:
@@ -102,7 +111,10 @@ def retention(expected: np.ndarray, got: np.ndarray) -> float | None:
         unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-30)
         return (unit @ unit.T)[upper]
 
-    return float(spearmanr(similarities(expected), similarities(got)).statistic)
+    want, have = similarities(expected), similarities(got)
+    if np.ptp(want) == 0 or np.ptp(have) == 0:  # a rank correlation of constants is NaN: equal or not instead
+        return 1.0 if np.array_equal(want, have) else 0.0
+    return float(spearmanr(want, have).statistic)
 
 
 def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str], *,
@@ -151,7 +163,9 @@ def compare_embeddings(reference: Runner, candidate: Runner, texts: Sequence[str
     return EmbeddingReport(candidate=candidate.name, texts=len(texts),
                            batch_sizes=["all" if s is None else str(s) for s in batch_sizes],
                            min_cosine=min_cos, mean_cosine=cos_sum / runs, max_abs_diff=max_diff,
-                           worst_text=worst, thresholds=thresholds, retention=kept, failures=failures)
+                           worst_text=worst, thresholds=thresholds, retention=kept,
+                           zero_vectors=int((~np.any(expected, axis=1)).sum()) if len(texts) else 0,
+                           failures=failures)
 
 
 def _rows(tokens: dict[str, np.ndarray], names) -> list[dict[str, list[int]]]:

@@ -56,7 +56,7 @@ def user_texts(source: "str | Path | Sequence[str]") -> tuple[list[str], dict[st
         path = Path(source)
         try:
             data = path.read_bytes()
-            lines = data.decode("utf-8").splitlines()
+            lines = data.decode("utf-8-sig").splitlines()  # a BOM, as Windows editors write, is no text
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"--texts (texts=) {path}: cannot read it as UTF-8 text ({exc})") from None
         if path.suffix == ".txt":

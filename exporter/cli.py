@@ -267,7 +267,9 @@ def _run_check(check: Any, argv: list[str]) -> int:
 
         print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
         return 0
-    result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json))
+    # what libraries print while loading a broken file (onnxruntime's "EP Error" banner) stays off the JSON document
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json))
     if args.json:
         print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
         return 0 if result.passed else 1

@@ -331,13 +331,16 @@ def _opened_and_run(target: str, out: Path) -> Iterator[tuple[Path, Any]]:
 def _run_failure(target: str, out: Path, exc: Exception) -> str:
     """Return the check's failure for a target whose files match the manifest but do not load or run, naming the
     first of its files that does not open or run on its own (``exc``, what the parity run raised, otherwise)."""
-    culprit, error = target, exc
+    culprit, error = out / target, exc
     for path, attempt in _opened_and_run(target, out):
         try:
             attempt()
         except Exception as found:  # as in check: whatever the runtime raises
-            culprit, error = str(path.relative_to(out)), found
+            culprit, error = path, found
             break
+    named = str(culprit.relative_to(out))
+    if culprit.is_dir():  # a SavedModel, a served model's folder: the runtime does not say which of its files
+        named += f"/ (one of {', '.join(sorted(str(f.relative_to(out)) for f in culprit.rglob('*') if f.is_file()))})"
     why = (str(error).strip().splitlines() or [""])[-1][:200]
-    return (f"{culprit}: does not load or run ({type(error).__name__}: {why}); its bytes are the ones the manifest "
-            "records, so the file was changed together with manifest.json: re-run st-export to write it again")
+    return (f"{named} does not load or run ({type(error).__name__}: {why}); its bytes are the ones the manifest "
+            "records, so it was changed together with manifest.json: re-run st-export to write it again")

@@ -76,6 +76,14 @@ def test_add_refuses_a_model_with_the_same_weights_but_other_settings(case, caps
     assert _snapshot(copy_of_export) == before and not list(tmp_path.glob(".out.*"))
 
 
+def test_add_refuses_an_export_that_records_no_config_hashes(capsys, tiny_model, copy_of_export):
+    """An export written before the config files were recorded cannot be told apart from one of other settings."""
+    _edited_json(copy_of_export / "manifest.json",
+                 lambda m: {**m, "source": {k: v for k, v in m["source"].items() if k != "config_sha256"}})
+    code, _, err = _run(capsys, tiny_model(MODEL), "-o", copy_of_export, "--targets", "onnx", "--add", "-q")
+    assert code == 2 and "source.config_sha256: not recorded" in err and "--force" in err
+
+
 def test_add_takes_the_same_model_saved_again_by_a_newer_library(capsys, tiny_model, copy_of_export, tmp_path):
     """The library versions a config file records are not what the model computes: a copy saved again adds."""
     model = tmp_path / "model"

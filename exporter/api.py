@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -10,11 +9,11 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .verify.corpus import parity_texts_with
-from .errors import (ArtifactNotFoundError, InvalidOptionError, ModelNotFoundError, OutputNotWritableError, ParityError,
-                     UnsupportedModelError)
+from .errors import InvalidOptionError, ModelNotFoundError, ParityError, UnsupportedModelError
 from .manifest import file_rows, new_manifest, read_manifest, write_manifest
 from .model import read_model
-from .output import PID_FILE, export_to_add_to, kept_targets, missing_ancestors, prepare_output, publish
+from .output import (PID_FILE, export_to_add_to, kept_targets, missing_ancestors, out_of_space_error, output_path,
+                     prepare_output, publish)
 from .progress import Progress, counted, note, reporting
 from .verify.parity import compare_embeddings, compare_tokens
 from .verify.promises import files_report, settings_report, target_files
@@ -104,7 +103,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
 
     Args:
         model_dir: the model directory; None for the bundled all-MiniLM-L6-v2.
-        out: output directory; written atomically (temp dir, then rename).
+        out: output directory; written atomically (temp dir, then rename). A symlink stays: the export is
+            written where it points.
         targets: target names (list or comma-separated); None for every implemented target.
         force: replace everything in a non-empty ``out`` (its other targets included).
         add: build ``targets`` into an existing export of the same model in ``out`` and keep its other
@@ -128,7 +128,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         ExporterError subclasses: bad model, bad output directory, unknown target, parity miss.
     """
     chosen = _ordered_targets(targets, progress)
-    out = Path(out).absolute()
+    out = output_path(out)
     corpus, corpus_record = parity_texts_with(texts)  # a bad file fails before anything is read or built
     if add and force:
         raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
@@ -164,11 +164,11 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         publish(temp, out)
         published = True
         return result
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutputNotWritableError(f"no space left on the device holding {out.parent} ({exc.strerror}); "
-                                         "free some space or choose another -o; nothing was written") from None
-        raise
+    except Exception as exc:  # any target's writer: Python's OSError, TensorFlow's own errors
+        failure = out_of_space_error(exc, out)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
@@ -277,37 +277,70 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
 
     Raises:
         ArtifactNotFoundError: ``out`` has no manifest.json (as :func:`exporter.load` says for the same folder).
+        InvalidManifestError: ``out``'s manifest.json is not one st-export writes (each bad field named).
         ModelNotFoundError: the source model is not where the manifest (or ``model_dir``) says.
+        InvalidModelError, UnsupportedModelError: the source model is refused as :func:`export` refuses it.
     """
     from targets import resolve
 
     out = Path(out)
-    if not (out / "manifest.json").is_file():
-        raise ArtifactNotFoundError(f"{out}: no manifest.json; pass a directory written by st-export")
     manifest = read_manifest(out)
     source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
     if not source.is_dir():
         raise ModelNotFoundError(f"source model {source} not found; pass it with --model (model_dir=)")
     texts, record = parity_texts_with(texts)
     manifest["checked_texts"] = record
+    with _step(progress, "reading the model"):
+        spec = read_model(source)  # export's checks, before SentenceTransformer loads (and unpickles) anything
     with _step(progress, "running the reference model"):
-        reference = ReferenceRunner(source)
+        reference = ReferenceRunner(spec.path)
         expected = reference.encode(texts)
-        spec = read_model(source)
         known = spec.tokenizer.kernel_decided()
         settings = settings_report(out, manifest, spec)
     rows = []
-    for target in resolve(list(manifest["targets"])):
+    for target in resolve(list(manifest["targets"]), with_requirements=False):  # what the manifest lists, only
         with _step(progress, f"checking {target.name} parity"):
             recorded = manifest["targets"][target.name]
-            files = list(recorded.get("files", {}))
-            promised = target_files(recorded)
+            files = list(recorded["files"])
             start = time.perf_counter()
             row = TargetRow(target.name, files, sum((out / f).stat().st_size for f in files if (out / f).exists()),
                             0.0)
-            row.parity = {"files": files_report(out, promised), "settings": settings}
+            row.parity = {"files": files_report(out, target_files(recorded)), "settings": settings}
             if row.parity["files"]["passed"]:  # a changed file may not even load: it is named, not run
-                row.parity.update(_parity(target, out, reference, texts, expected, known))
+                try:
+                    row.parity.update(_parity(target, out, reference, texts, expected, known))
+                except Exception as exc:  # whatever a runtime raises for a file it cannot load or run
+                    row.parity["runs"] = {"passed": False, "failures": [_run_failure(target.name, out, exc)]}
             row.seconds = time.perf_counter() - start  # the check's time (an export's rows show the build's)
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)
+
+
+def _opened_and_run(target: str, out: Path) -> Iterator[tuple[Path, Any]]:
+    """Yield (path, a call that opens it and runs it on one text) for each of ``target``'s files in ``out``, in the
+    artifact table's order, a tokenizer graph after its model."""
+    from .runtime.artifacts import ARTIFACTS
+
+    for row in ARTIFACTS:
+        if row.base == target and row.path(out).exists():
+            yield row.path(out), lambda row=row: row.open(out).encode(["a"])
+            if row.tokenizer:
+                yield out / row.tokenizer, lambda row=row: row.open_tokenizer(out).tokenize(["a"])
+
+
+def _run_failure(target: str, out: Path, exc: Exception) -> str:
+    """Return the check's failure for a target whose files match the manifest but do not load or run, naming the
+    first of its files that does not open or run on its own (``exc``, what the parity run raised, otherwise)."""
+    culprit, error = out / target, exc
+    for path, attempt in _opened_and_run(target, out):
+        try:
+            attempt()
+        except Exception as found:  # as in check: whatever the runtime raises
+            culprit, error = path, found
+            break
+    named = str(culprit.relative_to(out))
+    if culprit.is_dir():  # a SavedModel, a served model's folder: the runtime does not say which of its files
+        named += f"/ (one of {', '.join(sorted(str(f.relative_to(out)) for f in culprit.rglob('*') if f.is_file()))})"
+    why = (str(error).strip().splitlines() or [""])[-1][:200]
+    return (f"{named} does not load or run ({type(error).__name__}: {why}); its bytes are the ones the manifest "
+            "records, so it was changed together with manifest.json: re-run st-export to write it again")

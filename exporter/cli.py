@@ -68,7 +68,7 @@ def _export_parser() -> argparse.ArgumentParser:
                          help="absolute path of the onnxruntime-extensions library (libortextensions.so) inside "
                               "the Triton server, written to config.pbtxt's model_operations "
                               "(default: /opt/ortextensions/libortextensions.so; mount it there)")
-    serving.add_argument("--triton-max-batch-size", type=int, default=None, metavar="N",
+    serving.add_argument("--triton-max-batch-size", type=_max_batch_size, default=None, metavar="N",
                          help="max_batch_size of the Triton models, with dynamic batching (default: 64; "
                               "0 turns batching off)")
     serving.add_argument("--triton-tf-op-dir", default=None, metavar="DIR",
@@ -78,6 +78,20 @@ def _export_parser() -> argparse.ArgumentParser:
                          help="where TF Serving finds OUT/tfserving, written to models.config as DIR/NAME "
                               "(default: /models, as in docs/serving.md's docker command)")
     return parser
+
+
+def _max_batch_size(text: str) -> int:
+    """Return ``--triton-max-batch-size``'s value; argparse prints the problem (exit 2) before the model is read."""
+    from targets.triton import max_batch_size_problem
+
+    try:
+        size = int(text)
+    except ValueError:
+        size = text
+    problem = max_batch_size_problem(size)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return size
 
 
 def _serving_options(args: argparse.Namespace) -> dict:
@@ -180,8 +194,8 @@ def check_document(result: Any) -> dict[str, Any]:
     for row in result.rows:
         for sub in (row, *row.variant_rows()):
             tokens, emb = sub.parity.get("tokens") or {}, sub.parity.get("embeddings") or {}
-            failures = [*sub.parity.get("files", {}).get("failures", []),
-                        *sub.parity.get("settings", {}).get("failures", []), *emb.get("failures", [])]
+            failures = [*(failure for kind in ("files", "runs", "settings")
+                          for failure in sub.parity.get(kind, {}).get("failures", [])), *emb.get("failures", [])]
             if tokens and not tokens.get("passed", True):
                 failures.append(f"{tokens['mismatches']} token mismatch(es)")
             entries.append({
@@ -259,13 +273,15 @@ def _run_check(check: Any, argv: list[str]) -> int:
 
         print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
         return 0
-    result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json))
+    # what libraries print while loading a broken file (onnxruntime's "EP Error" banner) stays off the JSON document
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json))
     if args.json:
         print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
         return 0 if result.passed else 1
     print(format_table(result.rows))
-    for failure in dict.fromkeys(f"{row.target}: {failure}" if kind == "files" else failure
-                                 for row in result.rows for kind in ("settings", "files")
+    for failure in dict.fromkeys(f"{row.target}: {failure}" if kind != "settings" else failure
+                                 for row in result.rows for kind in ("settings", "files", "runs")
                                  for failure in row.parity.get(kind, {}).get("failures", [])):
         print(f"st-export check: {failure}", file=sys.stderr)
     return 0 if result.passed else 1

@@ -69,3 +69,9 @@ class InvalidOptionError(ExporterError):
     """A target setting (model name, op library path, batch size...) that cannot be used."""
 
     code = "invalid-option"
+
+
+class InvalidManifestError(ExporterError):
+    """An export's manifest.json is not JSON, or a field it must hold is missing or of the wrong type."""
+
+    code = "invalid-manifest"

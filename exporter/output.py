@@ -6,17 +6,29 @@ files of the previous export into it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ExporterError, OutputExistsError, OutputNotWritableError
+from .errors import ArtifactNotFoundError, OutputExistsError, OutputNotWritableError
 from .layouts import link_or_copy
 from .manifest import new_manifest, read_manifest
 from .verify.promises import target_files
+
+
+def output_path(out: str | Path) -> Path:
+    """Return the absolute folder an export writes: ``out``, or where it points when it is a symlink.
+
+    The export is published by renaming a temp dir onto this path; renamed onto a symlink it would replace the
+    link with a folder and leave its target as it was, so the link's target is written and the link stays.
+    """
+    out = Path(out).absolute()
+    return out.resolve() if out.is_symlink() else out
 
 
 def missing_ancestors(path: Path) -> list[Path]:
@@ -84,27 +96,51 @@ def publish(temp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+#: what the manifest records of the source model that decides what it computes (``--add`` compares them all)
+IDENTITY = ("source.weights_sha256", "source.config_sha256", "source.modules", "tokenizer")
+
+
+def identity_differences(current: dict[str, Any], previous: dict[str, Any]) -> list[str]:
+    """Return one line per ``IDENTITY`` entry where two manifests differ, naming the files for the sha256 tables."""
+    differences = []
+    for key in IDENTITY:
+        section, _, field_name = key.rpartition(".")
+        now, recorded = (m.get(section, {}).get(field_name) if section else m.get(field_name)
+                         for m in (current, previous))
+        now = json.loads(json.dumps(now))
+        if recorded is None:
+            differences.append(f"{key}: not recorded (the export was written by an older st-export)")
+        elif key.endswith("_sha256") and isinstance(recorded, dict):  # {file: sha256}: name the files
+            for name in sorted(now.keys() | recorded.keys()):
+                if now.get(name) != recorded.get(name):
+                    where = "model" if name in now else "export"
+                    differences.append(f"{key}: {name} " + ("differs" if name in now and name in recorded
+                                                            else f"is only in the {where}'s"))
+        elif now != recorded:
+            differences.append(f"{key} differs")
+    return differences
+
+
 def export_to_add_to(out: Path, spec: Any) -> dict[str, Any]:
     """Return the manifest of the export in ``out`` that ``--add`` extends.
 
     Raises:
-        OutputExistsError: ``out`` holds no export, or one of another model (other weights, modules or tokenizer).
+        OutputExistsError: ``out`` holds no export, or one of another model: other weights, module configs,
+            prompts, max_seq_length or tokenizer files (each difference named).
+        InvalidManifestError: ``out``'s manifest.json is not one st-export writes.
     """
     try:
         previous = read_manifest(out)
-    except ExporterError:
-        raise OutputExistsError(f"{out} holds no st-export export (no readable manifest.json); --add (add=True) "
-                                "adds targets to one. Choose another -o, or pass --force (force=True) to replace "
-                                "it") from None
-    current = new_manifest(spec)
-    for key in ("source.weights_sha256", "source.modules", "tokenizer"):
-        section, _, field_name = key.rpartition(".")
-        now, recorded = (m.get(section, {}).get(field_name) if section else m.get(field_name)
-                         for m in (current, previous))
-        if json.loads(json.dumps(now)) != recorded:
-            raise OutputExistsError(f"{out} holds an export of another model (its manifest's {key} differs); --add "
-                                    "(add=True) only adds targets to an export of the same model. Use --force "
-                                    "(force=True) to replace it, or another -o")
+    except ArtifactNotFoundError:
+        raise OutputExistsError(f"{out} holds no st-export export (no manifest.json); --add (add=True) adds targets "
+                                "to one. Choose another -o, or pass --force (force=True) to replace it") from None
+    differences = identity_differences(new_manifest(spec), previous)
+    if differences:
+        lines = "\n".join(f"  - {line}" for line in differences)
+        raise OutputExistsError(f"{out} holds an export of another model, or of this one with other settings; --add "
+                                "(add=True) only adds targets to an export of the same model, whose targets would "
+                                f"otherwise embed differently. Use --force (force=True) to replace it, or another "
+                                f"-o. What differs:\n{lines}")
     return previous
 
 
@@ -116,3 +152,24 @@ def kept_targets(out: Path, temp: Path, previous: dict[str, Any], *, rebuilt: se
         for name in target_files(entry):
             link_or_copy(out / name, temp / name)
     return kept
+
+
+def _tensorflow_out_of_space(exc: BaseException) -> bool:
+    """Return whether ``exc`` is TensorFlow's error for a full disk or quota: its file writers raise
+    ResourceExhaustedError with the C library's message (it also raises that type for an OOM, which is not)."""
+    errors = sys.modules.get("tensorflow.python.framework.errors_impl")  # imported by TF: never imported here
+    return errors is not None and isinstance(exc, errors.ResourceExhaustedError) and any(
+        os.strerror(code) in str(exc) for code in (errno.ENOSPC, errno.EDQUOT))
+
+
+def out_of_space_error(exc: BaseException, out: Path) -> OutputNotWritableError | None:
+    """Return the typed error for ``exc`` when it says the device holding ``out`` is full (or over quota), whichever
+    writer raised it (Python's files, onnx, TensorFlow's SavedModel writer), else None."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = exc.strerror
+    elif _tensorflow_out_of_space(exc):
+        why = f"TensorFlow: {str(exc).strip().splitlines()[-1][:200]}"
+    else:
+        return None
+    return OutputNotWritableError(f"no space left on the device holding {out.parent} ({why}); free some space or "
+                                  f"choose another -o; nothing was written (an existing {out.name} is as it was)")

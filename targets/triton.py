@@ -58,7 +58,7 @@ def triton_settings(options: dict[str, Any]) -> TritonSettings:
 
     Raises:
         InvalidOptionError: a path is not absolute (the server resolves it inside its container)
-            or the batch size is not an integer >= 0.
+            or the batch size is not an integer in config.pbtxt's range (0 to 2**31 - 1).
     """
     settings = TritonSettings(
         op_library=options.get("triton_op_library") or DEFAULT_OP_LIBRARY,
@@ -66,11 +66,22 @@ def triton_settings(options: dict[str, Any]) -> TritonSettings:
         max_batch_size=options.get("triton_max_batch_size", DEFAULT_MAX_BATCH_SIZE))
     for flag, path in (("--triton-op-library", settings.op_library), ("--triton-tf-op-dir", settings.tf_op_dir)):
         server_path(path, flag=flag, server="the Triton server (inside its container)")
-    size = settings.max_batch_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise InvalidOptionError(f"--triton-max-batch-size (options['triton_max_batch_size']) {size!r}: give an "
-                                 "integer >= 0 (0 disables batching)")
+    problem = max_batch_size_problem(settings.max_batch_size)
+    if problem:
+        raise InvalidOptionError(f"--triton-max-batch-size (options['triton_max_batch_size']) {problem}")
     return settings
+
+
+#: config.pbtxt's max_batch_size is an int32 (Triton's model_config.proto); 0 turns batching off
+MAX_BATCH_SIZE = 2**31 - 1
+
+
+def max_batch_size_problem(size: Any) -> str | None:
+    """Return why ``size`` cannot be config.pbtxt's max_batch_size, or None."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_BATCH_SIZE:
+        return (f"{size!r}: give an integer from 0 (batching off) to {MAX_BATCH_SIZE} (config.pbtxt's "
+                "max_batch_size is an int32)")
+    return None
 
 
 def _onnx_model_copy(source: Path, version: Path) -> list[Path]:

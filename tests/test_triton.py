@@ -155,7 +155,8 @@ def test_settings_name_no_batching_and_no_tf_model_without_savedmodel(tiny_model
     ({"name": "bad/name"}, "model name"),
     ({"name": "-dash-first"}, "model name"),
     ({"triton_op_library": "relative/lib.so"}, "absolute path"),
-    ({"triton_max_batch_size": -1}, "integer >= 0"),
+    ({"triton_max_batch_size": -1}, "integer from 0"),
+    ({"triton_max_batch_size": 2**31}, "max_batch_size is an int32"),
 ])
 def test_bad_settings_fail_before_anything_is_built(options, message, tiny_model, tmp_path):
     with pytest.raises(InvalidOptionError, match=message):

@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from exporter.manifest import read_manifest
+from exporter.runtime.manifest import read_manifest
 from exporter.runtime.artifacts import artifact, open_tokenizer
 from exporter.verify.reference import ReferenceRunner
 from exporter.verify.sweeps import code_point_sweep, sequence_sweep, texts_that_differ

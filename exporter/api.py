@@ -10,7 +10,8 @@ from typing import Any, Iterator, Sequence
 
 from .verify.corpus import parity_texts_with
 from .errors import InvalidOptionError, ModelNotFoundError, ParityError, UnsupportedModelError
-from .manifest import file_rows, new_manifest, read_manifest, write_manifest
+from .manifest import file_rows, new_manifest, write_manifest
+from .runtime.manifest import read_manifest
 from .model import read_model
 from .output import (PID_FILE, export_to_add_to, kept_targets, missing_ancestors, out_of_space_error, output_path,
                      prepare_output, publish)

@@ -269,7 +269,7 @@ def _run_check(check: Any, argv: list[str]) -> int:
     """Return the exit code of ``st-export check ARGV`` after printing its table (or JSON document)."""
     args = _check_parser().parse_args(argv)
     if args.stages:  # straight to the comparison: the check's parity run would not locate anything
-        from .manifest import read_manifest
+        from .runtime.manifest import read_manifest
 
         print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
         return 0

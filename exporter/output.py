@@ -17,7 +17,8 @@ from typing import Any
 
 from .errors import ArtifactNotFoundError, OutputExistsError, OutputNotWritableError
 from .layouts import link_or_copy
-from .manifest import new_manifest, read_manifest
+from .manifest import new_manifest
+from .runtime.manifest import read_manifest
 from .verify.promises import target_files
 
 

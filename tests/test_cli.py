@@ -209,7 +209,7 @@ def test_add_builds_named_targets_into_an_export_and_keeps_the_others(tiny_model
     """``--force`` replaces everything; ``--add`` builds the named targets into an export of the same model and keeps
     the others' files untouched (hard links, never written); a non-empty OUT without either says what each does."""
     from exporter.verify.promises import target_files
-    from exporter.manifest import read_manifest
+    from exporter.runtime.manifest import read_manifest
 
     model, out = tiny_model("bert_uncased_mean_norm"), tmp_path / "out"
     exporter.export(model, out, targets="onnx", variants=False)

@@ -14,7 +14,7 @@ import pytest
 
 import exporter
 from exporter.cli import main
-from exporter.manifest import read_manifest
+from exporter.runtime.manifest import read_manifest
 
 MODEL = "bert_uncased_mean_norm"
 

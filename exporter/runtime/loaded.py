@@ -7,15 +7,15 @@ install has them).
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ArtifactNotFoundError, InvalidInputError
+from ..errors import InvalidInputError
 from .artifacts import artifact
+from .manifest import read_manifest
 from .runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
 
 #: SentenceTransformer.encode's keyword arguments that have no meaning for an export, and why
@@ -60,10 +60,7 @@ class ExportedModel:
     def __init__(self, out: str | Path, target: str = "onnx", *, threads: int | None = None,
                  providers: Sequence[str] | None = None):
         self.out = Path(out)
-        manifest_path = self.out / "manifest.json"
-        if not manifest_path.is_file():
-            raise ArtifactNotFoundError(f"{self.out}: no manifest.json; pass a directory written by st-export")
-        self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        self.manifest = read_manifest(self.out)  # its fields checked, as check and --add read it
         row = artifact(target, layouts=False)
         if providers and "providers" not in row.options:
             raise InvalidInputError(f"providers= is for the onnx targets; {target} runs on TensorFlow's devices")

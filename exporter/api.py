@@ -291,9 +291,9 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     texts, record = parity_texts_with(texts)
     manifest["checked_texts"] = record
     with _step(progress, "running the reference model"):
+        spec = read_model(source)  # validates the folder before sentence-transformers loads anything from it
         reference = ReferenceRunner(source)
         expected = reference.encode(texts)
-        spec = read_model(source)
         known = spec.tokenizer.kernel_decided()
         settings = settings_report(out, manifest, spec)
     rows = []

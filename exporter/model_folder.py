@@ -41,6 +41,8 @@ def _module_path_problem(index: int, raw: Any) -> str | None:
     """Return why a ``modules.json`` path is refused as written (sentence-transformers refuses the same)."""
     if not isinstance(raw, str):
         return f"modules.json entry {index} has path {raw!r}; expected a folder name relative to the model folder"
+    if "\0" in raw:
+        return f"modules.json entry {index} has path {raw!r}, with a NUL character"
     if PureWindowsPath(raw).anchor or PurePosixPath(raw).is_absolute() or ".." in PureWindowsPath(raw).parts:
         return f"modules.json entry {index} has path {raw!r}, which leaves the model folder"
     return None
@@ -76,13 +78,15 @@ def module_problems(folder: Path, paths: list[Any]) -> list[str]:
     problems = []
     for index, raw in enumerate(paths):
         problem = _module_path_problem(index, raw)
-        if problem is None and raw.strip("/.") and not _inside(folder / raw, roots):
-            problem = (f"modules.json entry {index} has path {raw!r}, which resolves to "
-                       f"{os.path.realpath(folder / raw)}, outside the model folder")
-        if problem is None and raw.strip("/."):  # the root's own files are checked by root_problems
-            problems.extend(_links_out(folder / raw, roots, f"modules.json entry {index}: {raw.rstrip('/')}/"))
-        elif problem:
+        if problem:
             problems.append(problem)
+        elif not PurePosixPath(raw).parts:
+            continue  # the model folder itself: root_problems checked its files
+        elif not _inside(folder / raw, roots):
+            problems.append(f"modules.json entry {index} has path {raw!r}, which resolves to "
+                            f"{os.path.realpath(folder / raw)}, outside the model folder")
+        else:
+            problems.extend(_links_out(folder / raw, roots, f"modules.json entry {index}: {raw.rstrip('/')}/"))
     return problems
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -91,6 +92,24 @@ def test_module_folder_symlinked_out_of_the_folder_is_refused(capsys, copy_of, t
     (model / "1_Pooling").symlink_to(tmp_path / "elsewhere")
     code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
     _assert_refused(code, err, f"1_Pooling resolves to {tmp_path / 'elsewhere'}, outside the model folder")
+
+
+def test_nested_module_folder_symlinked_out_of_the_folder_is_refused(copy_of, tmp_path):
+    model = copy_of()
+    (model / "modules").mkdir()
+    shutil.move(model / "1_Pooling", tmp_path / "elsewhere")
+    (model / "modules/1_Pooling").symlink_to(tmp_path / "elsewhere")
+    _set_module_path(model, 1, "modules/1_Pooling")
+    with pytest.raises(InvalidModelError, match=f"modules.json entry 1 has path 'modules/1_Pooling', which resolves "
+                                                f"to {tmp_path / 'elsewhere'}, outside the model folder"):
+        read_model(model)
+
+
+def test_nul_in_a_module_path_is_refused(copy_of):
+    model = copy_of()
+    _set_module_path(model, 1, "1_Pooling\0")
+    with pytest.raises(InvalidModelError, match=re.escape(r"modules.json entry 1 has path '1_Pooling\x00', with a NUL")):
+        read_model(model)
 
 
 def test_module_file_symlinked_out_of_the_folder_is_refused(capsys, copy_of, tmp_path):

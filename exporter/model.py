@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from . import model_folder
 from . import modules as module_registry
 from . import tokenizers as tokenizer_registry
 from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError
@@ -63,6 +64,10 @@ def default_model_path() -> Path:
 
 
 def _entries(path: Path) -> list[ModuleEntry]:
+    """Return the rows of ``modules.json``, after refusing any file or module path that leaves ``path``."""
+    outside = model_folder.root_problems(path)
+    if outside:
+        raise InvalidModelError(model_folder.refusal(path, outside))
     data = read_json(path / "modules.json", required=False)
     if data is None:
         raise InvalidModelError(
@@ -71,6 +76,9 @@ def _entries(path: Path) -> list[ModuleEntry]:
         )
     if not isinstance(data, list) or not all(isinstance(row, dict) and "type" in row for row in data):
         raise InvalidModelError(f"{path / 'modules.json'}: expected a list of objects with 'type' and 'path'")
+    outside = model_folder.module_problems(path, [row.get("path", "") for row in data])
+    if outside:
+        raise InvalidModelError(model_folder.refusal(path, outside))
     return [
         ModuleEntry(index=i, name=str(row.get("name", i)), folder=path / str(row.get("path", "")),
                     type_name=str(row["type"]))

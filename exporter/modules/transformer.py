@@ -28,15 +28,88 @@ class TransformerConfig:
     vocab_rows: int = 0
 
 
-def _max_seq_length(folder: Path, sbert: dict[str, Any], max_positions: int) -> int:
-    """Return the length ST truncates to: its config, else the tokenizer's, capped by the positions."""
-    if sbert.get("max_seq_length"):
-        return int(sbert["max_seq_length"])
+#: where sentence-transformers reads the Transformer's settings, the first file found (2.x named some per architecture)
+SBERT_CONFIG_FILES = ("sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
+                      "sentence_camembert_config.json", "sentence_albert_config.json",
+                      "sentence_xlm-roberta_config.json", "sentence_xlnet_config.json")
+
+
+def _sbert_config(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """Return (the file, its settings) of the first of :data:`SBERT_CONFIG_FILES` that has any."""
+    for name in SBERT_CONFIG_FILES:
+        data = read_json(folder / name, required=False)
+        if data is not None and not isinstance(data, dict):
+            raise InvalidModelError(f"{folder / name}: expected a JSON object of settings; restore the file from "
+                                    "the original model")
+        if data:
+            return folder / name, data
+    return folder / SBERT_CONFIG_FILES[0], {}
+
+
+def _sequence_length_source(folder: Path, sbert_file: Path, sbert: dict[str, Any],
+                            config: dict[str, Any]) -> tuple[Any, str, str]:
+    """Return (the length sentence-transformers 6 truncates to, where it comes from, the field that sets it),
+    as it computes them.
+
+    ``processor_kwargs`` (2.x: ``tokenizer_args``) ``model_max_length`` first, then ``max_seq_length``, both taken
+    as written; else the tokenizer's ``model_max_length`` (transformers' 1e30 when unset) capped at config.json
+    ``max_position_embeddings``, which counts the padding rows of RoBERTa-style positions too.
+    """
+    kwargs = sbert["tokenizer_args"] if "tokenizer_args" in sbert else sbert.get("processor_kwargs")
+    if isinstance(kwargs, dict) and "model_max_length" in kwargs:
+        key = "tokenizer_args" if "tokenizer_args" in sbert else "processor_kwargs"
+        return kwargs["model_max_length"], f"{sbert_file}: {key}.model_max_length", f"{key}.model_max_length"
+    if sbert.get("max_seq_length") is not None:
+        return sbert["max_seq_length"], f"{sbert_file}: max_seq_length", "max_seq_length"
     tokenizer_config = read_json(folder / "tokenizer_config.json", required=False) or {}
-    limit = tokenizer_config.get("model_max_length")
-    if isinstance(limit, (int, float)) and 0 < limit < 1e9:
-        return int(min(limit, max_positions))
+    limit = tokenizer_config.get("model_max_length", int(1e30))
+    where = f"{folder / 'tokenizer_config.json'}: model_max_length"
+    positions = config.get("max_position_embeddings")
+    if _is_number(limit) and _is_number(positions) and positions != -1 and limit > positions:
+        return positions, f"{where} {limit} capped by sentence-transformers at max_position_embeddings", "max_seq_length"
+    return limit, where, "max_seq_length"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _max_seq_length(folder: Path, sbert_file: Path, sbert: dict[str, Any], config: dict[str, Any],
+                    arch: Architecture, problems: list[str]) -> int:
+    """Return the length SentenceTransformer truncates to, appending a problem when it cannot run with it.
+
+    A length that is not a whole number fails inside the tokenizer, one over the positions inside the model
+    (an index or size error on a long text); both are named here, with the file, the field and the fix.
+    """
+    value, where, field = _sequence_length_source(folder, sbert_file, sbert, config)
+    max_positions = arch.max_positions(config)
+    fix = (f"set {field} in {sbert_file.name} to a whole number from 1 to {max_positions}, the positions of "
+           f"this {arch.model_type} model")
+    if arch.position_offset:
+        fix += f" (config.json max_position_embeddings less the {arch.position_offset} rows its position ids skip)"
+    if not isinstance(value, int) or isinstance(value, bool):
+        problems.append(f"{where} {value!r} is not a whole number of tokens; {fix}")
+    elif value < 1:
+        problems.append(f"{where} {value} is not a positive number of tokens; {fix}")
+    elif value > max_positions:
+        problems.append(f"{where} {value} is over the {max_positions} positions of this {arch.model_type} model; "
+                        f"{fix}")
+    else:
+        return value
     return max_positions
+
+
+def _tokenizer_path_problem(folder: Path, sbert_file: Path, sbert: dict[str, Any]) -> list[str]:
+    """Return a problem when the settings load the tokenizer from elsewhere than the model's folder.
+
+    sentence-transformers never saves the key; a value (a path from the working directory or a hub name)
+    makes the reference tokenize with files the exporter does not read.
+    """
+    other = sbert.get("tokenizer_name_or_path")
+    if other is None:
+        return []
+    return [f"{sbert_file}: tokenizer_name_or_path {other!r}: sentence-transformers would load the tokenizer from "
+            f"there, not from the model folder; remove the key and keep the tokenizer's files in {folder}"]
 
 
 @register
@@ -63,20 +136,16 @@ class Transformer(ModuleConverter):
             raise InvalidModelError(f"{folder}: no transformer weights (model.safetensors or pytorch_model.bin)")
         problems.extend(filter(None, [weights_problem(weights)]))
         problems.extend(f"modules.json entry {entry.index} ({model_type}): {p}" for p in arch.problems(config))
-        sbert = read_json(folder / "sentence_bert_config.json", required=False) or {}
-        max_positions = arch.max_positions(config)
-        max_seq_length = _max_seq_length(folder, sbert, max_positions)
-        if max_seq_length > max_positions:
-            problems.append(f"{folder / 'sentence_bert_config.json'}: max_seq_length {max_seq_length} is over the "
-                            f"{max_positions} positions of this {model_type} model; set it to {max_positions} or less")
+        sbert_file, sbert = _sbert_config(folder)
+        problems.extend(_tokenizer_path_problem(folder, sbert_file, sbert))
         return TransformerConfig(
             folder=folder,
             model_type=model_type,
             hidden_size=arch.hidden_size(config),
-            max_seq_length=max_seq_length,
+            max_seq_length=_max_seq_length(folder, sbert_file, sbert, config, arch, problems),
             do_lower_case=bool(sbert.get("do_lower_case", False)),
             architecture=arch,
-            max_positions=max_positions,
+            max_positions=arch.max_positions(config),
             vocab_rows=int(config.get("vocab_size") or 0),
         )
 

@@ -137,7 +137,9 @@ def test_check_validates_the_folder_before_the_reference_loads(copy_of, tmp_path
     (model / "tokenizer.json").symlink_to("/etc/passwd")
     out = tmp_path / "out"
     out.mkdir()
-    (out / "manifest.json").write_text(json.dumps({"source": {"path": str(model)}, "targets": {}}))
+    (out / "manifest.json").write_text(json.dumps({  # the fields check reads, no target (none is run)
+        "source": {"path": str(model), "weights_sha256": {}, "modules": []}, "tokenizer": {},
+        "output": {"shape": [None, 8]}, "targets": {}}))
     _forbid_the_reference(monkeypatch)
     with pytest.raises(InvalidModelError, match="tokenizer.json resolves to /etc/passwd"):
         exporter.check(out, model_dir=model)

@@ -216,7 +216,9 @@ class UnigramSpec(TokenizerSpec):
         """Unigram ties: segmentations of equal exact score (the same pieces in another order: runs of one
         character) are decided by rounding. The reference sums float64 scores in path order and keeps the first
         best start (strictly greater wins); the kernels sum float32. No table of piece scores can steer the
-        kernel: every order of the same pieces has the same exact sum under any table."""
+        kernel: every order of the same pieces has the same exact sum under any table. The kernels do pick the
+        reference's pieces; re-deciding each run of commuting pieces in float64 after them would give 0
+        (docs/tokenizers.md, tests/test_xlmr.py), a step TFLite's builtin ops (no float64) cannot run as such."""
         from ...verify.sweeps import REPEATS, sequence_sweep, vocabulary_runs
 
         why = ("segmentations of equal exact score (runs of one repeated character: the same pieces in another "

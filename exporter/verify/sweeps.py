@@ -5,12 +5,15 @@
 * :func:`sequence_sweep`: what a one-code-point sweep cannot see, in named classes: each
   combining mark after each of a set of base letters, pairs of marks in both orders, Hangul jamo
   sequences, runs of one character (lengths 1-40), and pseudo-words in 40 scripts (each script's
-  letters and marks, seeded), the parity corpus decomposed (NFD). Deterministic; ``step`` keeps every step-th case of each class.
+  letters and marks, seeded), the parity corpus decomposed (NFD). Deterministic; ``step`` keeps every step-th case of each class;
+* :func:`vocabulary_runs`: runs of lengths 1-64 of every character a vocabulary has pieces of
+  several lengths of (``-``, ``--``, ``----``): where a Unigram model's segmentations tie.
 """
 from __future__ import annotations
 
 import random
 import unicodedata
+from collections.abc import Iterable
 
 from .corpus import parity_texts
 
@@ -20,6 +23,9 @@ CODE_POINTS = [*range(0x0, 0xD800), *range(0xE000, 0x32400), *range(0xE0000, 0xE
 BASES = ("a e i o u y n c s z g A E O U N C S Z G ª ß ø æ ı α ε η ι ο ω υ ρ Α Ω и е у о а И Е А ա ه ا و ی "
          "क ग न ก ข ᄀ 가 ア か 中 ﬁ Ａ ² µ ü ê ǖ ơ ư").split()
 REPEATS = "repeated-character runs 1-40"
+#: the longest run :func:`vocabulary_runs` writes
+LONGEST_RUN = 64
+VOCABULARY_RUNS = f"runs 1-{LONGEST_RUN} of each character with pieces of several lengths"
 SCRIPTS = ("LATIN GREEK CYRILLIC ARMENIAN HEBREW ARABIC SYRIAC THAANA NKO DEVANAGARI BENGALI GURMUKHI GUJARATI ORIYA "
            "TAMIL TELUGU KANNADA MALAYALAM SINHALA THAI LAO TIBETAN MYANMAR GEORGIAN HANGUL ETHIOPIC CHEROKEE "
            "CANADIAN OGHAM RUNIC KHMER MONGOLIAN HIRAGANA KATAKANA CJK YI TIFINAGH JAVANESE BALINESE BUGINESE").split()
@@ -86,6 +92,16 @@ def sequence_sweep(step: int = 1) -> dict[str, list[str]]:
         "parity corpus in NFD": [unicodedata.normalize("NFD", text) for text in parity_texts()],
     }
     return {name: texts[::step] for name, texts in classes.items()}
+
+
+def vocabulary_runs(pieces: Iterable[str], longest: int = LONGEST_RUN) -> list[str]:
+    """Return runs of lengths 1 to ``longest`` of every character that ``pieces`` hold runs of in two lengths or more
+    ("a" and "aaa"): the texts with segmentations of equal score (the same pieces in another order)."""
+    lengths: dict[str, set[int]] = {}
+    for piece in pieces:
+        if piece and piece == piece[0] * len(piece):
+            lengths.setdefault(piece[0], set()).add(len(piece))
+    return [c * n for c in sorted(c for c, found in lengths.items() if len(found) > 1) for n in range(1, longest + 1)]
 
 
 #: texts per padded batch when a sweep is compared (a sweep is 200k texts; one batch would not fit)

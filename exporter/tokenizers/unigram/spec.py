@@ -213,15 +213,19 @@ class UnigramSpec(TokenizerSpec):
                 "special_tokens": [s for s, _ in self.specials]}
 
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
-        """Unigram ties: the kernels sum piece scores in float32, the reference in float64, so segmentations of
-        (nearly) equal score, which runs of one character have, can come out in another order."""
-        from ...verify.sweeps import REPEATS, sequence_sweep
+        """Unigram ties: segmentations of equal exact score (the same pieces in another order: runs of one
+        character) are decided by rounding. The reference sums float64 scores in path order and keeps the first
+        best start (strictly greater wins); the kernels sum float32. No table of piece scores can steer the
+        kernel: every order of the same pieces has the same exact sum under any table. The kernels do pick the
+        reference's pieces; re-deciding each run of commuting pieces in float64 after them would give 0
+        (docs/tokenizers.md, tests/test_xlmr.py), a step TFLite's builtin ops (no float64) cannot run as such."""
+        from ...verify.sweeps import REPEATS, sequence_sweep, vocabulary_runs
 
-        return {"unigram ties": (
-            "segmentations of equal score (runs of one repeated character: the same pieces in another order): the "
-            "reference compares exact float64 sums and keeps the path whose last piece is longest; the kernel "
-            "compares float32 sums, whose rounding depends on the order (onnxruntime-extensions' lattice also "
-            "visits tied paths in another order)", sequence_sweep()[REPEATS])}
+        why = ("segmentations of equal exact score (runs of one repeated character: the same pieces in another "
+               "order): the reference keeps the path its float64 sums, rounded in path order, rank first; the "
+               "kernel sums float32 and keeps another")
+        return {"unigram ties": (why, sequence_sweep()[REPEATS]),
+                "unigram ties, vocabulary runs": (why, vocabulary_runs(piece for piece, _ in self.pieces))}
 
     def normalization(self) -> Normalization:
         """Return the reference's normalization as the graphs apply it (about 8 s, cached)."""

@@ -307,6 +307,8 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
                             0.0)
             row.parity = {"files": files_report(out, promised), "settings": settings}
             if row.parity["files"]["passed"]:  # a changed file may not even load: it is named, not run
+                problems = target.server_problems(out)  # ops the stock server does not link or load
+                row.parity["servers"] = {"failures": problems, "passed": not problems}
                 row.parity.update(_parity(target, out, reference, texts, expected, known))
             row.seconds = time.perf_counter() - start  # the check's time (an export's rows show the build's)
             rows.append(row)

@@ -175,7 +175,8 @@ def check_document(result: Any) -> dict[str, Any]:
         for sub in (row, *row.variant_rows()):
             tokens, emb = sub.parity.get("tokens") or {}, sub.parity.get("embeddings") or {}
             failures = [*sub.parity.get("files", {}).get("failures", []),
-                        *sub.parity.get("settings", {}).get("failures", []), *emb.get("failures", [])]
+                        *sub.parity.get("settings", {}).get("failures", []),
+                        *sub.parity.get("servers", {}).get("failures", []), *emb.get("failures", [])]
             if tokens and not tokens.get("passed", True):
                 failures.append(f"{tokens['mismatches']} token mismatch(es)")
             entries.append({
@@ -258,8 +259,8 @@ def _run_check(check: Any, argv: list[str]) -> int:
         print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
         return 0 if result.passed else 1
     print(format_table(result.rows))
-    for failure in dict.fromkeys(f"{row.target}: {failure}" if kind == "files" else failure
-                                 for row in result.rows for kind in ("settings", "files")
+    for failure in dict.fromkeys(f"{row.target}: {failure}" if kind != "settings" else failure
+                                 for row in result.rows for kind in ("settings", "files", "servers")
                                  for failure in row.parity.get(kind, {}).get("failures", [])):
         print(f"st-export check: {failure}", file=sys.stderr)
     return 0 if result.passed else 1

@@ -142,3 +142,17 @@ def test_check_fails_a_tfserving_layout_with_an_op_no_verdict_covers(mpnet_expor
     (problem,) = target.server_problems(mpnet_export.out)
     assert problem.endswith("tf-serving: op TFText>ByteSplitWithOffsets (_byte_splitter.so): no verdict read in its "
                             "sources")
+
+
+def test_tfserving_target_refuses_a_saved_model_with_an_op_not_proven_linked(mpnet_export, tmp_path, monkeypatch):
+    from exporter.model import read_model
+    from targets import get
+    from targets.tfserving import UnservableOpsError
+
+    spec = read_model(mpnet_export.manifest["source"]["path"])
+    shutil.copytree(mpnet_export.out / "savedmodel", tmp_path / "savedmodel")
+    monkeypatch.delitem(TEXT_OPS, "FastWordpieceTokenizeWithOffsets")
+    with pytest.raises(UnservableOpsError, match=r"op FastWordpieceTokenizeWithOffsets \(_fast_wordpiece_tokenizer.so\): "
+                                                 "no verdict read in its sources"):
+        get("tfserving").build(spec, tmp_path, options={})
+    assert not (tmp_path / "tfserving").exists()

@@ -30,13 +30,13 @@ _SERVING = "https://github.com/tensorflow/serving/blob/bc7e9d2b9a419294c4526e293
 _TEXT = "https://github.com/tensorflow/text/blob/54015a801f4ebcf92149dca5140b3b3fa64bddbe/tensorflow_text"
 _TRITON = ("https://github.com/triton-inference-server/tensorflow_backend/blob/"
            "c13c2d120d457698282686b74b92c230f456846a")
-#: what the verdicts were read in
+#: what the verdicts were read in (docs/serving.md says more): the TF 2.21 alignment of TF Serving (commit
+#: 7471338c) pins tensorflow/text 4bc8b7d3 of its 2.21 branch, whose ops_lib lists the same targets and whose
+#: kernels register the same op names (the 2.21.0 tag was not in the sources read); Triton's backend was built from nvcr.io/nvidia/tensorflow:<release>-tf2-py3 (the server's
+#: build.py line 806 at 42811e0c, before 25.03 removed it)
 RELEASES = {
-    TF_SERVING: "tensorflow/serving tag 2.20.0 (bc7e9d2b), which pins tensorflow/text v2.20.0 (54015a80); its TF 2.21 "
-                "alignment (commit 7471338c, 2026-08-03) pins tensorflow/text 4bc8b7d3 (branch 2.21), whose ops_lib "
-                "lists the same targets. The 2.21.0 tag itself was not in the sources read.",
-    TRITON_TF: "triton-inference-server/tensorflow_backend main c13c2d12 (2025-02-03, its last commit; the backend is "
-               "deprecated since Triton 25.03)",
+    TF_SERVING: "tensorflow/serving 2.20.0 with tensorflow/text v2.20.0; the same targets in its TF 2.21 pin",
+    TRITON_TF: "triton-inference-server/tensorflow_backend c13c2d12 (its last commit; deprecated since Triton 25.03)",
 }
 #: the source lines every verdict of a server rests on
 SERVER_SOURCES = {
@@ -82,14 +82,15 @@ TEXT_OPS = {
 
 
 def server_verdicts(op: str, library: str) -> dict[str, dict[str, Any]]:
-    """Return {server: {verdict, sources[, load]}} for one op (``library``: its op library file, e.g.
+    """Return {server: {verdict, read_in, sources[, load]}} for one op (``library``: its op library file, e.g.
     ``_byte_splitter.so``); an op outside :data:`TEXT_OPS` is ``unknown`` to every server."""
     known = TEXT_OPS.get(op)
     if known is None:
-        return {server: {"verdict": UNKNOWN, "sources": []} for server in SERVERS}
+        return {server: {"verdict": UNKNOWN, "read_in": RELEASES[server], "sources": []} for server in SERVERS}
     return {
-        TF_SERVING: {"verdict": LINKED, "sources": [*SERVER_SOURCES[TF_SERVING], *known.sources()]},
-        TRITON_TF: {"verdict": NOT_LINKED, "sources": SERVER_SOURCES[TRITON_TF],
+        TF_SERVING: {"verdict": LINKED, "read_in": RELEASES[TF_SERVING],
+                     "sources": [*SERVER_SOURCES[TF_SERVING], *known.sources()]},
+        TRITON_TF: {"verdict": NOT_LINKED, "read_in": RELEASES[TRITON_TF], "sources": SERVER_SOURCES[TRITON_TF],
                     "load": f"config.pbtxt model_operations {{ op_library_filename: \".../{library}\" }} "
                             "(tensorflow-text's, for the container's TensorFlow)"},
     }
@@ -97,7 +98,7 @@ def server_verdicts(op: str, library: str) -> dict[str, dict[str, Any]]:
 
 def custom_ops(saved_model_dir: Path) -> list[dict[str, Any]]:
     """Return one entry per op of the SavedModel that core TensorFlow does not define, sorted by op:
-    ``{op, library, servers: {server: {verdict, sources[, load]}}}``.
+    ``{op, library, servers: {server: {verdict, read_in, sources[, load]}}}``.
 
     ``library`` is the op library file of the installed tensorflow-text that defines it (or
     ``"unregistered"``). Ops in ``tf_ops.PYTHON_OPS`` are core ops and not listed (the tfserving target

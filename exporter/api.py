@@ -309,6 +309,8 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
             row.parity = {"files": files_report(out, target_files(recorded)), "settings": settings}
             if row.parity["files"]["passed"]:  # a changed file may not even load: it is named, not run
                 try:
+                    problems = target.server_problems(out)  # ops the stock server does not link or load
+                    row.parity["servers"] = {"failures": problems, "passed": not problems}
                     row.parity.update(_parity(target, out, reference, texts, expected, known))
                 except Exception as exc:  # whatever a runtime raises for a file it cannot load or run
                     row.parity["runs"] = {"passed": False, "failures": [_run_failure(target.name, out, exc)]}

@@ -11,6 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+#: the parts of a check row that hold failures beside its embeddings: the manifest's settings, the files' bytes, a
+#: file that does not load or run, the ops a stock server does not link
+FAILURE_KINDS = ("settings", "files", "runs", "servers")
+
 DESCRIPTION = """\
 Export a sentence-transformers model to artifacts that take raw strings and return sentence
 embeddings, with the tokenizer inside the graph, and prove each one against
@@ -194,8 +198,8 @@ def check_document(result: Any) -> dict[str, Any]:
     for row in result.rows:
         for sub in (row, *row.variant_rows()):
             tokens, emb = sub.parity.get("tokens") or {}, sub.parity.get("embeddings") or {}
-            failures = [*(failure for kind in ("files", "runs", "settings")
-                          for failure in sub.parity.get(kind, {}).get("failures", [])), *emb.get("failures", [])]
+            failures = [*(failure for kind in FAILURE_KINDS for failure in sub.parity.get(kind, {}).get("failures", [])),
+                        *emb.get("failures", [])]
             if tokens and not tokens.get("passed", True):
                 failures.append(f"{tokens['mismatches']} token mismatch(es)")
             entries.append({
@@ -281,7 +285,7 @@ def _run_check(check: Any, argv: list[str]) -> int:
         return 0 if result.passed else 1
     print(format_table(result.rows))
     for failure in dict.fromkeys(f"{row.target}: {failure}" if kind != "settings" else failure
-                                 for row in result.rows for kind in ("settings", "files", "runs")
+                                 for row in result.rows for kind in FAILURE_KINDS
                                  for failure in row.parity.get(kind, {}).get("failures", [])):
         print(f"st-export check: {failure}", file=sys.stderr)
     return 0 if result.passed else 1

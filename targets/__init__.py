@@ -84,6 +84,11 @@ class Target:
     def check_options(self, spec: Any, options: dict[str, Any]) -> None:
         """Raise InvalidOptionError for a setting in ``options`` this target cannot use (before any build)."""
 
+    def server_problems(self, out: Path) -> list[str]:
+        """Return why the stock server this target lays out files for cannot run them as written (empty: it
+        can, or the target is for no server); ``st-export check`` fails the target's row on any."""
+        return []
+
     def runners(self, out: Path) -> dict[str, Any]:
         """Return {"model": Runner with encode, "tokenizer": Runner with tokenize (optional)}."""
         raise NotImplementedError

@@ -96,6 +96,7 @@ class SavedModelTarget(Target):
         import tensorflow as tf
 
         from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET
+        from exporter.verify.server_ops import custom_ops
 
         module = string_encoder_module(spec)
         folder = out / FOLDER
@@ -105,6 +106,7 @@ class SavedModelTarget(Target):
         tf.saved_model.save(module, str(folder), signatures=signatures)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         return BuildResult(files=files, details={
+            "custom_ops": custom_ops(folder),
             "encoder": f"onnx-tf from encoder.onnx exported at opset {ONNX_TF_OPSET}",
             "signatures": {
                 "serving_default": {"inputs": {"text": "string [None]"},

@@ -89,6 +89,7 @@ class TfServingTarget(Target):
         import tensorflow as tf
         import tensorflow_text
 
+        from exporter.verify.server_ops import TF_SERVING, custom_ops, server_problems
         from exporter.verify.tf_ops import savedmodel_op_sources, unservable_ops
 
         name = model_name(spec, options)
@@ -96,20 +97,30 @@ class TfServingTarget(Target):
         folder = out / FOLDER
         sources = savedmodel_op_sources(out / "savedmodel")
         bad = unservable_ops(sources)
-        if bad:
-            raise UnservableOpsError(f"the SavedModel uses ops TF Serving's standard build cannot run: {bad}")
+        ops = custom_ops(out / "savedmodel")
+        unlinked = server_problems(ops, TF_SERVING)
+        if bad or unlinked:
+            raise UnservableOpsError("the SavedModel uses ops TF Serving's standard build cannot run: "
+                                     + "; ".join([*(f"{op} (Python or no library)" for op in bad), *unlinked]))
         files = link_tree(out / "savedmodel", folder / name / VERSION)
         (folder / CONFIG).write_text(models_config(name, base_path), encoding="utf-8")
         return BuildResult(files=[folder / CONFIG, *files], details={
             "name": name, "layout": f"{FOLDER}/{name}/{VERSION}/", "model_config_file": f"{FOLDER}/{CONFIG}",
             "base_path": f"{base_path.rstrip('/')}/{name}", "signature": "serving_default",
             "rest": rest_examples(name, spec.embedding_dim),
-            "ops": sources, "unservable_ops": bad,
+            "ops": sources, "unservable_ops": bad, "custom_ops": ops,
             "min_runtime": {"tensorflow_model_server": tf.__version__,
                             "note": f"written with tensorflow {tf.__version__} and tensorflow-text "
                                     f"{tensorflow_text.__version__}; TF Serving links tensorflow-text's ops in "
                                     "its standard build; older releases are untested"},
         })
+
+    def server_problems(self, out: Path) -> list[str]:
+        """Return the ops of each versioned SavedModel that stock TF Serving does not link."""
+        from exporter.verify.server_ops import TF_SERVING, custom_ops, server_problems
+
+        return [f"{pb.parent.relative_to(out)}: {problem}" for pb in sorted((out / FOLDER).glob("*/*/saved_model.pb"))
+                for problem in server_problems(custom_ops(pb.parent), TF_SERVING)]
 
     def runners(self, out: Path) -> dict[str, Any]:
         return {"model": open_runner(out, self.name)}

@@ -177,12 +177,12 @@ class TritonTarget(Target):
         })
 
     def _build_tf(self, out: Path, name: str, settings: TritonSettings, dim: int) -> tuple[list[Path], dict]:
-        from exporter.verify.tf_ops import savedmodel_op_sources
+        from exporter.verify.server_ops import custom_ops
 
         folder = out / FOLDER / f"{name}_tf"
         files = link_tree(out / "savedmodel", folder / "1" / "model.savedmodel")
-        libraries = sorted({source.split(":", 1)[1] for source in savedmodel_op_sources(out / "savedmodel").values()
-                            if source.startswith("tensorflow-text:")})
+        ops = custom_ops(out / "savedmodel")
+        libraries = sorted({entry["library"] for entry in ops if entry["library"] != "unregistered"})
         batching = settings.max_batch_size > 0
         (folder / "config.pbtxt").write_text(model_config(
             name=folder.name, platform="tensorflow_savedmodel", max_batch_size=settings.max_batch_size,
@@ -193,7 +193,20 @@ class TritonTarget(Target):
         return [folder / "config.pbtxt", *files], {
             "platform": "tensorflow_savedmodel", "files": f"{FOLDER}/{folder.name}/", "deprecated": TF_DEPRECATION,
             "request_shape": ["n", 1] if batching else ["n"],
-            "op_library_filename": [f"{settings.tf_op_dir.rstrip('/')}/{lib}" for lib in libraries]}
+            "op_library_filename": [f"{settings.tf_op_dir.rstrip('/')}/{lib}" for lib in libraries],
+            "custom_ops": ops}
+
+    def server_problems(self, out: Path) -> list[str]:
+        """Return the ops of ``<name>_tf`` that Triton's TensorFlow backend neither links nor loads from its config."""
+        from exporter.runtime.triton import read_model_config
+        from exporter.verify.server_ops import TRITON_TF, custom_ops, server_problems
+
+        folder = model_folders(out).get("tf")
+        if folder is None:
+            return []
+        loaded = tuple(read_model_config(folder / "config.pbtxt").model_operations.op_library_filename)
+        return [f"{folder.relative_to(out)}: {problem}" for problem in
+                server_problems(custom_ops(folder / "1" / "model.savedmodel"), TRITON_TF, loaded=loaded)]
 
     def runners(self, out: Path) -> dict[str, Any]:
         folders = model_folders(out)

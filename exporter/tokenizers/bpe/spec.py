@@ -35,7 +35,7 @@ import numpy as np
 from ...modules.transformer import TransformerConfig
 from ...progress import note
 from ..shared.codepoints import CODE_POINTS, SURROGATES, TwoStageTable, placeholders
-from ..shared.family import Framing, TokenizerSpec, read_framing
+from ..shared.family import Framing, TokenizerSpec, nul_piece_problems, read_framing
 from ..shared.sentencepiece import kernel_model
 
 #: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default
@@ -163,6 +163,7 @@ class BpeSpec(TokenizerSpec):
             if (model.get(key) or expected) != expected:
                 problems.append(f"{where}: BPE {key} {model.get(key)!r}; supported: {expected!r}")
         vocab: dict[str, int] = model["vocab"]
+        problems.extend(nul_piece_problems(sorted(vocab, key=vocab.__getitem__), where))
         missing = [c for c in byte_alphabet() if c not in vocab]
         if missing:
             problems.append(f"{where}: the vocabulary lacks {len(missing)} of the 256 byte characters "

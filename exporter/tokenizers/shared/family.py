@@ -28,6 +28,7 @@ and code-point graph pieces) imports no family, and no family imports another.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -95,6 +96,12 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
         where: names the tokenizer in messages.
     """
     pieces = ([], []) if post is None else _template_pieces(post)
+    if pieces == ([], []):
+        problems.append(f"{where}: post-processor {json.dumps(post)} adds no special token, so a text without pieces "
+                        "(\"\", or only spaces) is a sequence of length 0, which the encoder graphs cannot run "
+                        "(SentenceTransformer pools it to a zero vector); supported: a post-processor that adds at "
+                        "least one token (BertProcessing, RobertaProcessing, TemplateProcessing)")
+        return None
     if pieces is None:
         problems.append(f"{where}: post-processor {post!r}; supported: BertProcessing, RobertaProcessing, or "
                         "TemplateProcessing of one text with special tokens around it (type id 0)")
@@ -111,6 +118,20 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
         problems.append(f"{where}: max_seq_length {max_seq_length} leaves no room for text beside {framing.template}")
         return None
     return framing
+
+
+def nul_piece_problems(pieces: list[str], where: str) -> list[str]:
+    """Return why pieces holding NUL (U+0000) keep a vocabulary from the SentencePiece kernels (empty: none does).
+
+    The kernels keep their pieces in a darts-clone trie of NUL-ended keys: "\\x00" fails to load as a
+    zero-length key, and a piece with NUL inside would be cut short.
+    """
+    found = [(index, piece) for index, piece in enumerate(pieces) if "\x00" in piece]
+    if not found:
+        return []
+    named = ", ".join(f"{piece!r} (id {index})" for index, piece in found[:5])
+    return [f"{where}: {len(found)} vocabulary piece(s) hold NUL (U+0000): {named}; the SentencePiece kernels "
+            "(darts-clone tries of NUL-ended keys) cannot hold such a piece. Supported: pieces without NUL"]
 
 
 class TokenizerSpec:

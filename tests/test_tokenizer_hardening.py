@@ -1,0 +1,111 @@
+"""Hand-edited tokenizers the exporter must refuse by name or tokenize exactly (issue "Hardening 3").
+
+Each test copies a tiny model, rewrites its tokenizer.json the way a hand edit would, and runs ``st-export``:
+a refusal is one clear message with exit code 2 and nothing written; an accepted tokenizer is compared with
+the reference.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import ROBERTA_OPTIONS, XLMR_OPTIONS
+
+from exporter.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def _assert_nothing_written(parent):
+    assert not [p.name for p in parent.iterdir() if p.name.startswith(".")], "temp dir left behind"
+    assert not (parent / "out").exists()
+
+
+@pytest.fixture
+def edited(tiny_model, tmp_path):
+    """Return edit(name, options, change) → a copy of the tiny model whose tokenizer.json ``change`` rewrote."""
+    def edit(name, options, change):
+        folder = tmp_path / "model"
+        shutil.copytree(tiny_model(name, **options), folder)
+        path = folder / "tokenizer.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return folder
+    return edit
+
+
+def _export(capsys, folder, tmp_path):
+    return _run(capsys, str(folder), "-o", str(tmp_path / "out"), "--targets", "onnx", "--no-variants", "-q")
+
+
+def test_vocabulary_piece_nul_is_refused_by_name(capsys, edited, tmp_path):
+    """A piece "\\x00" made the kernel's darts-clone trie fail with a raw 'zero-length key' traceback."""
+    def nul_piece(data):
+        data["model"]["vocab"][-3] = ["\x00", -5.0]
+
+    code, err = _export(capsys, edited("xlmr_cls_mean_dense_norm", XLMR_OPTIONS, nul_piece), tmp_path)
+    assert code == 2 and "Traceback" not in err and "zero-length key" not in err, err
+    assert "'\\x00' (id 249999)" in err and "hold NUL (U+0000)" in err, err
+    _assert_nothing_written(tmp_path)
+
+
+def test_empty_precompiled_charsmap_is_refused_by_file_and_field(capsys, edited, tmp_path):
+    """tokenizers panics on an empty character map (a PanicException, which ``except Exception`` misses)."""
+    def empty_map(data):
+        data["normalizer"]["precompiled_charsmap"] = ""
+
+    folder = edited("xlmr_cls_mean_dense_norm", XLMR_OPTIONS, empty_map)
+    code, err = _export(capsys, folder, tmp_path)
+    assert code == 2 and "Traceback" not in err and "panicked" not in err, err
+    assert f"{folder / 'tokenizer.json'}: normalizer.precompiled_charsmap is empty" in err, err
+    _assert_nothing_written(tmp_path)
+
+
+def test_tokenizer_panic_is_a_clear_error(capsys, edited, tmp_path, monkeypatch):
+    """Any other panic of the tokenizers library while loading (here the same one, the field check bypassed) is
+    named as an unloadable tokenizer, not a traceback."""
+    def empty_map(data):
+        data["normalizer"]["precompiled_charsmap"] = ""
+
+    folder = edited("xlmr_cls_mean_dense_norm", XLMR_OPTIONS, empty_map)
+    monkeypatch.setattr("exporter.tokenizers.reference.unreadable_charsmaps", lambda path: "")
+    code, err = _export(capsys, folder, tmp_path)
+    assert code == 2 and "Traceback" not in err, err
+    assert "cannot load the tokenizer (PanicException" in err and "precompiled_charsmap" in err, err
+
+
+def test_post_processor_null_is_refused_by_name(capsys, edited, tmp_path):
+    """Without special tokens "" is a sequence of length 0: the encoder's Reshape failed on it, where
+    SentenceTransformer returns a vector."""
+    def no_post_processor(data):
+        data["post_processor"] = None
+
+    folder = edited("roberta_mean_norm", ROBERTA_OPTIONS, no_post_processor)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    # RobertaTokenizer rebuilds RoBERTa's template whatever the file says; the generic class reads the file as is
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "PreTrainedTokenizerFast"}))
+    from sentence_transformers import SentenceTransformer
+
+    assert SentenceTransformer(str(folder), device="cpu").tokenize([""])["input_ids"].shape[1] == 0
+    code, err = _export(capsys, folder, tmp_path)
+    assert code == 2 and "Traceback" not in err and "Reshape" not in err, err
+    assert "adds no special token" in err and "sequence of length 0" in err, err
+    _assert_nothing_written(tmp_path)
+
+
+def test_added_token_with_an_existing_id_is_named(capsys, edited, tmp_path):
+    """An added token reusing a vocabulary id (other content) was refused as '3058 entries vs 3057 rows'."""
+    def clash(data):
+        data["added_tokens"].append({**data["added_tokens"][-1], "content": "<extra>", "id": 5})
+
+    folder = edited("roberta_mean_norm", ROBERTA_OPTIONS, clash)
+    piece = next(p for p, i in json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"].items() if i == 5)
+    code, err = _export(capsys, folder, tmp_path)
+    assert code == 2 and "Traceback" not in err, err
+    assert f"added token '<extra>' has id 5, which the vocabulary gives to {piece!r}" in err, err
+    _assert_nothing_written(tmp_path)

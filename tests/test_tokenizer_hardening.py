@@ -109,3 +109,29 @@ def test_added_token_with_an_existing_id_is_named(capsys, edited, tmp_path):
     assert code == 2 and "Traceback" not in err, err
     assert f"added token '<extra>' has id 5, which the vocabulary gives to {piece!r}" in err, err
     _assert_nothing_written(tmp_path)
+
+
+def _merges_reaching_a_piece_two_ways(data):
+    """Turn the last three pieces into 'qz', 'jq', 'jqz' made by merges 'q z', 'j q', 'jq z' (ranks 0-2): HF's BPE
+    makes 'jqz' [j, qz] ('j qz' is no merge), SentencePiece's [jqz] (the concatenation is a piece)."""
+    model = data["model"]
+    piece_of = {index: piece for piece, index in model["vocab"].items()}
+    last = len(piece_of)
+    for index, piece in zip(range(last - 3, last), ["qz", "jq", "jqz"], strict=True):
+        del model["vocab"][piece_of[index]]
+        model["vocab"][piece] = index
+    model["merges"] = [["q", "z"], ["j", "q"], ["jq", "z"], *model["merges"][:-3]]  # the last three made those
+
+
+def test_bpe_merges_that_reach_a_piece_two_ways_are_refused_by_name(capsys, edited, tmp_path):
+    """The export passed the corpora with 'jqz' tokenized as one piece where the reference gives two; the vocabulary
+    self-sweep finds it before anything is built."""
+    from transformers import AutoTokenizer
+
+    folder = edited("roberta_mean_norm", ROBERTA_OPTIONS, _merges_reaching_a_piece_two_ways)
+    reference = AutoTokenizer.from_pretrained(str(folder))
+    assert reference.tokenize("jqz") == ["j", "qz"]
+    code, err = _export(capsys, folder, tmp_path)
+    assert code == 2 and "Traceback" not in err, err
+    assert "vocabulary self-sweep" in err and "'jqz': reference ['j', 'qz'], graph ['jqz']" in err, err
+    _assert_nothing_written(tmp_path)

@@ -196,6 +196,27 @@ class BpeSpec(TokenizerSpec):
                 "special_tokens": [s for s, _, _ in self.specials],
                 "lstrip": [s for s, _, lstrip in self.specials if lstrip]}
 
+    sweep_why = ("SentencePiece's BPE (the kernels') merges the adjacent pair of best score whose concatenation is "
+                 "a piece, HF's BPE the pair of best rank that is a merge: they part where a piece is reached two ways "
+                 "(merges 'b c', 'a b', 'ab c': 'abc' is [a, bc] for HF, [abc] for SentencePiece), as in hand-edited "
+                 "merges; trained merges reach each piece one way. Supported: merge lists where every piece's "
+                 "text tokenizes the same in both")
+
+    def piece_texts(self) -> list[str]:
+        """Return the text of every piece and of every merge's concatenation, decoded from the byte alphabet (those
+        that are not whole UTF-8 characters are left out: they are only ever inside a longer text)."""
+        byte_of = {c: b for b, c in enumerate(byte_alphabet())}
+        texts = []
+        for piece in (*self.vocab, *(a + b for a, b in self.merges)):
+            try:
+                texts.append(bytes(byte_of[c] for c in piece).decode("utf-8"))
+            except (KeyError, UnicodeDecodeError):
+                continue
+        return texts
+
+    def piece(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
     def classes(self) -> np.ndarray:
         """Return every code point's pre-token class (probed from the reference: about 8 s, cached)."""
         return _classes(self.backend_json)

@@ -160,6 +160,22 @@ class TokenizerSpec:
         """Return the emitter of ``graph`` ("onnx" or "tf"; TFLite converts the tf one), imported on first use."""
         return registered(self.family).emitters[EMITTER_OF[graph]]()
 
+    #: why the graphs may tokenize a vocabulary piece otherwise than the reference (the self-sweep's refusal says it)
+    sweep_why: ClassVar[str] = ("the graphs' tables and kernel reproduce the reference's algorithm, not this "
+                                "vocabulary's every piece")
+
+    #: True where words a space separates are tokenized one by one (WordPiece, Unigram): the sweep joins its texts
+    sweep_words: ClassVar[bool] = False
+
+    def piece_texts(self) -> list[str]:
+        """Return the text of every vocabulary piece as a user would type it (what the vocabulary self-sweep,
+        ``shared/self_sweep.py``, tokenizes alone and inside a word)."""
+        raise NotImplementedError
+
+    def piece(self, token_id: int) -> str:
+        """Return the vocabulary's piece of ``token_id``."""
+        raise NotImplementedError
+
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
         """Return {class name: (why, texts)} of differences a tokenizer kernel decides and no graph around it can
         change; the export counts each class's mismatching texts into the manifest (they do not fail parity, the

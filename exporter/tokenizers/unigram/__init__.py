@@ -5,6 +5,7 @@ from typing import Any
 
 from ...errors import UnsupportedModelError
 from ..shared.family import Family, register
+from ..shared.self_sweep import with_self_sweep
 from .spec import UnigramSpec
 
 
@@ -33,6 +34,6 @@ FAMILY = register(Family(
     spec=UnigramSpec, model_types=("Unigram",), emitters={"onnx": _onnx_emitter, "tf": _tf_emitter},
     kernels={"onnx": "onnxruntime-extensions SentencepieceTokenizer (Unigram model)",
              "tf": "tensorflow-text FastSentencepieceTokenizer"},
-    check=_check))
+    check=with_self_sweep(_check)))
 
 __all__ = ["FAMILY", "UnigramSpec"]

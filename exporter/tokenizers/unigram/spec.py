@@ -224,6 +224,15 @@ class UnigramSpec(TokenizerSpec):
             "compares float32 sums, whose rounding depends on the order (onnxruntime-extensions' lattice also "
             "visits tied paths in another order)", sequence_sweep()[REPEATS])}
 
+    sweep_words = True  # WhitespaceSplit / BertPreTokenizer: each word alone
+
+    def piece_texts(self) -> list[str]:
+        """Return every piece's text: "▁" as the space it stands for."""
+        return [piece.replace(METASPACE, " ") for piece, _ in self.pieces]
+
+    def piece(self, token_id: int) -> str:
+        return self.pieces[token_id][0]
+
     def normalization(self) -> Normalization:
         """Return the reference's normalization as the graphs apply it (about 8 s, cached)."""
         return _normalization(self.backend_json, self.charsmap)

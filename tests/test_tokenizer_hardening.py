@@ -135,3 +135,43 @@ def test_bpe_merges_that_reach_a_piece_two_ways_are_refused_by_name(capsys, edit
     assert code == 2 and "Traceback" not in err, err
     assert "vocabulary self-sweep" in err and "'jqz': reference ['j', 'qz'], graph ['jqz']" in err, err
     _assert_nothing_written(tmp_path)
+
+
+def test_unigram_pieces_holding_the_graphs_marks_are_refused_by_name(capsys, edited, tmp_path):
+    """Pieces U+F0001 (a special token's placeholder) and U+10FFFD (the sentinel) were <unk> in the graphs where
+    the reference gives the piece, and the export passed."""
+    def marked(data):
+        data["model"]["vocab"][-3] = ["\U000F0001", -5.0]
+        data["model"]["vocab"][-4] = ["\U0010FFFD", -5.0]
+
+    folder = edited("xlmr_cls_mean_dense_norm", XLMR_OPTIONS, marked)
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(str(folder)).tokenize("\U000F0001") == ["▁", "\U000F0001"]
+    code, err = _export(capsys, folder, tmp_path)
+    assert code == 2 and "Traceback" not in err, err
+    assert "reserve as a mark" in err and "'\\U0010fffd' (id 249998), '\\U000f0001' (id 249999)" in err, err
+    _assert_nothing_written(tmp_path)
+
+
+def test_unigram_pieces_in_private_use_planes_tokenize_exactly(edited, tmp_path):
+    """Pieces of planes 4-16 the graphs do not reserve (private use, tags) come out as the reference's, alone and
+    inside a word, as does the code-point sweep's sample of planes 3-16."""
+    import exporter
+    from exporter.runtime.artifacts import open_tokenizer
+    from exporter.verify.reference import ReferenceRunner
+    from exporter.verify.sweeps import HIGH_PLANES, texts_that_differ
+
+    pieces = ["\U00100001", "\u2581\U000F0123", "\U000E0041\U000E0042", "\U0004E001"]
+
+    def high_planes(data):
+        for k, piece in enumerate(pieces, start=3):
+            data["model"]["vocab"][-k] = [piece, -5.0]
+
+    folder = edited("xlmr_cls_mean_dense_norm", XLMR_OPTIONS, high_planes)
+    exported = exporter.export(folder, tmp_path / "out", targets=["onnx"], variants=False)
+    reference = ReferenceRunner(folder)
+    texts = [t.format(p.replace("\u2581", " ")) for p in pieces for t in ("{}", "x{} y")]
+    assert 249999 in reference.tokenize([pieces[0]])["input_ids"][0]  # the piece itself (vocab[-3]), not <unk>
+    texts += [template.format(chr(cp)) for cp in HIGH_PLANES for template in ("{}", "a{}b")]
+    assert texts_that_differ(reference, open_tokenizer(exported.out, "onnx"), texts) == []

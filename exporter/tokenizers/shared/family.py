@@ -9,7 +9,8 @@ kernels that run its model. ``docs/contributing.md`` lists the files; to add one
    the reference tokenizer (transformers' fast tokenizer, as ``SentenceTransformer`` loads it, and
    its ``backend_tokenizer`` as JSON) and returns the spec, or None after appending to ``problems``
    everything it cannot reproduce. Pure: no graph code. :func:`read_framing` reads the template,
-   truncation and padding for you; every spec holds one :class:`Framing`.
+   truncation and padding for you; every spec holds one :class:`Framing`. ``piece_texts`` and ``piece``
+   give the vocabulary self-sweep (``shared/self_sweep.py``) every piece's text and name.
 2. **Emit** (``<family>/emit_onnx.py``, ``<family>/emit_tf.py``): only normalization,
    pre-tokenization and the model. The ONNX emitter is a function ``(GraphBuilder, spec, text) ->
    (ids [P], rows [P])`` (every piece's id and the row of the text it came from, in order); the TF
@@ -19,7 +20,8 @@ kernels that run its model. ``docs/contributing.md`` lists the files; to add one
    padding, attention mask and token type ids around them. Targets never import an emitter.
 3. **Say what each graph cannot do** before anything is written: ``graphs`` lists the graphs the
    family reproduces (``refused`` says why not the others), and ``check(spec, graph)`` returns what
-   keeps one tokenizer from a graph it otherwise supports (table limits).
+   keeps one tokenizer from a graph it otherwise supports (table limits); registered wrapped in
+   ``with_self_sweep``, which then runs every piece's text through the ONNX graph and the reference.
 4. **Test**: a tiny model with this tokenizer in ``tests/model_factory.py`` and its parity tests
    (``tests/test_contributing.py`` fails until then).
 

@@ -1,7 +1,7 @@
 """Texts that find tokenizer differences a corpus does not: every code point, and sequences of them.
 
-* :func:`code_point_sweep`: every code point of planes 0-3 and the special planes' edges, each
-  alone or inside a word (``"a{c}b"``);
+* :func:`code_point_sweep`: every code point of planes 0-3 and the special planes' edges, a sample of
+  planes 3-16 (:data:`HIGH_PLANES`), each alone or inside a word (``"a{c}b"``);
 * :func:`sequence_sweep`: what a one-code-point sweep cannot see, in named classes: each
   combining mark after each of a set of base letters, pairs of marks in both orders, Hangul jamo
   sequences, runs of one character (lengths 1-40), and pseudo-words in 40 scripts (each script's
@@ -17,9 +17,16 @@ from collections.abc import Iterable
 
 from .corpus import parity_texts
 
-#: planes 0-3 (every assigned script), tags/variation selectors, ends of the private-use planes
+#: planes 0-3 (every assigned script), tags/variation selectors, ends of the private-use planes (HIGH_PLANES below)
 CODE_POINTS = [*range(0x0, 0xD800), *range(0xE000, 0x32400), *range(0xE0000, 0xE01F0),
                *range(0xF0000, 0xF0010), *range(0x10FFF0, 0x110000)]
+#: planes 3-16 beyond the ranges above, sampled: every HIGH_STRIDE-th code point (a prime: every offset in a block
+#: comes up) and the first and last 16 of each plane (its noncharacters U+nFFFE/U+nFFFF among them)
+HIGH_STRIDE = 251
+HIGH_PLANES = sorted({*range(0x32400, 0x110000, HIGH_STRIDE),
+                      *(plane << 16 | k for plane in range(3, 17) for k in (*range(16), *range(0xFFF0, 0x10000)))}
+                     - set(CODE_POINTS))
+CODE_POINTS = sorted({*CODE_POINTS, *HIGH_PLANES})
 BASES = ("a e i o u y n c s z g A E O U N C S Z G ª ß ø æ ı α ε η ι ο ω υ ρ Α Ω и е у о а И Е А ա ه ا و ی "
          "क ग न ก ข ᄀ 가 ア か 中 ﬁ Ａ ² µ ü ê ǖ ơ ư").split()
 REPEATS = "repeated-character runs 1-40"

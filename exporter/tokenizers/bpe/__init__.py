@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..shared.family import Family, register
+from ..shared.self_sweep import with_self_sweep
 from .spec import TFLITE_REFUSAL, BpeSpec
 
 
@@ -23,6 +24,6 @@ FAMILY = register(Family(
     spec=BpeSpec, model_types=("BPE",), emitters={"onnx": _onnx_emitter, "tf": _tf_emitter},
     kernels={"onnx": "onnxruntime-extensions SentencepieceTokenizer (BPE model)",
              "tf": "tensorflow-text SentencepieceTokenizer (BPE model)"},
-    graphs=("onnx", "tf"), refused={"tflite": TFLITE_REFUSAL}))
+    graphs=("onnx", "tf"), refused={"tflite": TFLITE_REFUSAL}, check=with_self_sweep(None)))
 
 __all__ = ["FAMILY", "BpeSpec"]

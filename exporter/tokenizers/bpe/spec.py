@@ -35,7 +35,7 @@ import numpy as np
 from ...modules.transformer import TransformerConfig
 from ...progress import note
 from ..shared.codepoints import CODE_POINTS, SURROGATES, TwoStageTable, placeholders
-from ..shared.family import Framing, TokenizerSpec, read_framing
+from ..shared.family import Framing, TokenizerSpec, nul_piece_problems, read_framing
 from ..shared.sentencepiece import kernel_model
 
 #: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default
@@ -163,6 +163,7 @@ class BpeSpec(TokenizerSpec):
             if (model.get(key) or expected) != expected:
                 problems.append(f"{where}: BPE {key} {model.get(key)!r}; supported: {expected!r}")
         vocab: dict[str, int] = model["vocab"]
+        problems.extend(nul_piece_problems(sorted(vocab, key=vocab.__getitem__), where))
         missing = [c for c in byte_alphabet() if c not in vocab]
         if missing:
             problems.append(f"{where}: the vocabulary lacks {len(missing)} of the 256 byte characters "
@@ -194,6 +195,27 @@ class BpeSpec(TokenizerSpec):
                 "pre_tokenizer": "ByteLevel (GPT-2's regex, no prefix space)",
                 "special_tokens": [s for s, _, _ in self.specials],
                 "lstrip": [s for s, _, lstrip in self.specials if lstrip]}
+
+    sweep_why = ("SentencePiece's BPE (the kernels') merges the adjacent pair of best score whose concatenation is "
+                 "a piece, HF's BPE the pair of best rank that is a merge: they part where a piece is reached two ways "
+                 "(merges 'b c', 'a b', 'ab c': 'abc' is [a, bc] for HF, [abc] for SentencePiece), as in hand-edited "
+                 "merges; trained merges reach each piece one way. Supported: merge lists where every piece's "
+                 "text tokenizes the same in both")
+
+    def piece_texts(self) -> list[str]:
+        """Return the text of every piece and of every merge's concatenation, decoded from the byte alphabet (those
+        that are not whole UTF-8 characters are left out: they are only ever inside a longer text)."""
+        byte_of = {c: b for b, c in enumerate(byte_alphabet())}
+        texts = []
+        for piece in (*self.vocab, *(a + b for a, b in self.merges)):
+            try:
+                texts.append(bytes(byte_of[c] for c in piece).decode("utf-8"))
+            except (KeyError, UnicodeDecodeError):
+                continue
+        return texts
+
+    def piece(self, token_id: int) -> str:
+        return self.vocab[token_id]
 
     def classes(self) -> np.ndarray:
         """Return every code point's pre-token class (probed from the reference: about 8 s, cached)."""

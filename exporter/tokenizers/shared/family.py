@@ -9,7 +9,8 @@ kernels that run its model. ``docs/contributing.md`` lists the files; to add one
    the reference tokenizer (transformers' fast tokenizer, as ``SentenceTransformer`` loads it, and
    its ``backend_tokenizer`` as JSON) and returns the spec, or None after appending to ``problems``
    everything it cannot reproduce. Pure: no graph code. :func:`read_framing` reads the template,
-   truncation and padding for you; every spec holds one :class:`Framing`.
+   truncation and padding for you; every spec holds one :class:`Framing`. ``piece_texts`` and ``piece``
+   give the vocabulary self-sweep (``shared/self_sweep.py``) every piece's text and name.
 2. **Emit** (``<family>/emit_onnx.py``, ``<family>/emit_tf.py``): only normalization,
    pre-tokenization and the model. The ONNX emitter is a function ``(GraphBuilder, spec, text) ->
    (ids [P], rows [P])`` (every piece's id and the row of the text it came from, in order); the TF
@@ -19,7 +20,8 @@ kernels that run its model. ``docs/contributing.md`` lists the files; to add one
    padding, attention mask and token type ids around them. Targets never import an emitter.
 3. **Say what each graph cannot do** before anything is written: ``graphs`` lists the graphs the
    family reproduces (``refused`` says why not the others), and ``check(spec, graph)`` returns what
-   keeps one tokenizer from a graph it otherwise supports (table limits).
+   keeps one tokenizer from a graph it otherwise supports (table limits); registered wrapped in
+   ``with_self_sweep``, which then runs every piece's text through the ONNX graph and the reference.
 4. **Test**: a tiny model with this tokenizer in ``tests/model_factory.py`` and its parity tests
    (``tests/test_contributing.py`` fails until then).
 
@@ -28,6 +30,7 @@ and code-point graph pieces) imports no family, and no family imports another.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -95,6 +98,12 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
         where: names the tokenizer in messages.
     """
     pieces = ([], []) if post is None else _template_pieces(post)
+    if pieces == ([], []):
+        problems.append(f"{where}: post-processor {json.dumps(post)} adds no special token, so a text without pieces "
+                        "(\"\", or only spaces) is a sequence of length 0, which the encoder graphs cannot run "
+                        "(SentenceTransformer pools it to a zero vector); supported: a post-processor that adds at "
+                        "least one token (BertProcessing, RobertaProcessing, TemplateProcessing)")
+        return None
     if pieces is None:
         problems.append(f"{where}: post-processor {post!r}; supported: BertProcessing, RobertaProcessing, or "
                         "TemplateProcessing of one text with special tokens around it (type id 0)")
@@ -111,6 +120,20 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
         problems.append(f"{where}: max_seq_length {max_seq_length} leaves no room for text beside {framing.template}")
         return None
     return framing
+
+
+def nul_piece_problems(pieces: list[str], where: str) -> list[str]:
+    """Return why pieces holding NUL (U+0000) keep a vocabulary from the SentencePiece kernels (empty: none does).
+
+    The kernels keep their pieces in a darts-clone trie of NUL-ended keys: "\\x00" fails to load as a
+    zero-length key, and a piece with NUL inside would be cut short.
+    """
+    found = [(index, piece) for index, piece in enumerate(pieces) if "\x00" in piece]
+    if not found:
+        return []
+    named = ", ".join(f"{piece!r} (id {index})" for index, piece in found[:5])
+    return [f"{where}: {len(found)} vocabulary piece(s) hold NUL (U+0000): {named}; the SentencePiece kernels "
+            "(darts-clone tries of NUL-ended keys) cannot hold such a piece. Supported: pieces without NUL"]
 
 
 class TokenizerSpec:
@@ -138,6 +161,22 @@ class TokenizerSpec:
     def emitter(self, graph: str) -> Any:
         """Return the emitter of ``graph`` ("onnx" or "tf"; TFLite converts the tf one), imported on first use."""
         return registered(self.family).emitters[EMITTER_OF[graph]]()
+
+    #: why the graphs may tokenize a vocabulary piece otherwise than the reference (the self-sweep's refusal says it)
+    sweep_why: ClassVar[str] = ("the graphs' tables and kernel reproduce the reference's algorithm, not this "
+                                "vocabulary's every piece")
+
+    #: True where words a space separates are tokenized one by one (WordPiece, Unigram): the sweep joins its texts
+    sweep_words: ClassVar[bool] = False
+
+    def piece_texts(self) -> list[str]:
+        """Return the text of every vocabulary piece as a user would type it (what the vocabulary self-sweep,
+        ``shared/self_sweep.py``, tokenizes alone and inside a word)."""
+        raise NotImplementedError
+
+    def piece(self, token_id: int) -> str:
+        """Return the vocabulary's piece of ``token_id``."""
+        raise NotImplementedError
 
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
         """Return {class name: (why, texts)} of differences a tokenizer kernel decides and no graph around it can

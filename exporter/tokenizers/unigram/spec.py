@@ -38,7 +38,7 @@ from ...errors import UnsupportedModelError
 from ...modules.transformer import TransformerConfig
 from ...progress import note
 from ..shared.codepoints import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, code_point_ranges, placeholders
-from ..shared.family import Framing, TokenizerSpec, normalizer_steps, read_framing
+from ..shared.family import Framing, TokenizerSpec, normalizer_steps, nul_piece_problems, read_framing
 from ..shared.sentencepiece import kernel_model
 
 #: the cluster length (UTF-8 bytes) from which HF maps character by character
@@ -186,6 +186,7 @@ class UnigramSpec(TokenizerSpec):
                             "WhitespaceSplit then Metaspace('▁', prepend_scheme 'always'), as transformers builds "
                             "XLM-RoBERTa's")
         model = data["model"]
+        problems.extend(nul_piece_problems([piece for piece, _ in model["vocab"]], where))
         if model.get("byte_fallback"):
             problems.append(f"{where}: Unigram with byte_fallback; supported: without (XLM-RoBERTa's)")
         framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
@@ -226,6 +227,15 @@ class UnigramSpec(TokenizerSpec):
                "kernel sums float32 and keeps another")
         return {"unigram ties": (why, sequence_sweep()[REPEATS]),
                 "unigram ties, vocabulary runs": (why, vocabulary_runs(piece for piece, _ in self.pieces))}
+
+    sweep_words = True  # WhitespaceSplit / BertPreTokenizer: each word alone
+
+    def piece_texts(self) -> list[str]:
+        """Return every piece's text: "▁" as the space it stands for."""
+        return [piece.replace(METASPACE, " ") for piece, _ in self.pieces]
+
+    def piece(self, token_id: int) -> str:
+        return self.pieces[token_id][0]
 
     def normalization(self) -> Normalization:
         """Return the reference's normalization as the graphs apply it (about 8 s, cached)."""

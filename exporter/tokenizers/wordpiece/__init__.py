@@ -5,6 +5,7 @@ from typing import Any
 
 from ...errors import UnsupportedModelError
 from ..shared.family import Family, register
+from ..shared.self_sweep import with_self_sweep
 from .spec import WordPieceSpec
 
 
@@ -39,6 +40,6 @@ def _check(spec: WordPieceSpec, graph: str) -> list[str]:
 FAMILY = register(Family(
     spec=WordPieceSpec, model_types=("WordPiece",), emitters={"onnx": _onnx_emitter, "tf": _tf_emitter},
     kernels={"onnx": "onnxruntime-extensions WordpieceTokenizer", "tf": "tensorflow-text FastWordpieceTokenizer"},
-    check=_check))
+    check=with_self_sweep(_check)))
 
 __all__ = ["FAMILY", "WordPieceSpec"]

@@ -110,6 +110,16 @@ class WordPieceSpec(TokenizerSpec):
             "normalized_special_tokens": [s for s, _ in self.normalized_specials],
         }
 
+    sweep_words = True  # WhitespaceSplit / BertPreTokenizer: each word alone
+
+    def piece_texts(self) -> list[str]:
+        """Return every piece's text: a continuation piece without its prefix ("##ing" → "ing")."""
+        prefix = self.continuing_subword_prefix
+        return [piece[len(prefix):] if prefix and piece.startswith(prefix) else piece for piece in self.vocab]
+
+    def piece(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
     def char_classes(self) -> CharClasses:
         """Return how the reference normalizes and pre-tokenizes every code point (about 3 s)."""
         return _char_classes(self.backend_json)

@@ -6,7 +6,8 @@ exporter/tokenizers/wordpiece/emit_tf.py). Signatures ``serving_default(text) ->
 and ``tokenize(text) -> input_ids, attention_mask, token_type_ids``. ``model_fp16.tflite`` stores
 the weights as float16; ``model_int8.tflite`` is dynamic-range quantized (int8 weights,
 activations quantized on the fly). Runs in LiteRT (``ai-edge-litert``) with tensorflow-text's
-op registrar, falling back to TensorFlow's interpreter.
+op registrar; TensorFlow's own ``tf.lite`` interpreter is never used to run them (see
+:func:`exporter.runtime.tflite.open_interpreter`).
 """
 from __future__ import annotations
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from exporter.verify.parity import compare_embeddings, compare_tokens
+from exporter.runtime.artifacts import artifact, variants_of
 from exporter.runtime.tflite import TFLiteRunner
-from targets.tflite import FILES, describe
+from exporter.verify.parity import compare_embeddings, compare_tokens
+from exporter.verify.reference import ReferenceRunner
+from targets.tflite import FILES, FP32_BAR, VARIANT_BARS, describe
 
 TF_TEXT_OPS = {"TFText>ByteSplitWithOffsets", "TFText>FastWordpieceDetokenize", "FastWordpieceTokenizeWithOffsets"}
 FP32_MIN_COSINE, INT8_MIN_COSINE = 0.9999, 0.98
@@ -175,12 +178,37 @@ def test_manifest_says_what_an_app_needs(bundled_export):
     assert manifest["libraries"]["ai-edge-litert"]
 
 
-def test_falls_back_to_tensorflows_interpreter_without_litert(bundled_export, monkeypatch):
+def test_tensorflows_interpreter_is_refused_without_litert(bundled_export, monkeypatch):
+    """TensorFlow's tf.lite interpreter dies with SIGFPE on the XLM-R file given [""]: never a silent fallback."""
     import sys
 
-    texts = ["Hello world", "Grüß Gott", ""]
-    litert = TFLiteRunner(bundled_export.out / "tflite/model.tflite")
+    from exporter.runtime.tflite import LiteRTMissingError
+
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails as if not installed
-    fallback = TFLiteRunner(bundled_export.out / "tflite/model.tflite")
-    assert litert.runtime.startswith("ai-edge-litert") and fallback.runtime.startswith("tensorflow.lite")
-    assert np.abs(litert.encode(texts) - fallback.encode(texts)).max() < 1e-6
+    with pytest.raises(LiteRTMissingError, match=r"pip install ai-edge-litert.*tf\.lite InterpreterWithCustomOps"):
+        TFLiteRunner(bundled_export.out / "tflite/model.tflite")
+
+
+#: the texts whose graphs are smallest: no word at all, only a space, one character; each alone and together
+EDGE_TEXTS = ["", " ", "a"]
+#: every export with tflite files the suite builds with its variants: BERT (the bundled MiniLM), MPNet, XLM-R
+TFLITE_EXPORTS = ("bundled_export", "mpnet_export", "xlmr_export")
+
+
+@pytest.mark.parametrize("fixture", TFLITE_EXPORTS)
+def test_empty_space_and_one_char_texts_match_the_reference_in_litert(fixture, request):
+    result = request.getfixturevalue(fixture)
+    reference = ReferenceRunner(result.manifest["source"]["path"])
+    expected = reference.encode(EDGE_TEXTS)
+    for row in (artifact("tflite"), *variants_of("tflite")):
+        runner = row.open(result.out)
+        assert runner.runtime == f"ai-edge-litert {version('ai-edge-litert')} InterpreterWithCustomOps"
+        bar = VARIANT_BARS[row.variant] if row.variant else FP32_BAR
+        report = compare_embeddings(reference, runner, EDGE_TEXTS, batch_sizes=(None, 1), thresholds=bar,
+                                    reference_embeddings=expected)
+        assert report.passed, (row.target, report.failures)
+
+
+def test_docs_name_the_interpreter_proven_with_its_version():
+    serving = (Path(__file__).parents[1] / "docs" / "serving.md").read_text(encoding="utf-8")
+    assert f"ai-edge-litert {version('ai-edge-litert')}" in serving

@@ -5,7 +5,8 @@ file descriptor 2, so ``TF_CPP_MIN_LOG_LEVEL`` does not reach them: every CPU-on
 oneDNN notice and "Could not find cuda drivers" twice, "failed call to cuInit ... (303)", and the
 CPU-feature notice. The SentencePiece copies linked into onnxruntime-extensions and tensorflow-text
 print "precompiled_charsmap is empty" once per kernel they build (our models have no normalizer on
-purpose). None of it is the user's business; Python's own warnings and errors must still show.
+purpose). LiteRT announces its default CPU delegate ("Created TensorFlow Lite XNNPACK delegate") on
+every start. None of it is the user's business; Python's own warnings and errors must still show.
 
 :func:`filtered_stderr` points fd 2 at a pipe for the duration and copies every line to the real
 stderr except those matching :data:`NOISE`. Only the CLI uses it: a library must not take over a
@@ -30,6 +31,7 @@ NOISE = [
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags",
     r"normalizer\.cc\(\d+\) LOG\(INFO\) precompiled_charsmap is empty\. use identity normalization",
     r"loop_optimizer\.cc:\d+\] Skipping loop optimization for Merge node with control input",
+    r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",
 ]
 #: only noise where no NVIDIA driver is installed; on a GPU machine it is a real error
 NO_DRIVER_NOISE = r"cuda_platform\.cc:\d+\] failed call to cuInit"

@@ -75,3 +75,9 @@ class InvalidManifestError(ExporterError):
     """An export's manifest.json is not JSON, or a field it must hold is missing or of the wrong type."""
 
     code = "invalid-manifest"
+
+
+class MissingPackageError(ExporterError):
+    """A runtime package a target's Runner imports is not installed (the message names the pip install)."""
+
+    code = "missing-package"

@@ -189,6 +189,21 @@ def test_tensorflows_interpreter_is_refused_without_litert(bundled_export, monke
         TFLiteRunner(bundled_export.out / "tflite/model.tflite")
 
 
+@pytest.mark.parametrize("module, target", [("tensorflow_text", "tflite"), ("tensorflow", "savedmodel")])
+def test_a_runtime_package_missing_is_named_with_its_pip_install(bundled_export, monkeypatch, module, target):
+    """Before: a raw ModuleNotFoundError from inside the runner when tensorflow-text (or TF) is not installed."""
+    import sys
+
+    import exporter
+    from exporter.errors import MissingPackageError
+
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    with pytest.raises(MissingPackageError, match=rf"the {target} target's runner needs .*pip install"):
+        exporter.load(bundled_export.out, target)
+
+
 #: the texts whose graphs are smallest: no word at all, only a space, one character; each alone and together
 EDGE_TEXTS = ["", " ", "a"]
 #: every export with tflite files the suite builds with its variants: BERT (the bundled MiniLM), MPNet, XLM-R

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ArtifactNotFoundError, InvalidInputError
+from ..errors import ArtifactNotFoundError, InvalidInputError, MissingPackageError
 from .onnx import OnnxRunner
 from .savedmodel import SavedModelRunner
 from .tflite import TFLiteRunner
@@ -95,7 +95,11 @@ class Artifact:
         if not path.exists():
             raise ArtifactNotFoundError(f"{path}: not in this export; export it (st-export MODEL -o OUT --add "
                                         f"--targets {self.base}) or load another target")
-        return self.runner(path, **given)
+        try:
+            return self.runner(path, **given)
+        except ModuleNotFoundError as exc:  # the light install runs onnx only; name what this target needs
+            raise MissingPackageError(f"the {self.target} target's runner needs {', '.join(self.needs)}; "
+                                      f"{exc.name} is not installed: pip install {' '.join(self.needs)}") from None
 
 
 #: every file an export can hold that a Runner runs; targets' main files first, in the targets' order

@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ArtifactNotFoundError, ExporterError
+from ..errors import ArtifactNotFoundError, ExporterError, MissingPackageError
 from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in_batches
 
 
-class LiteRTMissingError(ExporterError):
+class LiteRTMissingError(MissingPackageError):
     """The tflite targets' interpreter, LiteRT (``ai-edge-litert``), is not installed."""
 
     code = "litert-missing"

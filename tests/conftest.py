@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -81,3 +82,13 @@ def roberta_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     does: every target this tokenizer runs on (TFLite is left out and named), every variant."""
     model = tiny_model("roberta_mean_norm", **ROBERTA_OPTIONS)
     return exporter.export(model, tmp_path_factory.mktemp("roberta") / "export")
+
+
+@pytest.fixture
+def copy_of(tiny_model, tmp_path):
+    """Return make(name, **options) → a fresh copy of a tiny model in ``tmp_path / "model"``, to damage."""
+    def make(name="bert_uncased_mean_norm", **options):
+        target = tmp_path / "model"
+        shutil.copytree(tiny_model(name, **options), target)
+        return target
+    return make

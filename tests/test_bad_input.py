@@ -23,15 +23,6 @@ def _assert_nothing_written(parent):
     assert not (parent / "out").exists()
 
 
-@pytest.fixture
-def copy_of(tiny_model, tmp_path):
-    def make(name="bert_uncased_mean_norm", **options):
-        target = tmp_path / "model"
-        shutil.copytree(tiny_model(name, **options), target)
-        return target
-    return make
-
-
 def test_missing_directory(capsys, tmp_path):
     code, err = _run(capsys, str(tmp_path / "nope"), "-o", str(tmp_path / "out"))
     assert code == 2 and "no such model directory" in err and "Traceback" not in err

@@ -42,15 +42,6 @@ def _assert_refused(code: int, err: str, *lines: str) -> None:
         assert line in err, err
 
 
-@pytest.fixture
-def copy_of(tiny_model, tmp_path):
-    def make(name="bert_uncased_mean_norm", **options):
-        target = tmp_path / "model"
-        shutil.copytree(tiny_model(name, **options), target)
-        return target
-    return make
-
-
 def _forbid_the_reference(monkeypatch) -> None:
     """Fail the test if sentence-transformers is asked to load a model from here on."""
     def refuse(*args, **kwargs):

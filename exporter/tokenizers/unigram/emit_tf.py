@@ -26,6 +26,7 @@ from ...errors import UnsupportedModelError
 from ..shared.chars_tf import code_points, counts, expanded, lookup, prepended, shifted, specials
 from ..shared.codepoints import CODE_POINTS, DELETED, TwoStageTable
 from .spec import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
+from .ties_tf import TiesTF
 
 #: bits of the class table (raw code points: JOINS, BREAKS; normalized ones: the rest); the letter above them
 JOINS, BREAKS, WHITESPACE, ALONE = 1, 2, 4, 8
@@ -142,6 +143,7 @@ class UnigramTokenizerTF(tf.Module):
             suffix_indicator=SPELL_SUFFIX, unknown_token="[UNK]", no_pretokenization=True,
             support_detokenization=True)
         self._unigram = tf_text.FastSentencepieceTokenizer(spec.model_proto())
+        self._ties = TiesTF(spec.tie_tables())
         self._ids = tf.constant(spec.ids().astype(np.int32))
 
     def _cluster_entries(self, cps: tf.Tensor, row: tf.Tensor, entry: tf.Tensor, alone: tf.Tensor) -> tf.Tensor:
@@ -199,7 +201,7 @@ class UnigramTokenizerTF(tf.Module):
     def token_ids(self, text: tf.Tensor, prompt: str = "") -> tf.RaggedTensor:
         """Steps 1-4: return the reference's piece ids of each ``prompt`` + text, unframed: ragged int32 [N, None]."""
         words, word_row = self.words(text, prompt)
-        pieces = self._unigram.tokenize(words)  # [words, pieces]
+        pieces = self._ties.redecided(self._unigram.tokenize(words))  # [words, pieces]
         word_splits = tf.concat([[0], tf.cumsum(counts(word_row, tf.shape(text)[0]))], axis=0)
         return tf.RaggedTensor.from_row_splits(tf.gather(self._ids, pieces.flat_values),
                                                tf.gather(pieces.row_splits, word_splits), validate=False)

@@ -40,6 +40,7 @@ from ...progress import note
 from ..shared.codepoints import DELETE_MARK, SENTINEL, SURROGATES, CharClasses, code_point_ranges, placeholders
 from ..shared.family import Framing, TokenizerSpec, normalizer_steps, nul_piece_problems, read_framing
 from ..shared.sentencepiece import kernel_model
+from .ties import TieTables, tie_tables
 
 #: the cluster length (UTF-8 bytes) from which HF maps character by character
 CLUSTER_BYTES = 6
@@ -266,6 +267,10 @@ class UnigramSpec(TokenizerSpec):
     def ids(self) -> np.ndarray:
         """Return the reference id of each kernel id: the pieces', then each placeholder's special token."""
         return np.array([*range(len(self.pieces)), *self.placeholders().values()], np.int64)
+
+    def tie_tables(self) -> TieTables:
+        """Return the tables of the step after the kernel that orders runs of commuting pieces (``ties``)."""
+        return tie_tables(self.pieces, self.unk_id, len(self.placeholders()))
 
     def model_proto(self) -> bytes:
         """Return the SentencePiece model the kernels run: the reference's pieces and scores, no normalizer.

@@ -140,20 +140,25 @@ def words_and_rows(b: GraphBuilder, rules: OnnxTokenizerRules, joined: str) -> t
 
 
 
-def sentencepiece_ids(b: GraphBuilder, model: bytes, reference_ids, words: str, word_row: str) -> tuple[str, str]:
+def sentencepiece_ids(b: GraphBuilder, model: bytes, reference_ids, words: str, word_row: str,
+                      after: Callable[[GraphBuilder, str, str], tuple[str, str]] | None = None) -> tuple[str, str]:
     """Return (ids [P], row of each [P]) of the words run through onnxruntime-extensions' ``SentencepieceTokenizer``.
 
     Args:
         model: the SentencePiece model (no normalizer of its own: the words are ready).
         reference_ids: int64 [kernel ids]: the reference id of each of the kernel's.
         words, word_row: the words [W] and the row of the text each came from [W].
+        after: a step on the kernel's output: (builder, kernel ids [P], word splits [W + 1]) → the same, changed.
     """
     pieces, splits = b.contrib(
         "SentencepieceTokenizer",
         [words, b.const([0], "nbest_size", dtype="int64"), b.const([0.0], "alpha", dtype="float32"),
          b.const([False], "add_bos"), b.const([False], "add_eos"), b.const([False], "reverse")],
         outputs=2, model=model)
-    ids = b.op("Gather", [b.const(reference_ids, "reference_ids"), b.op("Cast", [pieces], to=TensorProto.INT64)])
+    pieces = b.op("Cast", [pieces], to=TensorProto.INT64)
+    if after is not None:
+        pieces, splits = after(b, pieces, b.op("Cast", [splits], to=TensorProto.INT64))
+    ids = b.op("Gather", [b.const(reference_ids, "reference_ids"), pieces])
     starts = b.op("Slice", [splits, b.const([1]), b.const([-1])])
     piece_word = b.op("CumSum", [ones_at(b, b.op("Shape", [ids]), starts, reduction="add"), b.const(0)])
     return ids, b.op("Gather", [word_row, piece_word])

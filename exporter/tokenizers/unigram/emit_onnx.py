@@ -22,6 +22,7 @@ from ..shared.chars_onnx import (OnnxTokenizerRules, long_and_short, normalized_
                          table, words_and_rows)
 from ..shared.codepoints import DELETE_MARK, SENTINEL, regex_class, regex_literal
 from .spec import CLUSTER_BYTES, METASPACE, STAND_IN, UnigramSpec
+from .ties_onnx import redecided
 
 
 def onnx_rules(spec: UnigramSpec) -> OnnxTokenizerRules:
@@ -104,4 +105,6 @@ def piece_ids(b: GraphBuilder, spec: UnigramSpec, text: str) -> tuple[str, str]:
     joined = normalized_joined(b, specials, rules, text, map_chars=cluster_mapper(spec, rules))
     words, word_row = words_and_rows(b, rules, joined)
     words = b.op("StringConcat", [b.const(METASPACE, "metaspace"), words])
-    return sentencepiece_ids(b, spec.model_proto(), spec.ids(), words, word_row)
+    tables = spec.tie_tables()
+    return sentencepiece_ids(b, spec.model_proto(), spec.ids(), words, word_row,
+                             after=lambda b, ids, splits: redecided(b, tables, ids, splits))

@@ -179,9 +179,10 @@ class TokenizerSpec:
         raise NotImplementedError
 
     def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
-        """Return {class name: (why, texts)} of differences a tokenizer kernel decides and no graph around it can
-        change; the export counts each class's mismatching texts into the manifest (they do not fail parity, the
-        embedding bar on the corpora does). Empty for a family that matches the reference everywhere."""
+        """Return {class name: (why, texts)} of the classes a tokenizer kernel decides otherwise than the reference
+        (whether or not a step of the graph corrects it); the export sweeps each class on every target and counts
+        its mismatching texts into the manifest (they do not fail parity, the embedding bar on the corpora does;
+        the family's tests hold the counts). Empty for a family whose kernels match the reference everywhere."""
         return {}
 
     def describe(self) -> dict[str, Any]:

@@ -72,12 +72,16 @@ def _any(b: GraphBuilder, mask: str) -> str:
     return b.op("Greater", [count, b.const(0)])
 
 
+def _previous(b: GraphBuilder, x: str, fill: int, size: str) -> str:
+    """Return x[i - 1] for every i, ``fill`` first."""
+    return b.op("Slice", [b.op("Concat", [b.const([fill]), x], axis=0), b.const([0]), size])
+
+
 def redecided(b: GraphBuilder, tables: TieTables, ids: str, splits: str) -> tuple[str, str]:
     """Return (kernel ids [P'], row splits of the words [W + 1]) with each word's runs of commuting pieces in the
     reference's order, from the kernel's (int64 ids [P], int64 splits [W + 1])."""
     width = tables.width
     members = b.const(tables.members.astype(np.int64), "tie_members")
-    member_magnitude = b.const(tables.member_magnitude.view(np.float64), "tie_member_magnitude")
     n_pieces, n_words = b.op("Shape", [ids]), b.op("Sub", [b.op("Shape", [splits]), b.const([1])])
     word = _row_of(b, splits, n_pieces)
     code = b.op("Cast", [b.op("Gather", [b.const(tables.code, "tie_code"), ids])], to=INT64)
@@ -86,14 +90,14 @@ def redecided(b: GraphBuilder, tables: TieTables, ids: str, splits: str) -> tupl
     mult = b.op("Where", [in_class, b.op("Mod", [code, b.const(width)]), b.const(1)])
     first_in_word = b.op("Equal", [b.op("Range", [b.const(0), b.op("Squeeze", [n_pieces]), b.const(1)]),
                                    b.op("Gather", [splits, word])])
-    previous = b.op("Slice", [b.op("Concat", [b.const([-2]), cls], axis=0), b.const([0]), n_pieces])
     starts = b.op("Or", [b.op("Or", [first_in_word, b.op("Not", [in_class])]),
-                         b.op("Not", [b.op("Equal", [cls, previous])])])
+                         b.op("Not", [b.op("Equal", [cls, _previous(b, cls, -2, n_pieces)])])])
     group = b.op("Sub", [b.op("CumSum", [b.op("Cast", [starts], to=INT64), b.const(0)]), b.const(1)])
     group_first = _flat(b, starts)
     group_units = _summed_at(b, b.op("Shape", [group_first]), group, mult)
-    long_run = b.op("And", [in_class, b.op("GreaterOrEqual", [b.op("Gather", [group_units, group]), b.const(2)])])
-    needs = b.op("Greater", [_summed_at(b, n_words, word, b.op("Cast", [long_run], to=INT64)), b.const(0)])
+    # only a group holding pieces of two lengths has another order: its word is re-decided
+    turns = b.op("And", [b.op("Not", [starts]), b.op("Not", [b.op("Equal", [mult, _previous(b, mult, 0, n_pieces)])])])
+    needs = b.op("Greater", [_summed_at(b, n_words, word, b.op("Cast", [turns], to=INT64)), b.const(0)])
     unit_splits = b.op("Concat", [b.const([0]), b.op("CumSum", [mult, b.const(0)])], axis=0)
     n_units = b.op("Slice", [unit_splits, b.const([-1]), b.const([2 ** 62])])
     piece_of = _row_of(b, unit_splits, n_units)
@@ -101,24 +105,37 @@ def redecided(b: GraphBuilder, tables: TieTables, ids: str, splits: str) -> tupl
     word_units = b.op("Sub", [b.op("Slice", [word_start, b.const([1]), b.const([2 ** 62])]),
                               b.op("Slice", [word_start, b.const([0]), b.const([-1])])])
     group_start = b.op("Gather", [unit_splits, group_first])
-    unit = b.op("Range", [b.const(0), b.op("Squeeze", [n_units]), b.const(1)])
-    unit_word, unit_class = b.op("Gather", [word, piece_of]), b.op("Gather", [cls, piece_of])
-    position = b.op("Add", [b.op("Sub", [unit, b.op("Gather", [group_start, b.op("Gather", [group, piece_of])])]),
+    unit_word = b.op("Gather", [word, piece_of])
+    # the units of the words that need it, compacted: index c
+    need_units = _flat(b, b.op("Gather", [needs, unit_word]))
+    n_need = b.op("Shape", [need_units])
+    piece = b.op("Gather", [piece_of, need_units])
+    unit_class = b.op("Gather", [cls, piece])
+    position = b.op("Add", [b.op("Sub", [need_units, b.op("Gather", [group_start, b.op("Gather", [group, piece])])]),
                             b.const(1)])
-    own = b.op("Gather", [b.const(tables.magnitude.view(np.float64), "tie_magnitude"), b.op("Gather", [ids, piece_of])])
-    back = _viterbi(b, width, members, member_magnitude, needs=needs, word_units=word_units, word_start=word_start,
-                    unit_class=unit_class, position=position, own=own, n_units=n_units)
+    local = b.op("Sub", [need_units, b.op("Gather", [word_start, b.op("Gather", [word, piece])])])
+    own = b.op("Gather", [b.const(tables.magnitude.view(np.float64), "tie_magnitude"), b.op("Gather", [ids, piece])])
+    score, previous = _options(b, tables, members, unit_class=unit_class, position=position, local=local, own=own,
+                               n_need=n_need)
+    need_words = _flat(b, needs)
+    need_len = b.op("Gather", [word_units, need_words])
+    back = _viterbi(b, width, score, previous, need_len=need_len, n_need=n_need,
+                    need_start=b.op("CumSum", [need_len, b.const(0)], exclusive=1))
+    compact = b.op("ScatterElements", [_zeros(b, n_units), need_units,
+                                       b.op("Range", [b.const(0), b.op("Squeeze", [n_need]), b.const(1)])])
     redo = _flat(b, b.op("And", [b.op("Gather", [in_class, group_first]),
                                  b.op("Gather", [needs, b.op("Gather", [word, group_first])])]))
-    low = b.op("Gather", [group_start, redo])
+    low = b.op("Gather", [compact, b.op("Gather", [group_start, redo])])
     cur = b.op("Sub", [b.op("Add", [low, b.op("Gather", [group_units, redo])]), b.const(1)])
-    chosen = _backtracked(b, back, low, cur, n_units)
-    redone = b.op("And", [b.op("Gather", [needs, unit_word]), b.op("GreaterOrEqual", [unit_class, b.const(0)])])
-    last = b.op("Equal", [b.op("Add", [unit, b.const(1)]),
+    chosen = _backtracked(b, back, low, cur, n_need)
+    last = b.op("Equal", [b.op("Range", [b.const(1), b.op("Add", [b.op("Squeeze", [n_units]), b.const(1)]), b.const(1)]),
                           b.op("Gather", [unit_splits, b.op("Add", [piece_of, b.const(1)])])])
-    keep = _chosen(b, redone, chosen, last)
+    redone = b.op("GreaterOrEqual", [unit_class, b.const(0)])
+    keep = b.op("ScatterElements", [last, need_units, _chosen(b, redone, chosen, b.op("Gather", [last, need_units]))])
     slot = b.op("Add", [b.op("Mul", [b.op("Max", [unit_class, b.const(0)]), b.const(width)]), back])
-    new_ids = b.op("Where", [redone, b.op("Gather", [members, slot]), b.op("Gather", [ids, piece_of])])
+    unit_ids = b.op("Gather", [ids, piece_of])
+    new_ids = b.op("ScatterElements", [unit_ids, need_units, b.op("Where", [
+        redone, b.op("Gather", [members, slot]), b.op("Gather", [unit_ids, need_units])])])
     kept = _flat(b, keep)
     per_word = _summed_at(b, n_words, b.op("Gather", [unit_word, kept]),
                           b.op("Expand", [b.const([1]), b.op("Shape", [kept])]))
@@ -126,41 +143,47 @@ def redecided(b: GraphBuilder, tables: TieTables, ids: str, splits: str) -> tupl
             b.op("Concat", [b.const([0]), b.op("CumSum", [per_word, b.const(0)])], axis=0))
 
 
-def _viterbi(b: GraphBuilder, width: int, members: str, member_magnitude: str, *, needs: str, word_units: str,
-             word_start: str, unit_class: str, position: str, own: str, n_units: str) -> str:
-    """Return the multiplicity of the best piece ending at each unit of the words that need it (int64 [U])."""
-    steps = b.op("ReduceMax", [b.op("Concat", [b.const([0]), b.op("Where", [needs, word_units, b.const(0)])], axis=0)],
-                 keepdims=0)
+def _options(b: GraphBuilder, tables: TieTables, members: str, *, unit_class: str, position: str, local: str,
+             own: str, n_need: str) -> tuple[str, str]:
+    """Return (score magnitude [C, width - 1], the unit before [C, width - 1]) of the piece of each multiplicity
+    ending at each unit: +inf where no such piece fits, the unit before the word's start is ``n_need`` (sum 0)."""
+    width = tables.width
+    m = b.const(np.arange(1, width)[None, :].astype(np.int64), "m")
+    slot = b.op("Add", [_column(b, b.op("Mul", [b.op("Max", [unit_class, b.const(0)]), b.const(width)])), m])
+    in_class = _column(b, b.op("GreaterOrEqual", [unit_class, b.const(0)]))
+    fits = b.op("And", [b.op("LessOrEqual", [m, _column(b, position)]),
+                        b.op("GreaterOrEqual", [b.op("Gather", [members, slot]), b.const(0)])])
+    valid = _chosen(b, in_class, fits, b.op("Equal", [m, b.const(1)]))
+    member_magnitude = b.const(tables.member_magnitude.view(np.float64), "tie_member_magnitude")
+    score = b.op("Where", [valid, b.op("Where", [in_class, b.op("Gather", [member_magnitude, slot]), _column(b, own)]),
+                           b.const(np.inf)])
+    unit = _column(b, b.op("Range", [b.const(0), b.op("Squeeze", [n_need]), b.const(1)]))
+    inside = b.op("And", [valid, b.op("LessOrEqual", [m, _column(b, local)])])
+    return score, b.op("Where", [inside, b.op("Sub", [unit, m]), n_need])
+
+
+def _viterbi(b: GraphBuilder, width: int, score: str, previous: str, *, need_len: str, need_start: str,
+             n_need: str) -> str:
+    """Return the multiplicity of the best piece ending at each unit (int64 [C]): one iteration per unit position
+    of the longest word that needs it, every such word at once."""
+    steps = b.op("ReduceMax", [b.op("Concat", [b.const([0]), need_len], axis=0)], keepdims=0)
 
     def body(g: GraphBuilder, n: str, values: list[str]) -> tuple[str, list[str]]:
         best, back = values
-        m = g.const(np.arange(1, width)[None, :].astype(np.int64), "m")
-        active = g.op("Add", [g.op("Gather", [word_start, _flat(g, g.op("And", [
-            needs, g.op("Greater", [word_units, n])]))]), n])
-        cls, pos = g.op("Gather", [unit_class, active]), g.op("Gather", [position, active])
-        slot = g.op("Add", [_column(g, g.op("Mul", [g.op("Max", [cls, g.const(0)]), g.const(width)])), m])
-        in_class = _column(g, g.op("GreaterOrEqual", [cls, g.const(0)]))
-        fits = g.op("And", [g.op("LessOrEqual", [m, _column(g, pos)]),
-                            g.op("GreaterOrEqual", [g.op("Gather", [members, slot]), g.const(0)])])
-        valid = _chosen(g, in_class, fits, g.op("Equal", [m, g.const(1)]))
-        score = g.op("Where", [in_class, g.op("Gather", [member_magnitude, slot]),
-                               _column(g, g.op("Gather", [own, active]))])
-        start = g.op("Max", [g.op("Sub", [_column(g, active), m]), g.const(0)])
-        before = g.op("Where", [g.op("LessOrEqual", [m, n]), g.op("Gather", [best, start]), g.const(0.0)])
-        valid = g.op("And", [valid, g.op("Less", [before, g.const(np.inf)])])  # a start no path reaches
-        total = g.op("Where", [valid, g.op("Add", [before, score]), g.const(np.inf)])
+        active = g.op("Add", [g.op("Gather", [need_start, _flat(g, g.op("Greater", [need_len, n]))]), n])
+        total = g.op("Add", [g.op("Gather", [best, g.op("Gather", [previous, active])]), g.op("Gather", [score, active])])
         low = g.op("ReduceMin", [total, g.const([1])], keepdims=1)
+        m = g.const(np.arange(1, width)[None, :].astype(np.int64), "m")
         pick = g.op("ReduceMax", [g.op("Where", [g.op("Equal", [total, low]), m, g.const(0)]), g.const([1])],
                     keepdims=0)  # equal sums: the longest last piece, the earliest start
         best = g.op("ScatterElements", [best, active, g.op("Reshape", [low, g.const([-1])])])
         back = g.op("ScatterElements", [back, active, pick])
         return g.const(True), [best, back]
 
-    infinite = b.op("ConstantOfShape", [n_units], value=helper.make_tensor("inf", DOUBLE, [1], [np.inf]))
-    _, back = _loop(b, steps, "", [(infinite, DOUBLE), (_zeros(b, n_units), INT64)], body)
+    unreached = b.op("ConstantOfShape", [n_need], value=helper.make_tensor("inf", DOUBLE, [1], [np.inf]))
+    best = b.op("Concat", [unreached, b.const([0.0])], axis=0)  # the last: before a word's start
+    _, back = _loop(b, steps, "", [(best, DOUBLE), (_zeros(b, n_need), INT64)], body)
     return back
-
-
 def _backtracked(b: GraphBuilder, back: str, low: str, cur: str, n_units: str) -> str:
     """Return whether each unit closes a piece of its group's best path, walking every group (first unit ``low``,
     last ``cur``) back at once."""

@@ -59,76 +59,90 @@ class TiesTF(tf.Module):
         first_in_word = tf.equal(tf.range(n_pieces), tf.gather(splits, word))
         starts = first_in_word | tf.logical_not(in_class) | tf.not_equal(cls, shifted_right(cls, 1, -2))
         group = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-        n_groups = tf.reduce_sum(tf.cast(starts, tf.int32))
-        group_units = tf.math.unsorted_segment_sum(mult, group, n_groups)
-        long_run = in_class & (tf.gather(group_units, group) >= 2)
-        needs = tf.math.unsorted_segment_sum(tf.cast(long_run, tf.int32), word, n_words) > 0
+        group_first = tf.cast(tf.where(starts)[:, 0], tf.int32)
+        group_units = tf.math.unsorted_segment_sum(mult, group, tf.size(group_first))
+        # only a group holding pieces of two lengths has another order: its word is re-decided
+        turns = tf.logical_not(starts) & tf.not_equal(mult, shifted_right(mult, 1, 0))
+        needs = tf.math.unsorted_segment_sum(tf.cast(turns, tf.int32), word, n_words) > 0
         # units: a piece of a class is `mult` of them, any other one; the unit closing a piece stands for it
         unit_splits = tf.concat([[0], tf.cumsum(mult)], 0)
         n_units = unit_splits[-1]
         piece_of = row_ids(unit_splits, n_units)
         word_start = tf.gather(unit_splits, splits)  # [words + 1]
         word_units = word_start[1:] - word_start[:-1]
-        group_start = tf.gather(unit_splits, tf.where(starts)[:, 0])
-        unit = tf.range(n_units)
-        unit_word, unit_class = tf.gather(word, piece_of), tf.gather(cls, piece_of)
-        position = unit - tf.gather(group_start, tf.gather(group, piece_of)) + 1  # 1-based, in its group
-        best, back = self._viterbi(needs, word_units, word_start, unit_class, position, tf.gather(ids, piece_of))
-        chosen = self._backtracked(needs, starts, in_class, word, group_start, group_units, back, n_units)
-        redone = tf.gather(needs, unit_word) & (unit_class >= 0)
-        last = tf.equal(unit + 1, tf.gather(unit_splits, piece_of + 1))
-        keep = tf.where(redone, chosen, last)
-        new_ids = tf.where(redone, tf.gather(self._members, tf.maximum(unit_class, 0) * self._width + back),
-                           tf.gather(ids, piece_of))
+        group_start = tf.gather(unit_splits, group_first)
+        unit_word = tf.gather(word, piece_of)
+        need_units = tf.cast(tf.where(tf.gather(needs, unit_word))[:, 0], tf.int32)  # compacted: index c
+        piece = tf.gather(piece_of, need_units)
+        unit_class = tf.gather(cls, piece)
+        position = need_units - tf.gather(group_start, tf.gather(group, piece)) + 1  # 1-based, in its group
+        local = need_units - tf.gather(word_start, tf.gather(word, piece))
+        score, previous = self._options(unit_class, position, local, tf.gather(self._magnitude, tf.gather(ids, piece)))
+        need_len = tf.gather(word_units, tf.cast(tf.where(needs)[:, 0], tf.int32))
+        back = self._viterbi(score, previous, need_len, tf.cumsum(need_len, exclusive=True))
+        compact = tf.scatter_nd(need_units[:, None], tf.range(tf.size(need_units)), [n_units])
+        redo = tf.where(tf.gather(in_class, group_first) & tf.gather(needs, tf.gather(word, group_first)))[:, 0]
+        low = tf.gather(compact, tf.gather(group_start, redo))
+        chosen = _backtracked(back, low, low + tf.gather(group_units, redo) - 1)
+        last = tf.equal(tf.range(1, n_units + 1), tf.gather(unit_splits, piece_of + 1))
+        redone = unit_class >= 0
+        mine = tf.scatter_nd(need_units[:, None], tf.ones_like(need_units), [n_units]) > 0
+        keep = tf.where(mine, tf.scatter_nd(need_units[:, None], tf.cast(tf.where(redone, chosen, tf.gather(
+            last, need_units)), tf.int32), [n_units]) > 0, last)
+        unit_ids = tf.gather(ids, piece_of)
+        better = tf.where(redone, tf.gather(self._members, tf.maximum(unit_class, 0) * self._width + back),
+                          tf.gather(unit_ids, need_units))
+        new_ids = tf.where(mine, tf.scatter_nd(need_units[:, None], better, [n_units]), unit_ids)
         kept = tf.where(keep)[:, 0]
         new_splits = tf.concat([[0], tf.cumsum(counts(tf.gather(unit_word, kept), n_words))], 0)
         return tf.RaggedTensor.from_row_splits(tf.gather(new_ids, kept), tf.cast(new_splits, tf.int64), validate=False)
 
-    def _viterbi(self, needs, word_units, word_start, unit_class, position, unit_id):
-        """Return (best magnitude at each unit, the multiplicity of the piece ending there) over the words that
-        need it: one iteration per unit position of the longest such word, every word at once."""
-        width = self._width
-        m = tf.range(1, width)[None, :]  # [1, width - 1]
-        n_units = tf.size(unit_class)
-        steps = tf.reduce_max(tf.concat([[0], tf.where(needs, word_units, 0)], 0))
-        own = tf.gather(self._magnitude, unit_id)
+    def _options(self, unit_class, position, local, own) -> tuple[tf.Tensor, tf.Tensor]:
+        """Return (score magnitude [C, width - 1], the unit before [C, width - 1]) of the piece of each multiplicity
+        ending at each unit: ``NONE`` where no such piece fits; the unit before a word's start is C (sum 0)."""
+        m = tf.range(1, self._width)[None, :]
+        slot = tf.maximum(unit_class, 0)[:, None] * self._width + m
+        in_class = (unit_class >= 0)[:, None]
+        valid = tf.where(in_class, (m <= position[:, None]) & (tf.gather(self._members, slot) >= 0), m == 1)
+        score = tf.where(valid, tf.where(in_class, tf.gather(self._member_magnitude, slot), own[:, None]),
+                         tf.constant(NONE, tf.int64))
+        n = tf.size(unit_class)
+        return score, tf.where(valid & (m <= local[:, None]), tf.range(n)[:, None] - m, n)
+
+    def _viterbi(self, score, previous, need_len, need_start) -> tf.Tensor:
+        """Return the multiplicity of the best piece ending at each unit (int32 [C]): one iteration per unit position
+        of the longest word that needs it, every such word at once."""
+        m = tf.range(1, self._width)[None, :]
+        n_units = tf.size(previous) // (self._width - 1)
+        steps = tf.reduce_max(tf.concat([[0], need_len], 0))
 
         def step(n, best, back):
-            active = tf.gather(word_start, tf.where(needs & (word_units > n))[:, 0]) + n  # [A]
-            cls, pos = tf.gather(unit_class, active), tf.gather(position, active)
-            slot = tf.maximum(cls, 0)[:, None] * width + m
-            in_class = (cls >= 0)[:, None]
-            valid = tf.where(in_class, (m <= pos[:, None]) & (tf.gather(self._members, slot) >= 0), m == 1)
-            score = tf.where(in_class, tf.gather(self._member_magnitude, slot), tf.gather(own, active)[:, None])
-            before = tf.where(m <= n, tf.gather(best, tf.maximum(active[:, None] - m, 0)), tf.zeros_like(score))
-            valid &= before < NONE  # a start no path reaches
-            total = tf.where(valid, float64_sum(before, score), tf.constant(NONE, tf.int64))
+            active = tf.gather(need_start, tf.where(need_len > n)[:, 0]) + n  # [A]
+            before = tf.gather(best, tf.gather(previous, active))
+            reached = tf.gather(score, active) < NONE
+            total = tf.where(reached & (before < NONE), float64_sum(before, tf.gather(score, active)),
+                             tf.constant(NONE, tf.int64))
             low = tf.reduce_min(total, 1)
             pick = tf.reduce_max(tf.where(tf.equal(total, low[:, None]), m, 0), 1)  # equal sums: earliest start
-            where = tf.scatter_nd(active[:, None], tf.ones_like(active), [n_units]) > 0
-            best = tf.where(where, tf.scatter_nd(active[:, None], low, [n_units]), best)
-            back = tf.where(where, tf.scatter_nd(active[:, None], pick, [n_units]), back)
+            where = tf.scatter_nd(active[:, None], tf.ones_like(active), [n_units + 1]) > 0
+            best = tf.where(where, tf.scatter_nd(active[:, None], low, [n_units + 1]), best)
+            back = tf.where(where[:-1], tf.scatter_nd(active[:, None], pick, [n_units]), back)
             return n + 1, best, back
 
-        _, best, back = tf.while_loop(lambda n, *_: n < steps, step,
-                                      [tf.constant(0), tf.zeros([n_units], tf.int64), tf.zeros([n_units], tf.int32)])
-        return best, back
+        best = tf.concat([tf.fill([n_units], tf.constant(NONE, tf.int64)), tf.zeros([1], tf.int64)], 0)
+        _, _, back = tf.while_loop(lambda n, *_: n < steps, step, [tf.constant(0), best, tf.zeros([n_units], tf.int32)])
+        return back
 
-    @staticmethod
-    def _backtracked(needs, starts, in_class, word, group_start, group_units, back, n_units):
-        """Return whether each unit closes a piece of its group's best path (groups of a class in words that need
-        it), walking every group back from its last unit at once."""
-        first = tf.where(starts)[:, 0]
-        redo = tf.where(tf.gather(in_class, first) & tf.gather(needs, tf.gather(word, first)))[:, 0]
-        low = tf.gather(group_start, redo)
-        cur = low + tf.gather(group_units, redo) - 1
 
-        def step(cur, chosen):
-            live = tf.where(cur >= low)[:, 0]
-            at = tf.gather(cur, live)
-            chosen = chosen | (tf.scatter_nd(at[:, None], tf.ones_like(at), [n_units]) > 0)
-            return cur - tf.where(cur >= low, tf.maximum(tf.gather(back, tf.maximum(cur, 0)), 1), 0), chosen
+def _backtracked(back: tf.Tensor, low: tf.Tensor, cur: tf.Tensor) -> tf.Tensor:
+    """Return whether each unit closes a piece of its group's best path, walking every group (first unit ``low``,
+    last ``cur``) back at once."""
+    n_units = tf.size(back)
 
-        _, chosen = tf.while_loop(lambda cur, _: tf.reduce_any(cur >= low), step,
-                                  [cur, tf.zeros([n_units], tf.bool)])
-        return chosen
+    def step(cur, chosen):
+        at = tf.gather(cur, tf.where(cur >= low)[:, 0])
+        chosen = chosen | (tf.scatter_nd(at[:, None], tf.ones_like(at), [n_units]) > 0)
+        return cur - tf.where(cur >= low, tf.maximum(tf.gather(back, tf.maximum(cur, 0)), 1), 0), chosen
+
+    _, chosen = tf.while_loop(lambda cur, _: tf.reduce_any(cur >= low), step, [cur, tf.zeros([n_units], tf.bool)])
+    return chosen

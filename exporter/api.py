@@ -67,7 +67,7 @@ def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str]
     if "tokenizer" in runners:
         note(f"token ids of {len(texts)} texts, alone and as one batch")
         results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
-        if known:  # recorded, not failed: the kernel decides them (the family's kernel_decided says why)
+        if known:  # recorded, not failed: classes a kernel decides otherwise (kernel_decided: why, what fixes them)
             results["tokens"]["kernel_decided"] = {
                 name: {"why": why, "texts": len(sweep),
                        "mismatches": compare_tokens(reference, runners["tokenizer"], sweep, alone=False).count}

@@ -8,8 +8,8 @@ string ("aaaaaaa", "-----", "つつつつつつつ") every order of the same pie
 the rounding decides, and the kernels' float32 decides otherwise than the reference's float64.
 
 The step, in every graph: pieces that are powers of one root string (``-``, ``--``, ``----``: root ``-``)
-commute; in each word holding a stretch of them whose lengths add up to two root lengths or more, a
-Viterbi runs over the word's "units" (a piece of a class is its multiplicity's worth of units, any
+commute; in each word holding consecutive pieces of one class of two lengths (the only ones another
+order exists for), a Viterbi runs over the word's "units" (a piece of a class is its multiplicity's worth of units, any
 other piece one unit) with the reference's rule: float64 sums in path order from the word's start, the
 smallest magnitude wins (scores are never positive), on equal sums the longest last piece (the earliest
 start). Backtracking each stretch gives its pieces in the reference's order.

@@ -177,11 +177,11 @@ def format_table(rows: list) -> str:
               "parity")
     lines = [header]
     for row in [sub for row in rows for sub in (row, *row.variant_rows())]:
-        tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings")
+        tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings") or row.parity.get("scores")
         lines.append((
             row.target, _files(row.files), _size(row.bytes),
             _token_cell(tokens) if tokens else "-",
-            _cosine_cell(emb) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
+            _cosine_cell(emb) if emb and "min_cosine" in emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{emb['retention']:.4f}" if emb and emb.get("retention") is not None else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
@@ -197,7 +197,8 @@ def check_document(result: Any) -> dict[str, Any]:
     entries = []
     for row in result.rows:
         for sub in (row, *row.variant_rows()):
-            tokens, emb = sub.parity.get("tokens") or {}, sub.parity.get("embeddings") or {}
+            tokens = sub.parity.get("tokens") or {}
+            emb = sub.parity.get("embeddings") or sub.parity.get("scores") or {}
             failures = [*(failure for kind in FAILURE_KINDS for failure in sub.parity.get(kind, {}).get("failures", [])),
                         *emb.get("failures", [])]
             if tokens and not tokens.get("passed", True):

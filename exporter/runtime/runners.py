@@ -43,11 +43,17 @@ def in_batches(encode: Callable[[list[str]], np.ndarray], texts: object, batch_s
         InvalidInputError: ``texts`` is not a list of str, or ``batch_size`` is not a positive int.
     """
     items = checked_texts(texts)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = checked_batch_size(batch_size)
     if len(items) <= batch_size:
         return encode(items)
     return np.concatenate([encode(items[i:i + batch_size]) for i in range(0, len(items), batch_size)], axis=0)
+
+
+def checked_batch_size(batch_size: object) -> int:
+    """Return ``batch_size``, or raise InvalidInputError when it is not a positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
 
 
 def _not_a_sequence(texts: object) -> str | None:
@@ -90,3 +96,26 @@ def checked_texts(texts: object) -> list[str]:
             raise InvalidInputError(f"texts[{i}] is not valid Unicode ({exc.reason} at index {exc.start}); "
                                     "decode your input with errors='replace'") from None
     return items
+
+
+def checked_pairs(pairs: object) -> tuple[list[str], list[str]]:
+    """Return (queries, documents) of ``pairs``, an ordered sequence of [query, document] sequences of two str, or
+    raise InvalidInputError naming the first pair that is not one and the fix.
+    """
+    problem = _not_a_sequence(pairs)
+    if problem:
+        raise InvalidInputError(f"pairs must be a list of [query, document] pairs, {problem}")
+    try:
+        items = list(pairs)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInputError(f"pairs must be a list of [query, document] pairs, got {type(pairs).__name__}") from None
+    queries, documents = [], []
+    for i, pair in enumerate(items):
+        if isinstance(pair, (str, bytes, bytearray)) or _not_a_sequence(pair) or not hasattr(pair, "__len__") \
+                or len(pair) != 2:
+            raise InvalidInputError(f"pairs[{i}] is {type(pair).__name__} {str(pair)[:40]!r}; expected a [query, "
+                                    "document] pair of two str")
+        query, document = checked_texts(list(pair))
+        queries.append(query)
+        documents.append(document)
+    return queries, documents

@@ -223,7 +223,7 @@ class Reranker(Kind):
                 "output": {"name": "score", "type": "float32", "shape": ["batch", labels],
                            "activation": spec.head.activation, "activation_from": spec.head.activation_from,
                            "logits": {"name": "logits", "type": "float32", "shape": ["batch", labels]}},
-                "head": spec.head.describe(),
+                "head": spec.head.describe(), "pair_framing": spec.tokenizer.framing.describe_pairs(),
                 "empty_batch": "a batch of 0 pairs returns [0, num_labels] score and logits and [0, 0] token arrays"}
 
     def corpus(self, source: "str | Path | Sequence[Any] | None") -> tuple[list[Any], dict[str, Any]]:

@@ -124,8 +124,9 @@ def test_encode_on_a_reranker_says_to_use_predict(reranker_export):
 
 @pytest.mark.parametrize("pairs, problem", [
     ([["one side only"]], "pairs\\[0\\]"),
-    ([["q", 3]], "texts\\[1\\] is int"),
-    (["q", "d", "third"], "pairs\\[0\\] is str"),
+    ([["q", 3]], "pairs\\[0\\]\\[1\\] is int, expected str"),
+    ([["q", b"d"]], "pairs\\[0\\]\\[1\\] is bytes, expected str: decode it"),
+    (["q", "d", "third"], "pairs\\[0\\] is list .*expected a \\[query, document\\] pair of two str"),
     ({("q", "d")}, "no order"),
 ])
 def test_predict_refuses_what_is_not_a_list_of_pairs(reranker_export, pairs, problem):

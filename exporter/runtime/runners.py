@@ -115,6 +115,10 @@ def checked_pairs(pairs: object) -> tuple[list[str], list[str]]:
                 or len(pair) != 2:
             raise InvalidInputError(f"pairs[{i}] is {type(pair).__name__} {str(pair)[:40]!r}; expected a [query, "
                                     "document] pair of two str")
+        for j, side in enumerate(pair):
+            if not isinstance(side, str):
+                fix = ": decode it first, e.g. data.decode('utf-8')" if isinstance(side, (bytes, bytearray)) else ""
+                raise InvalidInputError(f"pairs[{i}][{j}] is {type(side).__name__}, expected str{fix}")
         query, document = checked_texts(list(pair))
         queries.append(query)
         documents.append(document)

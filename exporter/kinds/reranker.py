@@ -17,7 +17,7 @@ from .. import model_folder
 from ..errors import InvalidModelError, UnsupportedModelError
 from ..files import read_json
 from ..modules import ModuleEntry
-from ..progress import note
+from ..progress import counted, note
 from . import Kind, register, st_model_type
 
 #: CrossEncoder activation_fn paths the graphs hold, by class name (torch.nn.<name> and its full module path)
@@ -182,7 +182,7 @@ def read_reranker(path: Path) -> Any:
 @register
 class Reranker(Kind):
     name = "reranker"
-    targets = ("onnx",)
+    targets = None  # every target: onnx, savedmodel, tflite (its families), triton, tfserving
     #: why the onnx target writes no int8/optimized file for a reranker
     no_variants = ("the int8 and optimized variants are built for the embedding encoder's graph; a reranker's "
                    "are not implemented yet")
@@ -253,4 +253,12 @@ class Reranker(Kind):
         note(f"scores, batches of {'/'.join(str(b or 'all') for b in target.parity_batch_sizes)}")
         results["scores"] = compare_scores(expected, runners["model"], inputs, batch_sizes=target.parity_batch_sizes,
                                            max_abs_diff=target.thresholds.max_abs_diff).to_dict()
+        variants = target.variants(out)  # tflite fp16/int8, Triton's _tf model: each held to its own |Δscore| bar
+        if variants:
+            results["variants"] = {
+                v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
+                         **({"shows": v.shows} if v.shows else {}),
+                         **compare_scores(expected, v.runner, inputs, batch_sizes=v.batch_sizes,
+                                          max_abs_diff=v.thresholds.max_abs_diff).to_dict()}
+                for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
         return results

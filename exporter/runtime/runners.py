@@ -123,3 +123,51 @@ def checked_pairs(pairs: object) -> tuple[list[str], list[str]]:
         queries.append(query)
         documents.append(document)
     return queries, documents
+
+
+class PairScoring:
+    """``score_and_logits``, ``score`` and ``tokenize_pairs`` of a reranker's Runner, written once for every runtime.
+
+    A Runner mixes it in and defines ``_pair_outputs(queries, documents) -> {name: array}``: every output of its graph
+    (``score`` and ``logits``, float32 [n, num_labels]) on one batch of n pairs, and ``_pair_tokens`` when it holds a
+    tokenizer graph.
+    """
+
+    def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _pair_tokens(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def score_and_logits(self, queries: Sequence[str], documents: Sequence[str],
+                         batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Return (score, logits), float32 [N, num_labels] each, ``batch_size`` pairs per call of the graph.
+
+        Raises:
+            InvalidInputError: a side that is not a list of str, sides of different lengths, or a bad batch_size.
+        """
+        queries, documents = checked_sides(queries, documents)
+        size = checked_batch_size(batch_size)
+        # no pair still runs once: the graph gives the [0, num_labels] shapes
+        outs = [self._pair_outputs(queries[i:i + size], documents[i:i + size])
+                for i in (range(0, len(queries), size) or [0])]
+        score, logits = (np.concatenate([out[name] for out in outs], axis=0) for name in ("score", "logits"))
+        return score, logits
+
+    def score(self, queries: Sequence[str], documents: Sequence[str],
+              batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Return a reranker's scores (its activation applied), float32 [N, num_labels]."""
+        return self.score_and_logits(queries, documents, batch_size)[0]
+
+    def tokenize_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> dict[str, np.ndarray]:
+        """Return the pair tokenizer's three int64 [N, L] outputs for one batch of pairs."""
+        outputs = self._pair_tokens(*checked_sides(queries, documents))
+        return {name: outputs[name] for name in TOKEN_NAMES}
+
+
+def checked_sides(queries: object, documents: object) -> tuple[list[str], list[str]]:
+    """Return the queries and documents as lists of str, or raise InvalidInputError (not str, not one per query)."""
+    query, document = checked_texts(queries), checked_texts(documents)
+    if len(query) != len(document):
+        raise InvalidInputError(f"{len(query)} queries and {len(document)} documents; give one document per query")
+    return query, document

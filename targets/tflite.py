@@ -18,10 +18,10 @@ from typing import Any
 from exporter.verify.parity import Thresholds
 from exporter.progress import counted, note
 from exporter.runtime.artifacts import artifact, open_runner, variants_of
-from exporter.runtime.runners import TOKEN_NAMES
 from exporter.runtime.tflite import TFLiteConversionError, TFLiteRunner
 
 from . import BuildResult, Target, Variant, register
+from .savedmodel import signatures_described
 
 FOLDER = "tflite"
 SIGNATURES = ("serving_default", "tokenize")
@@ -99,7 +99,7 @@ def describe(data: bytes) -> dict[str, Any]:
     return {"ops": {kind: sorted(names) for kind, names in ops.items()}, "constant_bytes": constants}
 
 
-def _smoke_run(path: Path) -> str:
+def _smoke_run(path: Path, spec: Any) -> str:
     """Run both signatures once; return the runtime's name.
 
     Raises:
@@ -107,8 +107,12 @@ def _smoke_run(path: Path) -> str:
     """
     runner = TFLiteRunner(path)
     try:
-        runner.encode(["", "Hello world"])
-        runner.tokenize(["", "Hello world"])
+        if spec.kind == "reranker":
+            runner.score_and_logits(["", "Hello"], ["world", ""])
+            runner.tokenize_pairs(["", "Hello"], ["world", ""])
+        else:
+            runner.encode(["", "Hello world"])
+            runner.tokenize(["", "Hello world"])
     except RuntimeError as exc:
         raise TFLiteConversionError(f"{path.name} does not run in {runner.runtime}: {exc}") from None
     return runner.runtime
@@ -141,13 +145,10 @@ class TFLiteTarget(Target):
         runtime = ""
         note("running each file once")
         for path in files:
-            runtime = _smoke_run(path)
+            runtime = _smoke_run(path, spec)
         return BuildResult(files=files, details={
             "converted_from": "savedmodel/ (signatures serving_default, tokenize)",
-            "signatures": {"serving_default": {"inputs": {"text": "string [N]"},
-                                               "outputs": {"sentence_embedding": f"float32 [N, {spec.embedding_dim}]"}},
-                           "tokenize": {"inputs": {"text": "string [N]"},
-                                        "outputs": {n: "int64 [N, L]" for n in TOKEN_NAMES}}},
+            "signatures": signatures_described(spec, rows="N"),
             "graphs": details, "runtime": runtime, "app_needs": APP_RUNTIME,
             "prompt": {"text": spec.prompt, "in": "serving_default"} if spec.prompt else None,
         })

@@ -13,17 +13,15 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .encoder import TRANSFORMER_SCOPE
 
-
-def transformer_scope(model: onnx.ModelProto) -> str:
-    """Return the name prefix of the transformer's nodes in an exported graph: the embedding encoder's
-    ``TRANSFORMER_SCOPE`` ("/chain.0/model"), a reranker classifier's "/model/bert" or "/model/roberta" (its
-    ``…ForSequenceClassification`` holds the transformer under its base model prefix)."""
+def transformer_scope(model: onnx.ModelProto) -> str | None:
+    """Return the name prefix of the transformer's nodes in an exported graph (None: no embeddings node found): the
+    embedding encoder's ``TRANSFORMER_SCOPE`` ("/chain.0/model"), a reranker classifier's "/model/bert" or
+    "/model/roberta" (its ``…ForSequenceClassification`` holds the transformer under its base model prefix)."""
     for node in model.graph.node:
         if "/embeddings/" in node.name:
             return node.name.split("/embeddings/")[0]
-    return TRANSFORMER_SCOPE
+    return None
 
 
 def weight_matmuls_as_2d(model: onnx.ModelProto) -> int:

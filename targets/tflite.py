@@ -3,7 +3,9 @@
 ``model.tflite`` is converted from ``savedmodel/`` with TFLite builtins and tensorflow-text's
 TFLite kernels only (no Flex / select TF ops: the tokenizer works on code points, see
 exporter/tokenizers/wordpiece/emit_tf.py). Signatures ``serving_default(text) -> sentence_embedding``
-and ``tokenize(text) -> input_ids, attention_mask, token_type_ids``. ``model_fp16.tflite`` stores
+and ``tokenize(text) -> input_ids, attention_mask, token_type_ids`` (a reranker's: ``serving_default(query,
+document) -> score, logits`` and ``tokenize(query, document)``; its fp16 and int8 files' |Δscore| is measured and
+recorded, not held to a bar). ``model_fp16.tflite`` stores
 the weights as float16; ``model_int8.tflite`` is dynamic-range quantized (int8 weights,
 activations quantized on the fly). Runs in LiteRT (``ai-edge-litert``) with tensorflow-text's
 op registrar; TensorFlow's own ``tf.lite`` interpreter is never used to run them (see

@@ -6,6 +6,8 @@ The graph takes ``text`` as [batch]; a Triton request carries [batch, 1] for ``d
 ``reshape: { shape: [ ] }`` turns into [batch] before the backend sees it. ``config.pbtxt`` declares the
 onnxruntime-extensions library in ``model_operations``; the ONNX Runtime backend passes each
 ``op_library_filename`` to ``OrtApi::RegisterCustomOpsLibrary`` before it creates the session.
+A reranker's graphs take ``query`` and ``document`` the same way (two ``TYPE_STRING`` inputs, each ``dims: [1]``
+reshaped to ``[]``) and return ``score`` and ``logits``, ``dims: [num_labels]`` each.
 
 ``<name>_tf`` (platform ``tensorflow_savedmodel``; Triton's TensorFlow backend is deprecated since
 release 25.03), written when the savedmodel target was built: the SavedModel, whose signature takes

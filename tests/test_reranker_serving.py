@@ -83,6 +83,7 @@ def test_parity_per_target_no_token_mismatch_and_scores_within_the_bar(served):
               f"max |Δscore| {scores['max_abs_diff']:.2e}, |Δlogit| {scores['max_logit_diff']:.2e}")
     tf_model = result.manifest["targets"]["triton"]["parity"]["variants"]["tf"]
     assert tf_model["passed"] and tf_model["max_abs_diff"] <= BARS["triton"]
+    print(f"{family} triton:tf: max |Δscore| {tf_model['max_abs_diff']:.2e}, |Δlogit| {tf_model['max_logit_diff']:.2e}")
 
 
 @pytest.mark.parametrize("target", LOADED)

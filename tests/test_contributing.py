@@ -103,7 +103,11 @@ def test_every_target_has_its_files_runner_and_tests():
 def test_every_model_kind_has_its_files_and_tests():
     from exporter import kinds
 
+    from exporter.runtime.loaded import LOADED
+    from exporter.runtime.manifest import KINDS
+
     table = _table("Adding a model kind")
+    assert kinds.names() == sorted(KINDS) == sorted(LOADED)
     for name in kinds.names():
         _assert_listed("Adding a model kind", "<kind>", name, name)
         assert name in table, f"{name}: no row in docs/contributing.md, Adding a model kind"

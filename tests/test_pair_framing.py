@@ -153,6 +153,11 @@ def built(tiny_model, tmp_path_factory) -> Callable[[str, str, int], tuple[Any, 
     return get
 
 
+def _sides(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Return (queries, documents) of ``pairs``."""
+    return [q for q, _ in pairs], [d for _, d in pairs]
+
+
 def _mismatched_rows(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, int]:
     """Return {output: rows that differ} over the outputs the reference returns (padded to a common width)."""
     counts = {}
@@ -198,7 +203,7 @@ def test_every_pair_of_lengths_as_the_reference(built, family, graph, length):
 @pytest.mark.parametrize("family,graph,length", [case for case in CASES if case[2] == TFLITE_LENGTH])
 def test_specials_empty_long_and_multilingual_pairs_as_the_reference(built, family, graph, length):
     tokenize, reference, _ = built(family, graph, length)
-    queries, documents = map(list, zip(*EDGE_PAIRS, strict=True))
+    queries, documents = _sides(EDGE_PAIRS)
     expected = reference(queries, documents, length)
     assert _mismatched_rows(expected, tokenize(queries, documents)) == dict.fromkeys(expected, 0)
 
@@ -209,6 +214,19 @@ def test_empty_batch_gives_empty_outputs(built, family, graph):
     tokenize = built(family, graph, TFLITE_LENGTH)[0]
     assert {name: np.asarray(value).shape for name, value in tokenize([], []).items()} == dict.fromkeys(
         TOKEN_NAMES, (0, 0))
+
+
+@pytest.mark.parametrize("family", MODELS)
+def test_min_rows_adds_empty_pairs_as_the_reference_frames_them(built, family):
+    import tensorflow as tf
+
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
+
+    _, reference, spec = built(family, "tf", TFLITE_LENGTH)
+    got = TokenizerTF(spec).tokenize_pairs(tf.constant([], tf.string), tf.constant([], tf.string), min_rows=2)
+    expected = reference(["", ""], ["", ""], TFLITE_LENGTH)
+    assert _mismatched_rows(expected, {name: value.numpy() for name, value in got.items()}) == dict.fromkeys(
+        expected, 0)
 
 
 @pytest.fixture(scope="module")
@@ -230,14 +248,19 @@ def test_only_second_truncation_as_the_reference(only_second_model, tmp_path, gr
     assert spec.framing.pair_truncation == "only_second" and spec.framing.pairs
     spec = dataclasses.replace(spec, framing=dataclasses.replace(spec.framing, max_seq_length=length))
     reference = _reference(only_second_model)
-    queries, documents = _sweep_pairs(reference, length)
-    # the reference raises for the whole batch where the query alone fills the room ("Sequence to truncate too
-    # short"): those pairs are left out here (the graphs cut the query then)
-    kept = [i for i, query in enumerate(queries) if len(query.split()) < spec.framing.pair_room]
-    queries, documents = [queries[i] for i in kept], [documents[i] for i in kept]
-    expected = reference(queries, documents, length)
-    assert _mismatched_rows(expected, BUILDERS[graph](spec, tmp_path)(queries, documents)) == dict.fromkeys(
-        expected, 0)
+    tokenize = BUILDERS[graph](spec, tmp_path)
+    pairs = list(zip(*_sweep_pairs(reference, length), strict=True))
+    # where the pair is over and the query alone fills the room the reference raises for the whole batch
+    room = spec.framing.pair_room
+    raises = lambda q, d: len(q.split()) >= room and len(q.split()) + len(d.split()) > room  # noqa: E731
+    kept = [(q, d) for q, d in pairs if not raises(q, d)]
+    cut = [(q, d) for q, d in pairs if raises(q, d)]
+    expected = reference(*_sides(kept), length)
+    assert _mismatched_rows(expected, tokenize(*_sides(kept))) == dict.fromkeys(expected, 0)
+    with pytest.raises(Exception, match="too short"):
+        reference(*_sides(cut[:1]), length)
+    got = tokenize(*_sides(cut))  # the graphs keep no document piece, the query cut to fit
+    assert (got["attention_mask"].sum(axis=1) == length).all() and (got["token_type_ids"].sum(axis=1) == 1).all()
 
 
 def test_a_reference_that_cuts_no_pair_keeps_the_tokenizer_from_pairs(copy_of):

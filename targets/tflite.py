@@ -47,15 +47,15 @@ APP_RUNTIME = ("LiteRT (TensorFlow Lite) runtime + tensorflow-text's TFLite ops:
                "delegate is needed")
 
 
-def convert(saved_model: Path, quantization: str | None) -> bytes:
-    """Return the TFLite flatbuffer of the SavedModel's signatures (builtins + tf-text kernels only).
+def convert(saved_model: Path, quantization: str | None, *, signatures: tuple[str, ...] = SIGNATURES) -> bytes:
+    """Return the TFLite flatbuffer of the SavedModel's ``signatures`` (builtins + tf-text kernels only).
 
     Raises:
         TFLiteConversionError: an op has neither a TFLite builtin nor a tf-text kernel.
     """
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(SIGNATURES))
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(signatures))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = True  # tensorflow-text's kernels are custom ops
     if quantization:

@@ -20,8 +20,9 @@ from exporter.runtime.triton import TritonRequestRunner, model_config_schema, re
 from exporter.verify.corpus.pairs import parity_pairs
 from exporter.verify.reference import CrossEncoderRunner
 
-#: family → (architecture, labels, how it is saved), as tests/test_reranker.py builds them
-FAMILIES = {"wordpiece": ("bert", 1, "v6"), "unigram": ("xlm-roberta", 3, "hf"), "bpe": ("roberta", 1, "hf")}
+#: family → (architecture, labels, how it is saved, activation_fn recorded), as tests/test_reranker.py builds them
+FAMILIES = {"wordpiece": ("bert", 1, "v6", None), "unigram": ("xlm-roberta", 3, "hf", None),
+            "bpe": ("roberta", 1, "hf", "torch.nn.modules.activation.Tanh")}
 #: |Δscore| bars (issue 24): onnx and TensorFlow 1e-5, TFLite fp32 1e-4 (XNNPACK rounds otherwise)
 BARS = {"savedmodel": 1e-5, "tflite": 1e-4, "triton": 1e-5, "tfserving": 1e-5}
 LOADED = ("savedmodel", "tflite")
@@ -33,9 +34,9 @@ def served(request, tmp_path_factory):
     """(family, model folder, ExportResult): a tiny CrossEncoder exported to every target it can hold."""
     from model_factory import build_cross_encoder
 
-    arch, labels, fmt = FAMILIES[request.param]
+    arch, labels, fmt, activation = FAMILIES[request.param]
     root = tmp_path_factory.mktemp(f"served_{request.param}")
-    model = build_cross_encoder(root / "model", arch=arch, num_labels=labels, fmt=fmt)
+    model = build_cross_encoder(root / "model", arch=arch, num_labels=labels, fmt=fmt, activation=activation)
     result = exporter.export(model, root / "export", variants=False, options={"name": NAME})
     return request.param, model, result
 

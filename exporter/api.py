@@ -8,17 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .verify.corpus import parity_texts_with
+from . import kinds
 from .errors import InvalidOptionError, ModelNotFoundError, ParityError, UnsupportedModelError
 from .manifest import file_rows, new_manifest, write_manifest
 from .runtime.manifest import read_manifest
 from .model import read_model
 from .output import (PID_FILE, export_to_add_to, kept_targets, missing_ancestors, out_of_space_error, output_path,
                      prepare_output, publish)
-from .progress import Progress, counted, note, reporting
-from .verify.parity import compare_embeddings, compare_tokens
+from .progress import Progress, reporting
 from .verify.promises import files_report, settings_report, target_files
-from .verify.reference import ReferenceRunner
 
 
 @dataclass
@@ -60,32 +58,6 @@ class ExportResult:
         return all(row.passed for row in self.rows)
 
 
-def _parity(target: Any, out: Path, reference: ReferenceRunner, texts: list[str],
-            expected: Any, known: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
-    runners = target.runners(out)
-    results: dict[str, Any] = {}
-    if "tokenizer" in runners:
-        note(f"token ids of {len(texts)} texts, alone and as one batch")
-        results["tokens"] = compare_tokens(reference, runners["tokenizer"], texts).to_dict()
-        if known:  # recorded, not failed: classes a kernel decides otherwise (kernel_decided: why, what fixes them)
-            results["tokens"]["kernel_decided"] = {
-                name: {"why": why, "texts": len(sweep),
-                       "mismatches": compare_tokens(reference, runners["tokenizer"], sweep, alone=False).count}
-                for name, (why, sweep) in known.items()}
-    note(f"embeddings, batches of {'/'.join(str(b or 'all') for b in target.parity_batch_sizes)}")
-    results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
-                                               batch_sizes=target.parity_batch_sizes,
-                                               reference_embeddings=expected).to_dict()
-    variants = target.variants(out)
-    if variants:
-        results["variants"] = {
-            v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size, **({"shows": v.shows} if v.shows else {}),
-                     **compare_embeddings(reference, v.runner, texts, thresholds=v.thresholds,
-                                          batch_sizes=v.batch_sizes, reference_embeddings=expected).to_dict()}
-            for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
-    return results
-
-
 @contextlib.contextmanager
 def _step(progress: Progress | None, label: str) -> Iterator[None]:
     """Report ``label``; inside the step, :func:`exporter.progress.note` reports its parts to the same callback."""
@@ -119,7 +91,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         options: further target settings, passed to every target's ``build`` (each target
             documents the keys it reads).
         texts: your own texts for the parity run, beside the corpora: a file (one JSON string per line, or
-            plain lines in a ``.txt``) or a list of str; the manifest records their count and sha256.
+            plain lines in a ``.txt``) or a list of str; for a CrossEncoder, (query, document) pairs: a file of one
+            JSON ``[query, document]`` per line or a list of pairs. The manifest records their count and sha256.
         progress: called with a short label before each step.
 
     Returns:
@@ -130,7 +103,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
     """
     chosen = _ordered_targets(targets, progress)
     out = output_path(out)
-    corpus, corpus_record = parity_texts_with(texts)  # a bad file fails before anything is read or built
+    # a bad file fails before anything is read or built: texts for an embedding, [query, document] pairs for a reranker
+    corpus, corpus_record = kinds.of_folder(model_dir).corpus(texts)
     if add and force:
         raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
                                  "everything in OUT: pass one of them")
@@ -213,15 +187,17 @@ def _built_rows(chosen: list, spec: Any, temp: Path, *, manifest: dict[str, Any]
 
 
 def _check_parity(chosen: list, rows: list[TargetRow], spec: Any, temp: Path, *, manifest: dict[str, Any],
-                  texts: list[str], progress: Progress | None) -> None:
-    """Compare every built target with the reference on ``texts``; the figures go to its row and the manifest."""
+                  texts: list[Any], progress: Progress | None) -> None:
+    """Compare every built target with the reference on ``texts`` (pairs for a reranker); the figures go to its row
+    and the manifest."""
+    kind = kinds.get(spec.kind)
     with _step(progress, "running the reference model"):
-        reference = ReferenceRunner(spec.path)
-        expected = reference.encode(texts)
+        reference = kind.reference(spec)
+        expected = kind.expected(reference, texts)
         known = spec.tokenizer.kernel_decided()  # once: its sweeps are built from Unicode data
     for target, row in zip(chosen, rows, strict=True):
         with _step(progress, f"checking {target.name} parity"):
-            row.parity = _parity(target, temp, reference, texts, expected, known)
+            row.parity = kind.parity(target, temp, reference, texts, expected, known)
         manifest["targets"][target.name]["parity"] = row.parity
 
 
@@ -257,7 +233,7 @@ def _parity_message(rows: list[TargetRow]) -> str:
             lines.append(f"  - {row.target}: {tokens['mismatches']} token mismatch(es), e.g. "
                          f"{tokens['first_mismatches'][0].get('text')!r}")
         for sub in (row, *row.variant_rows()):
-            for failure in sub.parity.get("embeddings", {}).get("failures", []):
+            for failure in sub.parity.get("embeddings", sub.parity.get("scores", {})).get("failures", []):
                 lines.append(f"  - {sub.target}: {failure}")
     return "\n".join(lines)
 
@@ -289,13 +265,14 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     source = Path(model_dir) if model_dir else Path(manifest["source"]["path"])
     if not source.is_dir():
         raise ModelNotFoundError(f"source model {source} not found; pass it with --model (model_dir=)")
-    texts, record = parity_texts_with(texts)
+    kind = kinds.get(manifest.get("kind", "embedding"))
+    texts, record = kind.corpus(texts)
     manifest["checked_texts"] = record
     with _step(progress, "reading the model"):
         spec = read_model(source)  # export's checks, before SentenceTransformer loads (and unpickles) anything
     with _step(progress, "running the reference model"):
-        reference = ReferenceRunner(spec.path)
-        expected = reference.encode(texts)
+        reference = kind.reference(spec)
+        expected = kind.expected(reference, texts)
         known = spec.tokenizer.kernel_decided()
         settings = settings_report(out, manifest, spec)
     rows = []
@@ -311,7 +288,7 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
                 try:
                     problems = target.server_problems(out)  # ops the stock server does not link or load
                     row.parity["servers"] = {"failures": problems, "passed": not problems}
-                    row.parity.update(_parity(target, out, reference, texts, expected, known))
+                    row.parity.update(kind.parity(target, out, reference, texts, expected, known))
                 except Exception as exc:  # whatever a runtime raises for a file it cannot load or run
                     row.parity["runs"] = {"passed": False, "failures": [_run_failure(target.name, out, exc)]}
             row.seconds = time.perf_counter() - start  # the check's time (an export's rows show the build's)

@@ -60,8 +60,9 @@ def _export_parser() -> argparse.ArgumentParser:
                              "(e.g. model_int8.onnx, model_fp16.tflite); faster")
     parser.add_argument("--texts", default=None, metavar="FILE",
                         help="also prove the artifacts on your own texts (code, chemistry names, chat, another "
-                             "language): one JSON string per line, or plain lines in a .txt; the manifest records "
-                             "how many and the file's sha256, not the texts")
+                             "language): one JSON string per line, or plain lines in a .txt (a CrossEncoder: one JSON "
+                             "[query, document] pair per line); the manifest records how many and the file's sha256, "
+                             "not the texts")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
     serving = parser.add_argument_group("serving layouts (triton, tfserving targets)")
     serving.add_argument("--name", default=None, metavar="NAME",
@@ -118,7 +119,8 @@ def _check_parser() -> argparse.ArgumentParser:
                              "stages as outputs) to SentenceTransformer's on the parity corpus, to locate where a "
                              "mismatch starts")
     parser.add_argument("--texts", default=None, metavar="FILE",
-                        help="also check on your own texts: one JSON string per line, or plain lines in a .txt")
+                        help="also check on your own texts: one JSON string per line, or plain lines in a .txt; for "
+                             "a reranker export, one JSON [query, document] pair per line")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON document instead of the table (per target and variant: passed, token "
                              "mismatches, texts, min cosine, max abs diff, retention, the thresholds, the files, the "
@@ -177,11 +179,11 @@ def format_table(rows: list) -> str:
               "parity")
     lines = [header]
     for row in [sub for row in rows for sub in (row, *row.variant_rows())]:
-        tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings")
+        tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings") or row.parity.get("scores")
         lines.append((
             row.target, _files(row.files), _size(row.bytes),
             _token_cell(tokens) if tokens else "-",
-            _cosine_cell(emb) if emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
+            _cosine_cell(emb) if emb and "min_cosine" in emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{emb['retention']:.4f}" if emb and emb.get("retention") is not None else "-",
             f"{row.seconds:.1f}s" if row.seconds else "-",
             "not checked" if not row.parity else ("PASS" if row.passed else "FAIL"),
@@ -197,7 +199,8 @@ def check_document(result: Any) -> dict[str, Any]:
     entries = []
     for row in result.rows:
         for sub in (row, *row.variant_rows()):
-            tokens, emb = sub.parity.get("tokens") or {}, sub.parity.get("embeddings") or {}
+            tokens = sub.parity.get("tokens") or {}
+            emb = sub.parity.get("embeddings") or sub.parity.get("scores") or {}
             failures = [*(failure for kind in FAILURE_KINDS for failure in sub.parity.get(kind, {}).get("failures", [])),
                         *emb.get("failures", [])]
             if tokens and not tokens.get("passed", True):

@@ -10,6 +10,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from . import kinds
 from .files import sha256_of
 from .runtime.manifest import MANIFEST
 
@@ -53,15 +54,14 @@ def new_manifest(spec: Any) -> dict[str, Any]:
     """Return the manifest's source-model part."""
     return {
         "format": 1,
+        "kind": spec.kind,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "source": {"path": str(spec.path), "weights_sha256": spec.weight_files, "config_sha256": config_hashes(spec),
                    "modules": spec.describe(), "embedding_dim": spec.embedding_dim},
         "tokenizer": spec.tokenizer.describe(),
         "libraries": library_versions(),
         "min_runtime": min_runtime(),
-        "input": {"name": "text", "type": "string", "shape": ["batch"]},
-        "output": {"name": "sentence_embedding", "type": "float32", "shape": ["batch", spec.embedding_dim]},
-        "empty_batch": "a batch of 0 texts returns a [0, D] embedding and [0, 0] token arrays",
+        **kinds.get(spec.kind).manifest_io(spec),
         "targets": {},
     }
 

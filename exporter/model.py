@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from . import model_folder
+from . import kinds, model_folder
 from . import modules as module_registry
 from . import tokenizers as tokenizer_registry
 from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError
@@ -34,6 +34,10 @@ class ModelSpec:
     prompt: str = ""
     #: tokens of the prompt, [CLS] included, that pooling skips when include_prompt is False
     prompt_length: int = 0
+    #: the model kind (exporter/kinds): "embedding" (SentenceTransformer) or "reranker" (CrossEncoder)
+    kind: str = "embedding"
+    #: what the kind adds to the modules: the reranker's classifier head (exporter.kinds.reranker.ClassifierHead)
+    head: Any = None
 
     @property
     def transformer(self) -> TransformerConfig:
@@ -121,16 +125,16 @@ def _embedding_dim(converters: list[ModuleConverter], problems: list[str]) -> in
     return dim
 
 
-def _weights(path: Path, converters: list[ModuleConverter]) -> dict[str, str]:
+def weight_hashes(path: Path, converters: list[ModuleConverter]) -> dict[str, str]:
     files = {weights_file(c.entry.folder) for c in converters} - {None}
     return {str(f.relative_to(path)): sha256_of(f) for f in sorted(files)}
 
 
 def read_model(path: str | Path | None = None) -> ModelSpec:
-    """Return the validated spec of a sentence-transformers model directory.
+    """Return the validated spec of a sentence-transformers model directory, read by its kind (exporter/kinds).
 
     Args:
-        path: the model directory; None for the bundled all-MiniLM-L6-v2.
+        path: the model directory (a SentenceTransformer or a CrossEncoder); None for the bundled all-MiniLM-L6-v2.
 
     Raises:
         ModelNotFoundError: the directory does not exist.
@@ -141,6 +145,18 @@ def read_model(path: str | Path | None = None) -> ModelSpec:
     if not path.is_dir():
         raise ModelNotFoundError(f"{path}: no such model directory")
     path = path.resolve()
+    outside = model_folder.root_problems(path)
+    if outside:  # before any kind reads a config file
+        raise InvalidModelError(model_folder.refusal(path, outside))
+    return kinds.of_folder(path).read(path)
+
+
+def read_embedding_model(path: Path) -> ModelSpec:
+    """Return the validated spec of a SentenceTransformer folder (the embedding kind's reader).
+
+    Args:
+        path: the model directory, resolved.
+    """
     problems: list[str] = []
     converters = _converters(_entries(path), problems)
     if not problems:
@@ -153,7 +169,7 @@ def read_model(path: str | Path | None = None) -> ModelSpec:
         raise UnsupportedModelError(problems)
     prompt = _default_prompt(path)
     return ModelSpec(path=path, modules=converters, tokenizer=tokenizer, embedding_dim=dim,
-                     weight_files=_weights(path, converters), prompt=prompt,
+                     weight_files=weight_hashes(path, converters), prompt=prompt,
                      prompt_length=tokenizer_registry.prompt_length(converters[0].config, prompt) if prompt else 0)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from exporter import kinds
 from exporter.errors import UnknownTargetError
 from exporter.registry import import_submodules
 from exporter.verify.parity import BATCH_SIZES, Thresholds
@@ -77,8 +78,12 @@ class Target:
     def problems(self, spec: Any) -> list[str]:
         """Return why this target cannot convert ``spec`` (empty: it can), checked before anything is built.
 
-        The default asks the tokenizer family about ``tokenizer_graph``; a target adds its own limits.
+        The default asks the model's kind (a reranker is exported to some targets only) and the tokenizer family
+        about ``tokenizer_graph``; a target adds its own limits.
         """
+        refused = kinds.get(spec.kind).target_problems(self.name)
+        if refused:
+            return refused
         return spec.tokenizer.problems(self.tokenizer_graph) if self.tokenizer_graph else []
 
     def check_options(self, spec: Any, options: dict[str, Any]) -> None:

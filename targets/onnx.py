@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-from onnx import compose
 
-from exporter.graphs import TOKEN_NAMES
-from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION, export_encoder
-from exporter.graphs.onnx_builder import GraphBuilder
+from exporter.graphs.compose import compose_string_model
+from exporter import kinds
+from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION
 from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
 from exporter.progress import note
 from exporter.runtime.artifacts import open_runner, open_tokenizer
-from exporter.tokenizers.shared.framing_onnx import DOMAINS, tokenizer_model
+from exporter.tokenizers.shared.framing_onnx import DOMAINS
 
 from . import BuildResult, Target, Variant, register
 from .onnx_variants import build_variants, existing_variants
@@ -31,38 +30,6 @@ def _io(model: onnx.ModelProto) -> dict[str, Any]:
                  if v.type.tensor_type.elem_type != onnx.TensorProto.STRING else "string",
                  "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]} for v in values]
     return {"inputs": rows(model.graph.input), "outputs": rows(model.graph.output)}
-
-
-def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *, prompt: str = "") -> onnx.ModelProto:
-    """Return tokenizer ∘ encoder: ``text`` [N] → ``sentence_embedding`` [N, D] in one graph.
-
-    The model's default prompt is prepended to every text, as ``encode`` does. The encoder's
-    attention reshapes cannot take a batch of 0 ([0, 0, -1, 32] is ambiguous), so an empty
-    batch runs one empty text and the output is sliced back to N rows.
-    """
-    encoder = compose.add_prefix(encoder, "encoder/")
-    io_map = [(name, f"encoder/{name}") for name in TOKEN_NAMES]
-    merged = compose.merge_models(tokenizer, encoder, io_map=io_map, outputs=["encoder/sentence_embedding"])
-    graph = merged.graph
-    b = GraphBuilder("batch")
-    rows = b.op("Shape", ["text"])
-    missing = b.op("Sub", [b.const([1]), b.op("Min", [rows, b.const([1])])])
-    filler = b.op("Slice", [b.const([""], "empty_text"), b.const([0]), missing])
-    padded = b.op("Concat", ["text", filler], axis=0)
-    if prompt:
-        padded = b.op("StringConcat", [b.const([prompt], "prompt"), padded])
-    for node in graph.node:
-        node.input[:] = [padded if name == "text" else name for name in node.input]
-    prefix = list(b.nodes)
-    b.op("Slice", ["encoder/sentence_embedding", b.const([0]), rows, b.const([0])])
-    b.nodes[-1].output[:] = ["sentence_embedding"]
-    nodes = prefix + list(graph.node) + b.nodes[len(prefix):]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(b.initializers)
-    graph.output[0].name = "sentence_embedding"
-    graph.name = "st_exporter_string_model"
-    return merged
 
 
 def _too_large_for_variants(weights: Path) -> str:
@@ -86,21 +53,23 @@ class OnnxTarget(Target):
         folder = out / self.name
         folder.mkdir(parents=True, exist_ok=True)
         opset = int(options.get("opset", DEFAULT_OPSET))
+        kind = kinds.get(spec.kind)
         note("the tokenizer graph")
-        tokenizer = tokenizer_model(spec.tokenizer, opset=opset, ir_version=IR_VERSION)
+        tokenizer = kind.onnx_tokenizer(spec, opset=opset, ir_version=IR_VERSION)
         onnx.checker.check_model(tokenizer)
         onnx.save(tokenizer, str(folder / "tokenizer.onnx"))
         note("the encoder (torch.onnx.export)")
         weights = SharedWeights(folder / DATA_FILE)
         with tempfile.TemporaryDirectory(dir=out) as tmp:
-            encoder = weights.externalize(export_encoder(spec, Path(tmp) / "encoder.onnx", opset=opset,
-                                                         external_data=True), base_dir=Path(tmp))
+            encoder = weights.externalize(kind.export_encoder(spec, Path(tmp) / "encoder.onnx", opset=opset,
+                                                              external_data=True), base_dir=Path(tmp))
         with weights.resolvable():
-            model = compose_string_model(tokenizer, encoder, prompt=spec.prompt)
+            model = kind.compose_onnx(tokenizer, encoder, spec)
         weights.save(model, folder / "model.onnx")
         weights.save(encoder, folder / "encoder.onnx")
         onnx.checker.check_model(str(folder / "model.onnx"))
-        too_large = _too_large_for_variants(folder / DATA_FILE) if options.get("variants", True) else ""
+        too_large = (kind.no_variants or _too_large_for_variants(folder / DATA_FILE)) \
+            if options.get("variants", True) else ""
         if too_large:
             note(f"no variants: {too_large}")
         variants = build_variants(spec, folder, tokenizer, opset=opset, compose=compose_string_model,

@@ -1,8 +1,10 @@
 """TensorFlow SavedModel: tf-text tokenizer ∘ onnx-tf(encoder), signatures ``serving_default`` and ``tokenize``.
 
 ``serving_default(text: tf.string [None]) -> {"sentence_embedding": float32 [None, D]}`` and
-``tokenize(text) -> {input_ids, attention_mask, token_type_ids}``. The SavedModel loads in a
-process that imports only ``tensorflow`` and ``tensorflow_text``.
+``tokenize(text) -> {input_ids, attention_mask, token_type_ids}``; for a reranker (CrossEncoder)
+``serving_default(query, document: tf.string [None]) -> {"score", "logits": float32 [None, num_labels]}`` and
+``tokenize(query, document)``. The SavedModel loads in a process that imports only ``tensorflow`` and
+``tensorflow_text``.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from exporter.graphs.encoder import export_encoder
+from exporter import kinds
 from exporter.progress import note
 from exporter.runtime.artifacts import artifact, open_runner
 
@@ -21,7 +23,27 @@ FOLDER = artifact("savedmodel").file
 SIGNATURES = ("serving_default", "tokenize")
 
 
-def _one_dimensional(text: Any) -> Any:
+def signature_io(spec: Any) -> tuple[list[str], dict[str, int]]:
+    """Return (the string inputs, {output: its size per row}) of the model's ``serving_default``, read from its kind:
+    (["text"], {"sentence_embedding": D}) or (["query", "document"], {"score": labels, "logits": labels})."""
+    io = kinds.get(spec.kind).manifest_io(spec)
+    inputs = io["input"] if isinstance(io["input"], list) else [io["input"]]
+    outputs = [io["output"], *(value for value in io["output"].values() if isinstance(value, dict))]
+    return [row["name"] for row in inputs], {row["name"]: int(row["shape"][1]) for row in outputs}
+
+
+def signatures_described(spec: Any, rows: str = "None") -> dict[str, Any]:
+    """Return the manifest's description of ``serving_default`` and ``tokenize`` (``rows``: how the batch is shown)."""
+    inputs, outputs = signature_io(spec)
+    strings = {name: f"string [{rows}]" for name in inputs}
+    return {"serving_default": {"inputs": strings,
+                                "outputs": {name: f"float32 [{rows}, {size}]" for name, size in outputs.items()}},
+            "tokenize": {"inputs": strings,
+                         "outputs": {name: f"int64 [{rows}, {'L' if rows == 'N' else 'None'}]"
+                                     for name in ("input_ids", "attention_mask", "token_type_ids")}}}
+
+
+def _one_dimensional(text: Any, name: str = "text") -> Any:
     """Return ``text``, checked at run time to be a 1-D string tensor [N].
 
     A signature's input shape is not enforced when it is called: a 2-D tensor would be flattened
@@ -32,34 +54,45 @@ def _one_dimensional(text: Any) -> Any:
     """
     import tensorflow as tf
 
-    return tf.ensure_shape(text, [None], name="text_must_be_a_vector_of_strings")
+    return tf.ensure_shape(text, [None], name=f"{name}_must_be_a_vector_of_strings")
 
 
-def string_encoder_module(spec: Any) -> Any:
-    """Return the in-memory ``tf.Module`` (for users composing it into their own TF graphs).
-
-    It has ``tf.function``s ``serving_default(text)`` and ``tokenize(text)``.
-    """
-    import tensorflow as tf
-
+def _tf_encoder(spec: Any) -> tuple[Any, Any]:
+    """Return (onnx-tf's module of the kind's encoder graph, its raw call: ``encode(module, **tokens) -> outputs``)."""
+    from exporter.graphs.onnx_for_tf import transformer_scope
     from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
-    from exporter.tokenizers.shared.framing_tf import TokenizerTF
 
     backend = onnx_tf_backend()
     note(f"the encoder at opset {ONNX_TF_OPSET} for onnx-tf")
     # the graph points to its weights in the temp folder, read from there (one tensor at a time, into a
     # tf.Variable each): the working directory is where onnx's checker and numpy_helper resolve them
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
-        encoder = export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET, external_data=True)
-        for rewrite in spec.transformer.architecture.tf_rewrites():
+        encoder = kinds.get(spec.kind).export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET,
+                                                      external_data=True)
+        for rewrite in spec.transformer.architecture.tf_rewrites(scope=transformer_scope(encoder)):
             rewrite(encoder)
         note("converting it with onnx-tf")
         tf_encoder = backend.prepare(encoder).tf_module
-    tf_encoder.outputs = ["sentence_embedding"]
+    tf_encoder.outputs = [output.name for output in encoder.graph.output]
     # onnx-tf's __call__ is a tf.function with AutoGraph, which rewrites every node handler's source
     # at each trace (most of the build time); its handlers build plain graph ops, so the raw
     # function is traced inline, without AutoGraph, and no separate encoder function is saved
-    encode = type(tf_encoder).__call__.python_function
+    return tf_encoder, type(tf_encoder).__call__.python_function
+
+
+def string_encoder_module(spec: Any) -> Any:
+    """Return the in-memory ``tf.Module`` (for users composing it into their own TF graphs).
+
+    It has ``tf.function``s ``serving_default(text)`` and ``tokenize(text)``; for a reranker
+    ``serving_default(query, document)`` and ``tokenize(query, document)`` (:func:`string_pair_module`).
+    """
+    if spec.kind == "reranker":
+        return string_pair_module(spec)
+    import tensorflow as tf
+
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
+
+    tf_encoder, encode = _tf_encoder(spec)
 
     class StringEncoder(tf.Module):
         def __init__(self):
@@ -82,6 +115,38 @@ def string_encoder_module(spec: Any) -> Any:
             return {"sentence_embedding": embedding[:tf.shape(text)[0]]}
 
     return StringEncoder()
+
+
+def string_pair_module(spec: Any) -> Any:
+    """Return a reranker's in-memory ``tf.Module``: ``serving_default(query, document) -> {score, logits}`` and
+    ``tokenize(query, document) -> {input_ids, attention_mask, token_type_ids}``, N pairs in, N rows out."""
+    import tensorflow as tf
+
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
+
+    tf_encoder, encode = _tf_encoder(spec)
+    pair = [tf.TensorSpec([None], tf.string, name="query"), tf.TensorSpec([None], tf.string, name="document")]
+
+    class StringPairScorer(tf.Module):
+        def __init__(self):
+            super().__init__(name="st_exporter")
+            self.tokenizer = TokenizerTF(spec.tokenizer)
+            self.encoder = tf_encoder
+
+        @tf.function(input_signature=pair, autograph=False)
+        def tokenize(self, query, document):
+            return self.tokenizer.tokenize_pairs(_one_dimensional(query, "query"),
+                                                 _one_dimensional(document, "document"))
+
+        @tf.function(input_signature=pair, autograph=False)
+        def serving_default(self, query, document):
+            query, document = _one_dimensional(query, "query"), _one_dimensional(document, "document")
+            # as for texts: the encoder cannot take 0 rows, so an empty pair's row is sliced away after
+            tokens = self.tokenizer.tokenize_pairs(query, document, min_rows=1)
+            outputs = encode(self.encoder, **tokens)
+            return {name: outputs[name][:tf.shape(query)[0]] for name in ("score", "logits")}
+
+    return StringPairScorer()
 
 
 @register
@@ -108,13 +173,7 @@ class SavedModelTarget(Target):
         return BuildResult(files=files, details={
             "custom_ops": custom_ops(folder),
             "encoder": f"onnx-tf from encoder.onnx exported at opset {ONNX_TF_OPSET}",
-            "signatures": {
-                "serving_default": {"inputs": {"text": "string [None]"},
-                                    "outputs": {"sentence_embedding": f"float32 [None, {spec.embedding_dim}]"}},
-                "tokenize": {"inputs": {"text": "string [None]"},
-                             "outputs": {name: "int64 [None, None]" for name in
-                                         ("input_ids", "attention_mask", "token_type_ids")}},
-            },
+            "signatures": signatures_described(spec),
             "load_with": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
             "prompt": {"text": spec.prompt, "in": "serving_default",
                        "note": "tokenize() tokenizes the text alone"} if spec.prompt else None,

@@ -3,7 +3,9 @@
 ``model.tflite`` is converted from ``savedmodel/`` with TFLite builtins and tensorflow-text's
 TFLite kernels only (no Flex / select TF ops: the tokenizer works on code points, see
 exporter/tokenizers/wordpiece/emit_tf.py). Signatures ``serving_default(text) -> sentence_embedding``
-and ``tokenize(text) -> input_ids, attention_mask, token_type_ids``. ``model_fp16.tflite`` stores
+and ``tokenize(text) -> input_ids, attention_mask, token_type_ids`` (a reranker's: ``serving_default(query,
+document) -> score, logits`` and ``tokenize(query, document)``; its fp16 and int8 files' |Δscore| is measured and
+recorded, not held to a bar). ``model_fp16.tflite`` stores
 the weights as float16; ``model_int8.tflite`` is dynamic-range quantized (int8 weights,
 activations quantized on the fly). Runs in LiteRT (``ai-edge-litert``) with tensorflow-text's
 op registrar; TensorFlow's own ``tf.lite`` interpreter is never used to run them (see
@@ -18,10 +20,10 @@ from typing import Any
 from exporter.verify.parity import Thresholds
 from exporter.progress import counted, note
 from exporter.runtime.artifacts import artifact, open_runner, variants_of
-from exporter.runtime.runners import TOKEN_NAMES
 from exporter.runtime.tflite import TFLiteConversionError, TFLiteRunner
 
 from . import BuildResult, Target, Variant, register
+from .savedmodel import signatures_described
 
 FOLDER = "tflite"
 SIGNATURES = ("serving_default", "tokenize")
@@ -45,15 +47,15 @@ APP_RUNTIME = ("LiteRT (TensorFlow Lite) runtime + tensorflow-text's TFLite ops:
                "delegate is needed")
 
 
-def convert(saved_model: Path, quantization: str | None) -> bytes:
-    """Return the TFLite flatbuffer of the SavedModel's signatures (builtins + tf-text kernels only).
+def convert(saved_model: Path, quantization: str | None, *, signatures: tuple[str, ...] = SIGNATURES) -> bytes:
+    """Return the TFLite flatbuffer of the SavedModel's ``signatures`` (builtins + tf-text kernels only).
 
     Raises:
         TFLiteConversionError: an op has neither a TFLite builtin nor a tf-text kernel.
     """
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(SIGNATURES))
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(signatures))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = True  # tensorflow-text's kernels are custom ops
     if quantization:
@@ -99,7 +101,7 @@ def describe(data: bytes) -> dict[str, Any]:
     return {"ops": {kind: sorted(names) for kind, names in ops.items()}, "constant_bytes": constants}
 
 
-def _smoke_run(path: Path) -> str:
+def _smoke_run(path: Path, spec: Any) -> str:
     """Run both signatures once; return the runtime's name.
 
     Raises:
@@ -107,8 +109,12 @@ def _smoke_run(path: Path) -> str:
     """
     runner = TFLiteRunner(path)
     try:
-        runner.encode(["", "Hello world"])
-        runner.tokenize(["", "Hello world"])
+        if spec.kind == "reranker":
+            runner.score_and_logits(["", "Hello"], ["world", ""])
+            runner.tokenize_pairs(["", "Hello"], ["world", ""])
+        else:
+            runner.encode(["", "Hello world"])
+            runner.tokenize(["", "Hello world"])
     except RuntimeError as exc:
         raise TFLiteConversionError(f"{path.name} does not run in {runner.runtime}: {exc}") from None
     return runner.runtime
@@ -141,13 +147,10 @@ class TFLiteTarget(Target):
         runtime = ""
         note("running each file once")
         for path in files:
-            runtime = _smoke_run(path)
+            runtime = _smoke_run(path, spec)
         return BuildResult(files=files, details={
             "converted_from": "savedmodel/ (signatures serving_default, tokenize)",
-            "signatures": {"serving_default": {"inputs": {"text": "string [N]"},
-                                               "outputs": {"sentence_embedding": f"float32 [N, {spec.embedding_dim}]"}},
-                           "tokenize": {"inputs": {"text": "string [N]"},
-                                        "outputs": {n: "int64 [N, L]" for n in TOKEN_NAMES}}},
+            "signatures": signatures_described(spec, rows="N"),
             "graphs": details, "runtime": runtime, "app_needs": APP_RUNTIME,
             "prompt": {"text": spec.prompt, "in": "serving_default"} if spec.prompt else None,
         })

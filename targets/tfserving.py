@@ -6,7 +6,12 @@ REST, as TF Serving's standard model server answers it (its build links tensorfl
     POST /v1/models/<name>:predict  {"inputs": {"text": ["Hello world", ...]}} -> {"outputs": [[D floats], ...]}
 
 The signature has one input and one output, so TF Serving also accepts ``{"inputs": [...]}`` and
-leaves the output's name out of both responses. The runner sends the row-format body through JSON,
+leaves the output's name out of both responses. A reranker's signature takes ``query`` and ``document`` and
+returns ``score`` and ``logits``, so each instance is an object and each prediction one too::
+
+    {"instances": [{"query": "what is a reranker", "document": "A model that ..."}, ...]}
+        -> {"predictions": [{"score": [labels floats], "logits": [labels floats]}, ...]}
+    {"inputs": {"query": [...], "document": [...]}} -> {"outputs": {"score": [[...], ...], "logits": [[...], ...]}} The runner sends the row-format body through JSON,
 the signature and a JSON response, as the server would; the tests also run both bodies in a process
 that imports only tensorflow and tensorflow_text.
 """
@@ -21,12 +26,15 @@ from exporter.runtime.artifacts import artifact, open_runner
 from exporter.runtime.tfserving import CONFIG
 
 from . import BuildResult, Target, register
+from .savedmodel import signature_io
 
 FOLDER = artifact("tfserving").file
 VERSION = "1"
 #: where docs/serving.md's docker command mounts OUT/tfserving
 DEFAULT_BASE_PATH = "/models"
 EXAMPLE_TEXTS = ["Hello world", "Grüß Gott"]
+EXAMPLE_PAIRS = [("what is a reranker", "A model that scores a query and a document together."),
+                 ("was ist ein Reranker", "Ein Modell, das Paare aus Anfrage und Dokument bewertet.")]
 
 
 class UnservableOpsError(ExporterError):
@@ -58,14 +66,20 @@ def models_config(name: str, base_path: str) -> str:
     return text_format.MessageToString(config)
 
 
-def rest_examples(name: str, dim: int) -> dict[str, Any]:
-    """Return the documented REST requests and the shape of their responses."""
+def rest_examples(name: str, spec: Any) -> dict[str, Any]:
+    """Return the documented REST requests and the shape of their responses (a reranker's: query and document)."""
     url = f"POST http://localhost:8501/v1/models/{name}:predict"
-    rows = f"one list of {dim} floats per text, in request order"
-    return {
-        "row": {"url": url, "body": {"instances": EXAMPLE_TEXTS}, "response": {"predictions": rows}},
-        "columnar": {"url": url, "body": {"inputs": {"text": EXAMPLE_TEXTS}}, "response": {"outputs": rows}},
-    }
+    inputs, outputs = signature_io(spec)
+    if inputs == ["text"]:
+        rows = f"one list of {outputs['sentence_embedding']} floats per text, in request order"
+        return {"row": {"url": url, "body": {"instances": EXAMPLE_TEXTS}, "response": {"predictions": rows}},
+                "columnar": {"url": url, "body": {"inputs": {"text": EXAMPLE_TEXTS}}, "response": {"outputs": rows}}}
+    sizes = ", ".join(f"{output}: {size} float(s)" for output, size in outputs.items())
+    return {"row": {"url": url, "body": {"instances": [dict(zip(inputs, pair, strict=True)) for pair in EXAMPLE_PAIRS]},
+                    "response": {"predictions": f"one object per pair, in request order: {{{sizes}}}"}},
+            "columnar": {"url": url, "body": {"inputs": {side: [pair[i] for pair in EXAMPLE_PAIRS]
+                                                         for i, side in enumerate(inputs)}},
+                         "response": {"outputs": f"{{{sizes} per pair, one list each, in request order}}"}}}
 
 
 @register
@@ -107,7 +121,7 @@ class TfServingTarget(Target):
         return BuildResult(files=[folder / CONFIG, *files], details={
             "name": name, "layout": f"{FOLDER}/{name}/{VERSION}/", "model_config_file": f"{FOLDER}/{CONFIG}",
             "base_path": f"{base_path.rstrip('/')}/{name}", "signature": "serving_default",
-            "rest": rest_examples(name, spec.embedding_dim),
+            "rest": rest_examples(name, spec),
             "ops": sources, "unservable_ops": bad, "custom_ops": ops,
             "min_runtime": {"tensorflow_model_server": tf.__version__,
                             "note": f"written with tensorflow {tf.__version__} and tensorflow-text "

@@ -6,6 +6,8 @@ The graph takes ``text`` as [batch]; a Triton request carries [batch, 1] for ``d
 ``reshape: { shape: [ ] }`` turns into [batch] before the backend sees it. ``config.pbtxt`` declares the
 onnxruntime-extensions library in ``model_operations``; the ONNX Runtime backend passes each
 ``op_library_filename`` to ``OrtApi::RegisterCustomOpsLibrary`` before it creates the session.
+A reranker's graphs take ``query`` and ``document`` the same way (two ``TYPE_STRING`` inputs, each ``dims: [1]``
+reshaped to ``[]``) and return ``score`` and ``logits``, ``dims: [num_labels]`` each.
 
 ``<name>_tf`` (platform ``tensorflow_savedmodel``; Triton's TensorFlow backend is deprecated since
 release 25.03), written when the savedmodel target was built: the SavedModel, whose signature takes
@@ -33,6 +35,7 @@ from exporter.runtime.triton import TritonRequestRunner, model_config_schema
 from exporter.verify.parity import Thresholds
 
 from . import BuildResult, Target, Variant, register
+from .savedmodel import signature_io
 
 FOLDER = "triton"
 #: where docs/serving.md tells users to mount libortextensions.so in the Triton container
@@ -97,24 +100,51 @@ def _onnx_model_copy(source: Path, version: Path) -> list[Path]:
     return [weights.save(weights.externalize(model, base_dir=source), version / "model.onnx"), weights.path]
 
 
-def model_config(*, name: str, platform: str, max_batch_size: int, text_dims: Sequence[int],
-                 text_reshape: Sequence[int] | None, embedding_dims: Sequence[int], op_libraries: Sequence[str],
+def model_config(*, name: str, platform: str, max_batch_size: int, inputs: Sequence[str], input_dims: Sequence[int],
+                 input_reshape: Sequence[int] | None, outputs: dict[str, Sequence[int]], op_libraries: Sequence[str],
                  comment: str) -> str:
     """Return a ``config.pbtxt``: Triton's ``ModelConfig`` message, printed by protobuf's text format (which
-    quotes and escapes every string), under a comment line."""
+    quotes and escapes every string), under a comment line.
+
+    Args:
+        inputs: the string inputs ("text"; a reranker's "query" and "document"), each ``input_dims`` reshaped to
+            ``input_reshape`` (None: no reshape).
+        outputs: {name: dims} of the FP32 outputs.
+    """
     from google.protobuf import text_format
 
     schema = model_config_schema()
     config = schema.ModelConfig(name=name, platform=platform, max_batch_size=max_batch_size)
-    text = config.input.add(name="text", data_type=schema.TYPE_STRING, dims=list(text_dims))
-    if text_reshape is not None:
-        text.reshape.SetInParent()  # an empty shape is meaningful: [1] per request becomes a scalar per row
-        text.reshape.shape.extend(text_reshape)
-    config.output.add(name="sentence_embedding", data_type=schema.TYPE_FP32, dims=list(embedding_dims))
+    for input_name in inputs:
+        string = config.input.add(name=input_name, data_type=schema.TYPE_STRING, dims=list(input_dims))
+        if input_reshape is not None:
+            string.reshape.SetInParent()  # an empty shape is meaningful: [1] per request becomes a scalar per row
+            string.reshape.shape.extend(input_reshape)
+    for output_name, dims in outputs.items():
+        config.output.add(name=output_name, data_type=schema.TYPE_FP32, dims=list(dims))
     if max_batch_size > 0:
         config.dynamic_batching.SetInParent()
     config.model_operations.op_library_filename.extend(op_libraries)
     return f"# {comment}\n" + text_format.MessageToString(config)
+
+
+def _served_io(spec: Any, batching: bool) -> dict[str, Any]:
+    """Return ``model_config``'s inputs and outputs for the model's signature (batching: Triton adds the batch axis)."""
+    inputs, outputs = signature_io(spec)
+    return {"inputs": inputs, "input_dims": [1] if batching else [-1], "input_reshape": [] if batching else None,
+            "outputs": {name: [size] if batching else [-1, size] for name, size in outputs.items()}}
+
+
+def http_example(name: str, spec: Any) -> dict[str, Any]:
+    """Return the documented KServe v2 request of two rows and the shape of its response."""
+    inputs, outputs = signature_io(spec)
+    rows = {"text": ["Hello world", "Grüß Gott"], "query": ["what is a reranker", "was ist ein Reranker"],
+            "document": ["A model that scores a query and a document together.", "Ein Modell, das Paare bewertet."]}
+    return {"url": f"POST /v2/models/{name}_onnx/infer",
+            "body": {"inputs": [{"name": input_name, "shape": [2, 1], "datatype": "BYTES", "data": rows[input_name]}
+                                for input_name in inputs]},
+            "response": {"outputs": [{"name": output_name, "datatype": "FP32", "shape": [2, size],
+                                      "data": f"[{2 * size} floats, row-major]"} for output_name, size in outputs.items()]}}
 
 
 def model_folders(out: Path) -> dict[str, Path]:
@@ -148,35 +178,31 @@ class TritonTarget(Target):
         settings = triton_settings(options)
         name = model_name(spec, options)
         batching = settings.max_batch_size > 0
-        dim = spec.embedding_dim
         folder = out / FOLDER / f"{name}_onnx"
         (folder / "1").mkdir(parents=True, exist_ok=True)
         files = _onnx_model_copy(out / "onnx", folder / "1")
+        strings = " and ".join(signature_io(spec)[0])
         (folder / "config.pbtxt").write_text(model_config(
             name=folder.name, platform="onnxruntime_onnx", max_batch_size=settings.max_batch_size,
-            text_dims=[1] if batching else [-1], text_reshape=[] if batching else None,
-            embedding_dims=[dim] if batching else [-1, dim], op_libraries=[settings.op_library],
-            comment="written by st-exporter; text: one string per row, [batch, 1]"), encoding="utf-8")
+            **_served_io(spec, batching), op_libraries=[settings.op_library],
+            comment=f"written by st-exporter; {strings}: one string per row, [batch, 1]"), encoding="utf-8")
         files.insert(0, folder / "config.pbtxt")
         models = {folder.name: {"platform": "onnxruntime_onnx", "files": f"{FOLDER}/{folder.name}/",
                                 "op_library_filename": settings.op_library,
                                 "request_shape": ["n", 1] if batching else ["n"]}}
         if (out / "savedmodel" / "saved_model.pb").is_file():
-            tf_files, tf_details = self._build_tf(out, name, settings, dim)
+            tf_files, tf_details = self._build_tf(out, name, settings, spec)
             files += tf_files
             models[f"{name}_tf"] = tf_details
         return BuildResult(files=files, details={
             "name": name, "max_batch_size": settings.max_batch_size, "dynamic_batching": batching,
             "models": models,
-            "http_example": {"url": f"POST /v2/models/{name}_onnx/infer", "body": {"inputs": [
-                {"name": "text", "shape": [2, 1], "datatype": "BYTES", "data": ["Hello world", "Grüß Gott"]}]},
-                "response": {"outputs": [{"name": "sentence_embedding", "datatype": "FP32", "shape": [2, dim],
-                                          "data": f"[{2 * dim} floats, row-major]"}]}},
+            "http_example": http_example(name, spec),
             "custom_op_library": "libortextensions.so of onnxruntime-extensions (see docs/serving.md)",
             "deprecations": [TF_DEPRECATION] if f"{name}_tf" in models else [],
         })
 
-    def _build_tf(self, out: Path, name: str, settings: TritonSettings, dim: int) -> tuple[list[Path], dict]:
+    def _build_tf(self, out: Path, name: str, settings: TritonSettings, spec: Any) -> tuple[list[Path], dict]:
         from exporter.verify.server_ops import custom_ops
 
         folder = out / FOLDER / f"{name}_tf"
@@ -186,8 +212,7 @@ class TritonTarget(Target):
         batching = settings.max_batch_size > 0
         (folder / "config.pbtxt").write_text(model_config(
             name=folder.name, platform="tensorflow_savedmodel", max_batch_size=settings.max_batch_size,
-            text_dims=[1] if batching else [-1], text_reshape=[] if batching else None,
-            embedding_dims=[dim] if batching else [-1, dim],
+            **_served_io(spec, batching),
             op_libraries=[f"{settings.tf_op_dir.rstrip('/')}/{lib}" for lib in libraries],
             comment=f"written by st-exporter; {TF_DEPRECATION}"), encoding="utf-8")
         return [folder / "config.pbtxt", *files], {

@@ -289,3 +289,68 @@ def _to_legacy(folder: Path, tokenizer, max_seq_length: int, do_lower_case: bool
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     (folder / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": max_seq_length, "do_lower_case": do_lower_case}))
+
+
+#: the transformers classifier of each architecture the reranker tests build
+CLASSIFIERS = {"bert": ("BertConfig", "BertForSequenceClassification"),
+               "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification"),
+               "roberta": ("RobertaConfig", "RobertaForSequenceClassification")}
+
+
+def build_cross_encoder(folder: Path, *, arch: str = "bert", num_labels: int = 1, fmt: str = "v6",
+                        max_seq_length: int = 40, seed: int = 0, activation: str | None = None) -> Path:
+    """Write a tiny random CrossEncoder to ``folder`` and return it.
+
+    Args:
+        arch: "bert" (the bundled MiniLM WordPiece vocab), "xlm-roberta" (multilingual-e5-small's Unigram) or
+            "roberta" (the byte-level BPE trained here).
+        fmt: "v6" saves with ``CrossEncoder.save`` (modules.json, config_sentence_transformers.json); "hf" writes a
+            plain transformers folder, as CrossEncoders saved before sentence-transformers 5 are, with the activation
+            in config.json's ``sentence_transformers``.
+        activation: the activation_fn path to record (None: CrossEncoder's default for ``num_labels``).
+    """
+    import transformers
+    from sentence_transformers import CrossEncoder
+
+    config_name, model_name = CLASSIFIERS[arch]
+    tokenizer = _tokenizer(ARCHITECTURES[arch], folder / "_vocab")
+    small = dict(vocab_size=tokenizer.vocab_size if arch == "bert" else len(tokenizer), hidden_size=HIDDEN,
+                 num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=num_labels)
+    if arch == "bert":
+        small["max_position_embeddings"] = 128
+    else:
+        small.update(max_position_embeddings=130, type_vocab_size=1, pad_token_id=1)
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_name)(getattr(transformers, config_name)(**small)).eval()
+    # random heads give logits near 0; a larger classifier spreads the scores so that parity is tested off the flat part
+    with torch.no_grad():
+        for parameter in model.classifier.parameters():
+            parameter.mul_(40)
+    hf = folder / "_hf" if fmt == "v6" else folder
+    model.save_pretrained(str(hf))
+    tokenizer.save_pretrained(str(hf))
+    _set_model_max_length(hf, max_seq_length)
+    if fmt == "v6":
+        activation_fn = None
+        if activation is not None:
+            activation_fn = getattr(torch.nn, activation.rsplit(".", 1)[-1])()
+        CrossEncoder(str(hf), device="cpu", activation_fn=activation_fn).save(str(folder))
+        shutil.rmtree(hf)
+        if activation is not None:
+            config = json.loads((folder / "config_sentence_transformers.json").read_text())
+            config["activation_fn"] = activation
+            (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+    elif activation is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config["sentence_transformers"] = {"activation_fn": activation}
+        (folder / "config.json").write_text(json.dumps(config))
+    shutil.rmtree(folder / "_vocab", ignore_errors=True)
+    return folder
+
+
+def _set_model_max_length(folder: Path, length: int) -> None:
+    """Write the length CrossEncoder truncates pairs to (tokenizer_config.json model_max_length, as the hub's)."""
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["model_max_length"] = length
+    path.write_text(json.dumps(config))

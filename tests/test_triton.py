@@ -185,8 +185,9 @@ def test_configs_are_schema_messages_so_any_path_round_trips(tmp_path):
 
     odd = ['/opt/ext\\lib/libortextensions.so', '/opt/"quoted" dir/lib.so', "/opt/bibliothèque/lib.so"]
     path = tmp_path / "config.pbtxt"
-    path.write_text(model_config(name="m_tf", platform="tensorflow_savedmodel", max_batch_size=8, text_dims=[1],
-                                 text_reshape=[], embedding_dims=[384], op_libraries=odd, comment="test"),
+    path.write_text(model_config(name="m_tf", platform="tensorflow_savedmodel", max_batch_size=8, inputs=["text"],
+                                 input_dims=[1], input_reshape=[], outputs={"sentence_embedding": [384]},
+                                 op_libraries=odd, comment="test"),
                     encoding="utf-8")
     config = read_model_config(path)
     assert list(config.model_operations.op_library_filename) == odd

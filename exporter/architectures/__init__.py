@@ -71,8 +71,11 @@ class Architecture:
         """Return the stack of layers, called as ``layers(hidden, attention_mask=additive)[0]``."""
         return model.encoder
 
-    def tf_rewrites(self) -> list[Callable[[onnx.ModelProto], Any]]:
+    def tf_rewrites(self, scope: str | None = None) -> list[Callable[[onnx.ModelProto], Any]]:
         """Return the in-place rewrites the encoder's ONNX graph gets before onnx-tf converts it.
+
+        ``scope``: the name prefix of the transformer's nodes in that graph (default: the embedding encoder's,
+        ``TRANSFORMER_SCOPE``; a reranker's classifier names them otherwise).
 
         The defaults: TFLite-friendly GELU and boolean Expand (the TFLite target converts the
         SavedModel), and dense layers as 2-D MatMuls (TensorFlow's speed).

@@ -19,11 +19,11 @@ class MPNet(Architecture):
     model_type = "mpnet"
     position_offset = 2
 
-    def tf_rewrites(self) -> list[Callable[[onnx.ModelProto], Any]]:
+    def tf_rewrites(self, scope: str | None = None) -> list[Callable[[onnx.ModelProto], Any]]:
         """The defaults; the relative-position buckets' int64 ``Abs`` as ``Max(x, -x)`` (TFLite has no int64
         ABS); pad positions zeroed after the embeddings (``<pad>``'s zero rows are NaN in fp16 TFLite)."""
         from ..graphs.encoder import TRANSFORMER_SCOPE
         from ..graphs.onnx_for_tflite import integer_abs_as_max, pad_positions_zeroed
 
-        return [*super().tf_rewrites(), integer_abs_as_max,
-                partial(pad_positions_zeroed, scope=f"{TRANSFORMER_SCOPE}/embeddings/LayerNorm/")]
+        return [*super().tf_rewrites(scope), integer_abs_as_max,
+                partial(pad_positions_zeroed, scope=f"{scope or TRANSFORMER_SCOPE}/embeddings/LayerNorm/")]

@@ -25,9 +25,10 @@ class XLMRoberta(Architecture):
                    token_type_ids: torch.Tensor) -> torch.Tensor:
         return model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
 
-    def tf_rewrites(self) -> list[Callable[[onnx.ModelProto], Any]]:
+    def tf_rewrites(self, scope: str | None = None) -> list[Callable[[onnx.ModelProto], Any]]:
         """The defaults; pad positions zeroed after the embeddings (the pad position's zero row is NaN in fp16 TFLite)."""
         from ..graphs.encoder import TRANSFORMER_SCOPE
         from ..graphs.onnx_for_tflite import pad_positions_zeroed
 
-        return [*super().tf_rewrites(), partial(pad_positions_zeroed, scope=f"{TRANSFORMER_SCOPE}/embeddings/LayerNorm/")]
+        return [*super().tf_rewrites(scope),
+                partial(pad_positions_zeroed, scope=f"{scope or TRANSFORMER_SCOPE}/embeddings/LayerNorm/")]

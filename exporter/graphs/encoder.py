@@ -71,7 +71,7 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
             opset_version=opset, do_constant_folding=True,
         )
     model = onnx.load(str(path))
-    _keep_all_inputs(model)
+    keep_all_inputs(model)
     if not stages:
         _set_output_shape(model.graph.output[0], spec.embedding_dim)
     model.ir_version = IR_VERSION
@@ -81,7 +81,7 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
     return model
 
 
-def _keep_all_inputs(model: onnx.ModelProto) -> None:
+def keep_all_inputs(model: onnx.ModelProto) -> None:
     """Re-add inputs the exporter pruned (DistilBERT ignores token_type_ids) so every encoder has all three."""
     present = {i.name for i in model.graph.input}
     for name in TOKEN_NAMES:

@@ -14,6 +14,16 @@ import onnx
 from onnx import helper, numpy_helper
 
 
+def transformer_scope(model: onnx.ModelProto) -> str | None:
+    """Return the name prefix of the transformer's nodes in an exported graph (None: no embeddings node found): the
+    embedding encoder's ``TRANSFORMER_SCOPE`` ("/chain.0/model"), a reranker classifier's "/model/bert" or
+    "/model/roberta" (its ``…ForSequenceClassification`` holds the transformer under its base model prefix)."""
+    for node in model.graph.node:
+        if "/embeddings/" in node.name:
+            return node.name.split("/embeddings/")[0]
+    return None
+
+
 def weight_matmuls_as_2d(model: onnx.ModelProto) -> int:
     """Rewrite in place every ``MatMul(x, 2-D initializer)`` as reshape to 2-D → MatMul → reshape back.
 

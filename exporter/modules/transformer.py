@@ -26,6 +26,9 @@ class TransformerConfig:
     max_positions: int
     #: rows of the word-embedding matrix (config.json ``vocab_size``; 0 when it does not say)
     vocab_rows: int = 0
+    #: how the tokenizer is called to cut a (query, document) pair: ``processing_kwargs["text"]["truncation"]``
+    #: where the settings give it, else sentence-transformers' "longest_first"
+    pair_truncation: Any = "longest_first"
 
 
 #: where sentence-transformers reads the Transformer's settings, the first file found (2.x named some per architecture)
@@ -99,6 +102,14 @@ def _max_seq_length(folder: Path, sbert_file: Path, sbert: dict[str, Any], confi
     return max_positions
 
 
+def _pair_truncation(sbert: dict[str, Any]) -> Any:
+    """Return the ``truncation`` sentence-transformers calls the tokenizer with for text (its "longest_first" unless
+    ``processing_kwargs["text"]`` sets another); the tokenizer framing says whether it can reproduce it."""
+    kwargs = sbert.get("processing_kwargs")
+    text = kwargs.get("text") if isinstance(kwargs, dict) else None
+    return text.get("truncation", "longest_first") if isinstance(text, dict) else "longest_first"
+
+
 def _tokenizer_path_problem(folder: Path, sbert_file: Path, sbert: dict[str, Any]) -> list[str]:
     """Return a problem when the settings load the tokenizer from elsewhere than the model's folder.
 
@@ -147,6 +158,7 @@ class Transformer(ModuleConverter):
             architecture=arch,
             max_positions=arch.max_positions(config),
             vocab_rows=int(config.get("vocab_size") or 0),
+            pair_truncation=_pair_truncation(sbert),
         )
 
     def output_dim(self, input_dim: int) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from .artifacts import artifact
 from .manifest import read_manifest
-from .runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, checked_batch_size, checked_pairs, checked_texts, in_batches
 
 #: SentenceTransformer.encode's keyword arguments that have no meaning for an export, and why
 NOT_HERE = {
@@ -31,31 +31,31 @@ NOT_HERE = {
 }
 
 
-def _progress_bar(total: int):
+def _progress_bar(total: int, desc: str = "encode", unit: str = "text"):
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return _Counter(total)
-    return tqdm(total=total, desc="encode", unit="text")
+        return _Counter(total, desc, unit)
+    return tqdm(total=total, desc=desc, unit=unit)
 
 
 class _Counter:
     """What ``show_progress_bar`` prints where tqdm is not installed."""
 
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
+    def __init__(self, total: int, desc: str = "encode", unit: str = "text"):
+        self.total, self.done, self.desc, self.unit = total, 0, desc, unit
 
     def update(self, n: int) -> None:
         self.done += n
-        print(f"\rencode: {self.done}/{self.total} texts", end="\n" if self.done >= self.total else "",
+        print(f"\r{self.desc}: {self.done}/{self.total} {self.unit}s", end="\n" if self.done >= self.total else "",
               file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass
 
 
-class ExportedModel:
-    """An export's string-in graph with ``encode(sentences, batch_size=32, ...)`` as SentenceTransformer has it."""
+class _Opened:
+    """An export's manifest and the Runner of one of its files."""
 
     def __init__(self, out: str | Path, target: str = "onnx", *, threads: int | None = None,
                  providers: Sequence[str] | None = None):
@@ -67,6 +67,21 @@ class ExportedModel:
         self.target = target
         self._runner = row.open(self.out, providers=providers,
                                 threads=threads if "threads" in row.options else None)
+
+
+class ExportedModel(_Opened):
+    """An export's string-in graph with ``encode(sentences, batch_size=32, ...)`` as SentenceTransformer has it."""
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: an embedding export embeds texts.
+
+        Raises:
+            InvalidInputError: always, saying to use encode (and to export a CrossEncoder for predict/rank).
+        """
+        raise InvalidInputError("this export is an embedding model (SentenceTransformer): use encode(texts); "
+                                "predict and rank are for a CrossEncoder's export")
+
+    rank = predict
 
     def get_sentence_embedding_dimension(self) -> int:
         return int(self.manifest["output"]["shape"][1])
@@ -120,9 +135,140 @@ class ExportedModel:
         return result[0] if single else result
 
 
+#: CrossEncoder.predict's keyword arguments that have no meaning for an export, and why
+NOT_IN_PREDICT = {
+    "prompt_name": "a reranker export holds no prompt; prepend it to the queries yourself",
+    "prompt": "a reranker export holds no prompt; prepend it to the queries yourself",
+    "device": "pass providers= (and threads=) to exporter.load",
+    "pool": "run one model per process",
+    "chunk_size": "use batch_size",
+}
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise InvalidInputError("convert_to_tensor=True and torch activation functions need torch; the numpy "
+                                "result needs nothing") from None
+    return torch
+
+
+def _activated(activation_fn: Any, logits: np.ndarray) -> np.ndarray:
+    """Return ``activation_fn`` of the logits: a torch module (torch.nn.Sigmoid()) on a tensor, else on numpy."""
+    if type(activation_fn).__module__.startswith("torch"):
+        torch = _torch()
+        with torch.no_grad():
+            return activation_fn(torch.from_numpy(logits)).numpy().astype(np.float32)
+    return np.asarray(activation_fn(logits), dtype=np.float32)
+
+
+def _single_pair(inputs: Any) -> bool:
+    """Return True when ``inputs`` is one pair, as CrossEncoder.is_singular_input decides."""
+    if isinstance(inputs, (list, tuple)):
+        return len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind in ("U", "O"):
+        return inputs.size > 0 and inputs.ndim < 2
+    return False
+
+
+class ExportedReranker(_Opened):
+    """A reranker export's string-pair graph with CrossEncoder's ``predict`` and ``rank``."""
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.manifest["output"]["shape"][1])
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: a reranker scores pairs.
+
+        Raises:
+            InvalidInputError: always, saying to use predict or rank.
+        """
+        raise InvalidInputError("this export is a reranker (CrossEncoder): it scores (query, document) pairs; use "
+                                "predict(pairs) or rank(query, documents), not encode")
+
+    def predict(self, inputs: Any, batch_size: int = DEFAULT_BATCH_SIZE, show_progress_bar: bool | None = None,
+                activation_fn: Any = None, apply_softmax: bool = False, convert_to_numpy: bool = True,
+                convert_to_tensor: bool = False, **unsupported: Any) -> Any:
+        """Return the scores of ``inputs``, as CrossEncoder.predict: [N] for one label, [N, labels] for more, a scalar
+        (or [labels]) for one pair.
+
+        Args:
+            inputs: a list of [query, document] pairs of str, or one pair.
+            batch_size: pairs per model call.
+            show_progress_bar: a bar over the pairs (tqdm when installed).
+            activation_fn: None: the model's activation, inside the graph; else applied to the logits (a torch
+                module such as torch.nn.Identity() on a tensor, any other callable on a numpy array).
+            apply_softmax: softmax over the labels (more than one label).
+            convert_to_numpy: False returns a list of per-pair scores.
+            convert_to_tensor: a torch tensor (needs torch).
+
+        Raises:
+            InvalidInputError: a pair that is not two str, or an argument that has no meaning for an export.
+        """
+        if unsupported:
+            raise InvalidInputError("; ".join(f"predict({name}=...) is not supported here: "
+                                              f"{NOT_IN_PREDICT.get(name, 'CrossEncoder.predict has no such argument')}"
+                                              for name in unsupported))
+        single = _single_pair(inputs)
+        queries, documents = checked_pairs([inputs] if single else inputs)
+        size = checked_batch_size(batch_size)
+        bar = _progress_bar(len(queries), "predict", "pair") if show_progress_bar else None
+        chunks = []
+        for start in range(0, len(queries), size) or [0]:
+            chunks.append(self._runner.score_and_logits(queries[start:start + size], documents[start:start + size],
+                                                        batch_size=size))
+            if bar is not None:
+                bar.update(len(queries[start:start + size]))
+        if bar is not None:
+            bar.close()
+        score, logits = (np.concatenate([chunk[i] for chunk in chunks], axis=0) for i in (0, 1))
+        scores = score if activation_fn is None else _activated(activation_fn, logits)
+        if self.num_labels == 1 and scores.ndim > 1:
+            scores = scores[:, 0]
+        if apply_softmax and scores.ndim > 1:
+            shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+            scores = shifted / shifted.sum(axis=1, keepdims=True)
+        if convert_to_tensor:
+            result: Any = _torch().from_numpy(np.ascontiguousarray(scores))
+        elif convert_to_numpy:
+            result = scores if len(scores) else np.array([])
+        else:
+            result = list(scores)
+        return result[0] if single else result
+
+    def rank(self, query: str, documents: Sequence[str], top_k: int | None = None, return_documents: bool = False,
+             batch_size: int = DEFAULT_BATCH_SIZE, show_progress_bar: bool | None = None, activation_fn: Any = None,
+             **unsupported: Any) -> list[dict[str, Any]]:
+        """Return [{"corpus_id", "score"[, "text"]}] of the documents, best first, as CrossEncoder.rank.
+
+        Raises:
+            InvalidInputError: a model of more than one label, a query that is not a str, documents that are not a
+                list of str, or an argument that has no meaning for an export.
+        """
+        if self.num_labels != 1:
+            raise InvalidInputError(f"rank() needs a model of one label; this one has {self.num_labels}: use "
+                                    "predict() with [query, document] pairs instead")
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query is {type(query).__name__}, expected one str")
+        documents = checked_texts(documents)
+        scores = self.predict([[query, document] for document in documents], batch_size=batch_size,
+                              show_progress_bar=show_progress_bar, activation_fn=activation_fn, **unsupported)
+        results = [{"corpus_id": i, "score": float(score), **({"text": documents[i]} if return_documents else {})}
+                   for i, score in enumerate(scores)]
+        return sorted(results, key=lambda row: row["score"], reverse=True)[:top_k]
+
+
+#: the class ``load`` returns for each kind of :data:`exporter.runtime.manifest.KINDS`
+LOADED = {"embedding": ExportedModel, "reranker": ExportedReranker}
+
+
 def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
-         providers: Sequence[str] | None = None) -> ExportedModel:
-    """Return the export in ``out`` as a model whose ``encode`` is SentenceTransformer.encode's.
+         providers: Sequence[str] | None = None) -> "ExportedModel | ExportedReranker":
+    """Return the export in ``out`` as a model with its sentence-transformers class's methods: ``encode`` for an
+    embedding export (SentenceTransformer's), ``predict`` and ``rank`` for a reranker (CrossEncoder's); the kind is
+    read from the manifest.
 
     Args:
         out: a directory written by st-export.
@@ -134,8 +280,10 @@ def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
     Raises:
         ArtifactNotFoundError: ``out`` has no manifest.json, or the export does not hold ``target``'s file.
         InvalidInputError: an unknown target (the message lists them), or ``providers`` for a non-onnx one.
+        InvalidManifestError: the manifest's fields, its kind among them, are not what this version reads.
     """
-    return ExportedModel(out, target, threads=threads, providers=providers)
+    kind = read_manifest(Path(out)).get("kind", "embedding")  # exports written before kinds are embeddings
+    return LOADED[kind](out, target, threads=threads, providers=providers)
 
 
 def keras_layer(out: str | Path) -> Any:

@@ -43,11 +43,17 @@ def in_batches(encode: Callable[[list[str]], np.ndarray], texts: object, batch_s
         InvalidInputError: ``texts`` is not a list of str, or ``batch_size`` is not a positive int.
     """
     items = checked_texts(texts)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = checked_batch_size(batch_size)
     if len(items) <= batch_size:
         return encode(items)
     return np.concatenate([encode(items[i:i + batch_size]) for i in range(0, len(items), batch_size)], axis=0)
+
+
+def checked_batch_size(batch_size: object) -> int:
+    """Return ``batch_size``, or raise InvalidInputError when it is not a positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
 
 
 def _not_a_sequence(texts: object) -> str | None:
@@ -90,3 +96,78 @@ def checked_texts(texts: object) -> list[str]:
             raise InvalidInputError(f"texts[{i}] is not valid Unicode ({exc.reason} at index {exc.start}); "
                                     "decode your input with errors='replace'") from None
     return items
+
+
+def checked_pairs(pairs: object) -> tuple[list[str], list[str]]:
+    """Return (queries, documents) of ``pairs``, an ordered sequence of [query, document] sequences of two str, or
+    raise InvalidInputError naming the first pair that is not one and the fix.
+    """
+    problem = _not_a_sequence(pairs)
+    if problem:
+        raise InvalidInputError(f"pairs must be a list of [query, document] pairs, {problem}")
+    try:
+        items = list(pairs)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInputError(f"pairs must be a list of [query, document] pairs, got {type(pairs).__name__}") from None
+    queries, documents = [], []
+    for i, pair in enumerate(items):
+        if isinstance(pair, (str, bytes, bytearray)) or _not_a_sequence(pair) or not hasattr(pair, "__len__") \
+                or len(pair) != 2:
+            raise InvalidInputError(f"pairs[{i}] is {type(pair).__name__} {str(pair)[:40]!r}; expected a [query, "
+                                    "document] pair of two str")
+        for j, side in enumerate(pair):
+            if not isinstance(side, str):
+                fix = ": decode it first, e.g. data.decode('utf-8')" if isinstance(side, (bytes, bytearray)) else ""
+                raise InvalidInputError(f"pairs[{i}][{j}] is {type(side).__name__}, expected str{fix}")
+        query, document = checked_texts(list(pair))
+        queries.append(query)
+        documents.append(document)
+    return queries, documents
+
+
+class PairScoring:
+    """``score_and_logits``, ``score`` and ``tokenize_pairs`` of a reranker's Runner, written once for every runtime.
+
+    A Runner mixes it in and defines ``_pair_outputs(queries, documents) -> {name: array}``: every output of its graph
+    (``score`` and ``logits``, float32 [n, num_labels]) on one batch of n pairs, and ``_pair_tokens`` when it holds a
+    tokenizer graph.
+    """
+
+    def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _pair_tokens(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def score_and_logits(self, queries: Sequence[str], documents: Sequence[str],
+                         batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Return (score, logits), float32 [N, num_labels] each, ``batch_size`` pairs per call of the graph.
+
+        Raises:
+            InvalidInputError: a side that is not a list of str, sides of different lengths, or a bad batch_size.
+        """
+        queries, documents = checked_sides(queries, documents)
+        size = checked_batch_size(batch_size)
+        # no pair still runs once: the graph gives the [0, num_labels] shapes
+        outs = [self._pair_outputs(queries[i:i + size], documents[i:i + size])
+                for i in (range(0, len(queries), size) or [0])]
+        score, logits = (np.concatenate([out[name] for out in outs], axis=0) for name in ("score", "logits"))
+        return score, logits
+
+    def score(self, queries: Sequence[str], documents: Sequence[str],
+              batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Return a reranker's scores (its activation applied), float32 [N, num_labels]."""
+        return self.score_and_logits(queries, documents, batch_size)[0]
+
+    def tokenize_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> dict[str, np.ndarray]:
+        """Return the pair tokenizer's three int64 [N, L] outputs for one batch of pairs."""
+        outputs = self._pair_tokens(*checked_sides(queries, documents))
+        return {name: outputs[name] for name in TOKEN_NAMES}
+
+
+def checked_sides(queries: object, documents: object) -> tuple[list[str], list[str]]:
+    """Return the queries and documents as lists of str, or raise InvalidInputError (not str, not one per query)."""
+    query, document = checked_texts(queries), checked_texts(documents)
+    if len(query) != len(document):
+        raise InvalidInputError(f"{len(query)} queries and {len(document)} documents; give one document per query")
+    return query, document

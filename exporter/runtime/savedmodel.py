@@ -1,4 +1,5 @@
-"""The savedmodel target's folder in TensorFlow: ``serving_default`` (``encode``) and ``tokenize``.
+"""The savedmodel target's folder in TensorFlow: ``serving_default`` (``encode``, or a reranker's ``score``) and
+``tokenize``.
 
 TensorFlow and tensorflow-text are imported when a runner is opened, never when this module is.
 """
@@ -9,11 +10,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .runners import DEFAULT_BATCH_SIZE, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, PairScoring, checked_texts, in_batches
 
 
-class SavedModelRunner:
-    """The SavedModel's signatures through TensorFlow (``encode`` and ``tokenize``)."""
+class SavedModelRunner(PairScoring):
+    """The SavedModel's signatures through TensorFlow: ``encode`` and ``tokenize`` (``text``), or a reranker's
+    ``score_and_logits`` and ``tokenize_pairs`` (``query``, ``document``)."""
 
     def __init__(self, path: str | Path, *, device: str = "cpu"):
         import tensorflow as tf
@@ -25,13 +27,16 @@ class SavedModelRunner:
             self.model = tf.saved_model.load(str(self.path))
         self.name = f"tensorflow savedmodel ({device})"
 
-    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def _called(self, signature: str, **columns: list[str]) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
-        batch = tf.constant(checked_texts(texts), dtype=tf.string, shape=[len(texts)])
+        tensors = {name: tf.constant(values, dtype=tf.string, shape=[len(values)]) for name, values in columns.items()}
         with tf.device(self.device):
-            outputs = self.model.signatures[signature](text=batch)
+            outputs = self.model.signatures[signature](**tensors)
         return {name: value.numpy() for name, value in outputs.items()}
+
+    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self._called(signature, text=checked_texts(texts))
 
     def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
@@ -39,3 +44,9 @@ class SavedModelRunner:
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self._call("tokenize", texts)
+
+    def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        return self._called("serving_default", query=queries, document=documents)
+
+    def _pair_tokens(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        return self._called("tokenize", query=queries, document=documents)

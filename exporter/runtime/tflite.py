@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError, ExporterError, MissingPackageError
-from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, PairScoring, checked_texts, in_batches
 
 
 class LiteRTMissingError(MissingPackageError):
@@ -53,8 +53,9 @@ def open_interpreter(path: Path, *, threads: int | None = None) -> tuple[Any, st
     return interpreter, f"ai-edge-litert {version('ai-edge-litert')} InterpreterWithCustomOps"
 
 
-class TFLiteRunner:
-    """A ``.tflite`` file's signatures through the LiteRT interpreter (``encode`` and ``tokenize``).
+class TFLiteRunner(PairScoring):
+    """A ``.tflite`` file's signatures through the LiteRT interpreter (``encode`` and ``tokenize``; a reranker's
+    ``score_and_logits`` and ``tokenize_pairs``).
 
     Safe to share between threads: a TFLite interpreter is not (two threads in one gave "RESHAPE
     failed", "GATHER index out of bounds", each other's vectors, and segfaults), so each call holds a
@@ -74,10 +75,13 @@ class TFLiteRunner:
         self.name = name or f"tflite {self.path.name}"
         self._lock = threading.Lock()
 
-    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        batch = np.array(checked_texts(texts), dtype=object).reshape(-1)
+    def _called(self, signature: str, **columns: list[str]) -> dict[str, np.ndarray]:
+        batches = {name: np.array(values, dtype=object).reshape(-1) for name, values in columns.items()}
         with self._lock:  # resize, allocate, set, invoke and read back as one step (outputs are copies)
-            return self.interpreter.get_signature_runner(signature)(text=batch)
+            return self.interpreter.get_signature_runner(signature)(**batches)
+
+    def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self._called(signature, text=checked_texts(texts))
 
     def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
@@ -86,3 +90,9 @@ class TFLiteRunner:
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         outputs = self._call("tokenize", texts)
         return {name: outputs[name] for name in TOKEN_NAMES}
+
+    def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        return self._called("serving_default", query=queries, document=documents)
+
+    def _pair_tokens(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        return self._called("tokenize", query=queries, document=documents)

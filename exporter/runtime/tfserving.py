@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError
-from .runners import DEFAULT_BATCH_SIZE, in_batches
+from .runners import DEFAULT_BATCH_SIZE, PairScoring, in_batches
 
 #: the model server's ``--model_config_file``, in the layout's folder
 CONFIG = "models.config"
@@ -58,8 +58,9 @@ def predict_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[s
     return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
 
 
-class TfServingRestRunner:
-    """``tfserving/<name>/<version>`` found through ``models.config``, called with REST JSON bodies."""
+class TfServingRestRunner(PairScoring):
+    """``tfserving/<name>/<version>`` found through ``models.config``, called with REST JSON bodies (a reranker's
+    pairs as ``{"instances": [{"query": …, "document": …}]}``)."""
 
     def __init__(self, folder: Path):
         import tensorflow as tf
@@ -91,3 +92,9 @@ class TfServingRestRunner:
         response = self.predict({"instances": texts})
         return np.array(response["predictions"], dtype=np.float32).reshape(len(texts), -1)
 
+    def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        response = self.predict({"instances": [{"query": q, "document": d} for q, d in zip(queries, documents,
+                                                                                            strict=True)]})
+        rows = response["predictions"]
+        return {name: np.array([row[name] for row in rows], dtype=np.float32).reshape(len(queries), -1)
+                for name in ("score", "logits")}

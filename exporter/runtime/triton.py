@@ -1,7 +1,8 @@
 """A Triton model folder (``triton/<name>_onnx`` or ``<name>_tf``) fed exactly as Triton feeds its backend.
 
 The runner reads ``config.pbtxt`` with Triton's own schema (from tritonclient, loaded by file path)
-and sends requests of at most ``max_batch_size`` texts, shaped ``[n] + dims``, reshaped as declared.
+and sends requests of at most ``max_batch_size`` texts (or pairs, for a reranker), each input shaped
+``[n] + dims``, reshaped as declared.
 ONNX Runtime or TensorFlow is imported when a runner is opened, per the folder's platform.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import ParityError
 from .onnx import ort_session
-from .runners import DEFAULT_BATCH_SIZE, in_batches
+from .runners import DEFAULT_BATCH_SIZE, PairScoring, checked_batch_size, in_batches
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,18 +43,19 @@ def read_model_config(path: Path) -> Any:
     return text_format.Parse(Path(path).read_text(encoding="utf-8"), model_config_schema().ModelConfig())
 
 
-class TritonRequestRunner:
+class TritonRequestRunner(PairScoring):
     """A Triton model folder fed as Triton feeds its backend, after reading its ``config.pbtxt``.
 
-    Texts go out in requests of at most ``max_batch_size``, each a string tensor of shape
-    ``[n] + dims`` (``dims`` with -1 replaced by n when batching is off), reshaped per the config.
+    Texts (a reranker's pairs: ``query`` and ``document``, one tensor each) go out in requests of at most
+    ``max_batch_size`` rows, each input a string tensor of shape ``[n] + dims`` (``dims`` with -1 replaced by n when
+    batching is off), reshaped per the config; every output the config declares is read and its shape checked.
     """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.config = read_model_config(self.folder / "config.pbtxt")
-        (self.input,) = self.config.input
-        (self.output,) = self.config.output
+        self.inputs = {row.name: row for row in self.config.input}
+        self.output_names = [row.name for row in self.config.output]
         if self.config.platform == "onnxruntime_onnx":
             self.session = ort_session(self.folder / "1" / (self.config.default_model_filename or "model.onnx"))
             self.name = f"triton {self.folder.name} (onnxruntime, reshaped strings)"
@@ -74,31 +76,54 @@ class TritonRequestRunner:
             return [n] + list(dims)
         return [n if d == -1 else d for d in dims]
 
-    def request_shape(self, n: int) -> list[int]:
-        """Return the shape of the ``text`` tensor a request of ``n`` texts carries."""
-        return self._full_shape(self.input.dims, n)
+    def request_shape(self, n: int, input_name: str | None = None) -> list[int]:
+        """Return the shape of the string tensor (``input_name``, default the first input) a request of ``n`` rows
+        carries."""
+        return self._full_shape(self.inputs[input_name or next(iter(self.inputs))].dims, n)
 
-    def _backend_input(self, batch: np.ndarray) -> np.ndarray:
-        if not self.input.HasField("reshape"):
+    def _backend_input(self, name: str, values: list[str]) -> np.ndarray:
+        """Return the tensor the backend gets for one input: the request's [n] + dims, reshaped as declared."""
+        declared = self.inputs[name]
+        batch = np.array(values, dtype=object).reshape(self._full_shape(declared.dims, len(values)))
+        if not declared.HasField("reshape"):
             return batch
         lead = [batch.shape[0]] if self.config.max_batch_size > 0 else []
-        return batch.reshape(lead + list(self.input.reshape.shape))
+        return batch.reshape(lead + list(declared.reshape.shape))
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        batch = self._backend_input(np.array(texts, dtype=object).reshape(self.request_shape(len(texts))))
+    def _request(self, columns: dict[str, list[str]]) -> dict[str, np.ndarray]:
+        """Return every declared output of one request (``columns``: the rows of each input), shapes checked."""
+        if sorted(columns) != sorted(self.inputs):
+            raise ParityError(f"{self.folder.name} takes {', '.join(self.inputs)}; the request has "
+                              f"{', '.join(columns)}")
+        batches = {name: self._backend_input(name, values) for name, values in columns.items()}
         if hasattr(self, "session"):
-            (out,) = self.session.run(["sentence_embedding"], {"text": batch})
+            outputs = dict(zip(self.output_names, self.session.run(self.output_names, batches), strict=True))
         else:
             import tensorflow as tf
 
-            out = self.signature(text=tf.constant(batch.tolist(), dtype=tf.string,
-                                                  shape=batch.shape))["sentence_embedding"].numpy()
-        expected = self._full_shape(self.output.dims, len(texts))
-        if list(out.shape) != expected:
-            raise ParityError(f"{self.folder.name}: output shape {list(out.shape)}, config promises {expected}")
-        return out
+            called = self.signature(**{name: tf.constant(batch.tolist(), dtype=tf.string, shape=batch.shape)
+                                       for name, batch in batches.items()})
+            outputs = {name: called[name].numpy() for name in self.output_names}
+        rows = len(next(iter(columns.values())))
+        for declared in self.config.output:
+            expected = self._full_shape(declared.dims, rows)
+            if list(outputs[declared.name].shape) != expected:
+                raise ParityError(f"{self.folder.name}: output {declared.name} shape "
+                                  f"{list(outputs[declared.name].shape)}, config promises {expected}")
+        return outputs
+
+    def _step(self, batch_size: int) -> int:
+        return min(batch_size, self.config.max_batch_size) if self.config.max_batch_size else batch_size
 
     def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Return the embeddings, in requests of at most ``batch_size`` texts and the config's max_batch_size."""
-        step = min(batch_size, self.config.max_batch_size) if self.config.max_batch_size else batch_size
-        return in_batches(self._run, texts, step)
+        return in_batches(lambda chunk: self._request({"text": chunk})["sentence_embedding"], texts,
+                          self._step(checked_batch_size(batch_size)))
+
+    def score_and_logits(self, queries: Sequence[str], documents: Sequence[str],
+                         batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Return a reranker's (score, logits), in requests of at most ``batch_size`` pairs and max_batch_size."""
+        return super().score_and_logits(queries, documents, self._step(checked_batch_size(batch_size)))
+
+    def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
+        return self._request({"query": queries, "document": documents})

@@ -42,3 +42,38 @@ class ReferenceRunner:
         encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True,
                                        max_length=self.model.max_seq_length, return_tensors="np")
         return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
+
+
+class CrossEncoderRunner:
+    """``CrossEncoder.predict`` on the source model (the reranker's ground truth)."""
+
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from sentence_transformers import CrossEncoder
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.model = CrossEncoder(str(model_dir), device=device, trust_remote_code=False, local_files_only=True)
+        self.identity = torch.nn.Identity()
+        self.name = f"sentence-transformers CrossEncoder ({device})"
+
+    def _predicted(self, pairs: list[list[str]], batch_size: int, activation_fn=None) -> np.ndarray:
+        labels = self.model.num_labels
+        if not pairs:
+            return np.zeros((0, labels), np.float32)
+        out = self.model.predict(pairs, batch_size=batch_size, activation_fn=activation_fn, convert_to_numpy=True,
+                                 show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32).reshape(len(pairs), labels)
+
+    def score_and_logits(self, queries: Sequence[str], documents: Sequence[str],
+                         batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Return (CrossEncoder.predict's scores, its logits), float32 [N, num_labels] each."""
+        pairs = [[q, d] for q, d in zip(checked_texts(queries), checked_texts(documents), strict=True)]
+        return self._predicted(pairs, batch_size), self._predicted(pairs, batch_size, self.identity)
+
+    def tokenize_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> dict[str, np.ndarray]:
+        """Return the ids CrossEncoder.predict feeds its model for one batch of pairs (its own preprocess)."""
+        pairs = [[q, d] for q, d in zip(checked_texts(queries), checked_texts(documents), strict=True)]
+        features = self.model.preprocess(pairs)
+        return {name: features[name].numpy().astype(np.int64) for name in TOKEN_NAMES if name in features}

@@ -170,7 +170,8 @@ class BpeSpec(TokenizerSpec):
                             f"({''.join(missing[:8])}...): the reference drops those bytes; supported: byte-level "
                             "vocabularies with every byte")
         framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
-                               where=where, problems=problems)
+                               where=where, problems=problems,
+                               pair_truncation=transformer.pair_truncation)
         specials = []
         for added in data.get("added_tokens", []):
             if added.get("single_word") or added.get("rstrip"):

@@ -39,25 +39,80 @@ GRAPHS = ("onnx", "tf", "tflite")
 EMITTER_OF = {"onnx": "onnx", "tf": "tf", "tflite": "tf"}
 
 
+#: the reference's pair truncation strategies (transformers' names), all reproduced by the pair framing
+PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")
+
+
+@dataclass(frozen=True)
+class PairTemplate:
+    """How the reference frames a (query, document) pair: ``before $A between $B after``, a type id per token.
+
+    Each special-token segment carries one type id per token; ``type_a`` and ``type_b`` are the type ids of
+    the query's and the document's own pieces. All 0 where the reference returns no ``token_type_ids``.
+    """
+
+    before: tuple[int, ...]
+    before_types: tuple[int, ...]
+    between: tuple[int, ...]
+    between_types: tuple[int, ...]
+    after: tuple[int, ...]
+    after_types: tuple[int, ...]
+    type_a: int
+    type_b: int
+    template: str = ""  # for people: "[CLS] $A [SEP] $B:1 [SEP]:1"
+
+    @property
+    def specials(self) -> int:
+        """Return how many special tokens frame a pair."""
+        return len(self.before) + len(self.between) + len(self.after)
+
+
 @dataclass(frozen=True)
 class Framing:
-    """How the reference frames one text's pieces: ``prefix $A suffix``, truncated, padded to the longest."""
+    """How the reference frames one text's pieces: ``prefix $A suffix``, truncated, padded to the longest;
+    and, where it has a pair template, a (query, document) pair's (:class:`PairTemplate`)."""
 
     prefix: tuple[int, ...]  # ids before the text ([CLS], <s>)
     suffix: tuple[int, ...]  # ids after it ([SEP], </s>)
     pad_id: int
     max_seq_length: int  # specials included, as transformers truncates
     template: str = ""  # for people: "[CLS] $A [SEP]"
+    #: the reference's pair template; None: it has none (``pair_problem`` says why)
+    pair: PairTemplate | None = None
+    #: how pairs longer than ``max_seq_length`` are cut, of :data:`PAIR_TRUNCATIONS`
+    pair_truncation: str = "longest_first"
+    #: why pairs cannot be framed as the reference frames them ("" when they can)
+    pair_problem: str = ""
 
     @property
     def body(self) -> int:
         """Return how many of a text's own pieces are kept."""
         return self.max_seq_length - len(self.prefix) - len(self.suffix)
 
+    @property
+    def pairs(self) -> bool:
+        """Return True when (query, document) pairs are framed exactly as the reference frames them."""
+        return self.pair is not None and not self.pair_problem
+
+    @property
+    def pair_room(self) -> int:
+        """Return how many of a pair's own pieces (query and document together) are kept at most."""
+        return self.max_seq_length - (self.pair.specials if self.pair else 0)
+
     def describe(self) -> dict[str, Any]:
         return {"template": self.template, "prefix_ids": list(self.prefix), "suffix_ids": list(self.suffix),
                 "pad_id": self.pad_id, "max_seq_length": self.max_seq_length, "token_type_ids": "all 0",
                 "truncation": "right, to max_seq_length with the special tokens", "padding": "to the longest"}
+
+    def describe_pairs(self) -> dict[str, Any]:
+        """Return the pair framing's settings for a reranker's manifest (or why there is none)."""
+        if not self.pairs:
+            return {"pair_problem": self.pair_problem}
+        pair = self.pair
+        return {"pair_template": pair.template, "before_ids": list(pair.before), "between_ids": list(pair.between),
+                "after_ids": list(pair.after), "pad_id": self.pad_id, "max_seq_length": self.max_seq_length,
+                "truncation": f"{self.pair_truncation}, right, to max_seq_length with the special tokens",
+                "padding": "to the longest"}
 
 
 def normalizer_steps(normalizer: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -87,8 +142,83 @@ def _template_pieces(post: dict[str, Any]) -> tuple[list[str], list[str]] | None
     return None
 
 
+#: a pair template as read: (special tokens before $A, type id of A, between, type id of B, after); each special
+#: token is (its ids, its type id)
+_PairPieces = tuple[list[tuple[list[str], int]], int, list[tuple[list[str], int]], int, list[tuple[list[str], int]]]
+
+
+def _pair_pieces(post: dict[str, Any] | None) -> _PairPieces | str:
+    """Return the pair template of a post-processor, or why it has none (special tokens named, not yet ids)."""
+    kind = (post or {}).get("type")
+    if kind == "BertProcessing":  # tokenizers: [CLS] $A [SEP] $B:1 [SEP]:1
+        cls, sep = [post["cls"][0]], [post["sep"][0]]
+        return [(cls, 0)], 0, [(sep, 0)], 1, [(sep, 1)]
+    if kind == "RobertaProcessing":  # tokenizers: <s> $A </s> </s> $B </s>, every type id 0
+        cls, sep = [post["cls"][0]], [post["sep"][0]]
+        return [(cls, 0)], 0, [(sep, 0), (sep, 0)], 0, [(sep, 0)]
+    if kind == "Sequence":
+        inner = [p for p in post.get("processors", []) if p.get("type") != "ByteLevel"]
+        return _pair_pieces(inner[0]) if len(inner) == 1 else f"{len(inner)} post-processors frame the pair"
+    if kind != "TemplateProcessing":
+        return f"post-processor {kind!r} has no pair template"
+    pair = post.get("pair") or []
+    sequences = [next(iter(p.values())).get("id") for p in pair if "Sequence" in p]
+    if sequences != ["A", "B"]:
+        return f"its pair template has the sequences {sequences}; supported: $A then $B, once each"
+    named = post.get("special_tokens") or {}
+    segments: list[list[tuple[list[str], int]]] = [[]]
+    types = []
+    for piece in pair:
+        if "Sequence" in piece:
+            types.append(int(piece["Sequence"].get("type_id", 0)))
+            segments.append([])
+        else:
+            token = piece["SpecialToken"]
+            tokens = named.get(token["id"], {}).get("tokens") or [token["id"]]
+            segments[-1].append((list(tokens), int(token.get("type_id", 0))))
+    return segments[0], types[0], segments[1], types[1], segments[2]
+
+
+def _pair_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length: int,
+                  truncation: Any) -> tuple[PairTemplate | None, str, str]:
+    """Return (the pair template, the truncation strategy, why pairs cannot be framed exactly or "")."""
+    strategy = "longest_first" if truncation is True else truncation
+    pieces = _pair_pieces(post)
+    if isinstance(pieces, str):
+        return None, strategy, (f"the reference tokenizer frames no (query, document) pair: {pieces}; supported: "
+                                "BertProcessing, RobertaProcessing, or TemplateProcessing with a pair template")
+    vocab = tokenizer.get_vocab()
+    missing = [t for segment in pieces[::2] for tokens, _ in segment for t in tokens if t not in vocab]
+    if missing:
+        return None, strategy, f"its pair template adds {missing}, which the vocabulary does not have"
+    typed = "token_type_ids" in getattr(tokenizer, "model_input_names", ())  # XLM-R, RoBERTa: no type ids, all 0
+
+    def ids_and_types(segment: list[tuple[list[str], int]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        flat = [(vocab[t], type_id * typed) for tokens, type_id in segment for t in tokens]
+        return tuple(i for i, _ in flat), tuple(t for _, t in flat)
+
+    before, between, after = map(ids_and_types, pieces[::2])
+    words = [[f"{t}:{type_id}" if type_id and typed else t for tokens, type_id in segment for t in tokens]
+             for segment in pieces[::2]]
+    sequence = [f"$A:{pieces[1]}" if pieces[1] and typed else "$A", f"$B:{pieces[3]}" if pieces[3] and typed else "$B"]
+    template = PairTemplate(before=before[0], before_types=before[1], between=between[0], between_types=between[1],
+                            after=after[0], after_types=after[1], type_a=pieces[1] * typed, type_b=pieces[3] * typed,
+                            template=" ".join([*words[0], sequence[0], *words[1], sequence[1], *words[2]]))
+    problem = ""
+    if strategy not in PAIR_TRUNCATIONS:
+        problem = (f"pair truncation {truncation!r}: the reference would not cut a pair to max_seq_length; supported: "
+                   f"{', '.join(PAIR_TRUNCATIONS)} (transformers' truncation=True is longest_first)")
+    elif getattr(tokenizer, "truncation_side", "right") != "right" or getattr(tokenizer, "padding_side",
+                                                                              "right") != "right":
+        problem = (f"truncation_side {tokenizer.truncation_side!r}, padding_side {tokenizer.padding_side!r}; "
+                   "supported: right, both (tokenizer_config.json)")
+    elif max_seq_length < template.specials:
+        problem = f"max_seq_length {max_seq_length} leaves no room for a pair beside {template.template}"
+    return template, strategy, problem
+
+
 def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length: int, where: str,
-                 problems: list[str]) -> Framing | None:
+                 problems: list[str], pair_truncation: Any = "longest_first") -> Framing | None:
     """Return the framing of the reference's post-processor, or None after appending why it is unsupported.
 
     Args:
@@ -96,6 +226,13 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
         tokenizer: the reference (transformers) tokenizer: its ``pad_token_id`` and vocabulary.
         max_seq_length: where ``SentenceTransformer`` truncates.
         where: names the tokenizer in messages.
+        pair_truncation: how a reranker cuts pairs, as its tokenizer is called (``CrossEncoder``: "longest_first";
+            a module's ``processing_kwargs["text"]["truncation"]`` overrides it): of :data:`PAIR_TRUNCATIONS`, or
+            True for "longest_first". Anything else leaves the framing without pairs (``Framing.pair_problem``).
+
+    Returns:
+        The framing; its ``pairs`` is False (and ``pair_problem`` says why) where pairs cannot be framed exactly.
+        None where a single text cannot be: the single-text problems are appended to ``problems``.
     """
     pieces = ([], []) if post is None else _template_pieces(post)
     if pieces == ([], []):
@@ -113,9 +250,12 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
     if missing:
         problems.append(f"{where}: the post-processor adds {missing}, which the vocabulary does not have")
         return None
+    pair, strategy, pair_problem = _pair_framing(post, tokenizer, max_seq_length=max_seq_length,
+                                                 truncation=pair_truncation)
     framing = Framing(prefix=tuple(vocab[t] for t in pieces[0]), suffix=tuple(vocab[t] for t in pieces[1]),
                       pad_id=int(tokenizer.pad_token_id or 0), max_seq_length=max_seq_length,
-                      template=" ".join([*pieces[0], "$A", *pieces[1]]))
+                      template=" ".join([*pieces[0], "$A", *pieces[1]]), pair=pair, pair_truncation=strategy,
+                      pair_problem=f"{where}: {pair_problem}" if pair_problem else "")
     if framing.body < 1:
         problems.append(f"{where}: max_seq_length {max_seq_length} leaves no room for text beside {framing.template}")
         return None
@@ -208,8 +348,9 @@ class Family:
     refused: dict[str, str] = field(default_factory=dict)
     #: (spec, graph) → what keeps this one tokenizer from ``graph`` (table limits, marks it keeps); None: nothing
     check: Callable[[Any, str], list[str]] | None = None
-    #: frames a (query, document) pair into one sequence (what the reranker kind needs); no family does yet
-    pairs: bool = False
+    #: frames a (query, document) pair into one sequence (what the reranker kind needs): every family does, through
+    #: the shared framing; ``Framing.pairs`` says whether one tokenizer's template can
+    pairs: bool = True
 
     @property
     def name(self) -> str:

@@ -66,7 +66,8 @@ class WordPieceSpec(TokenizerSpec):
         if pre != "BertPreTokenizer":
             problems.append(f"{where}: pre-tokenizer {pre!r}; supported: BertPreTokenizer")
         framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
-                               where=where, problems=problems)
+                               where=where, problems=problems,
+                               pair_truncation=transformer.pair_truncation)
         model = data["model"]
         vocab_map: dict[str, int] = model["vocab"]
         vocab = [""] * len(vocab_map)

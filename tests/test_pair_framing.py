@@ -62,7 +62,7 @@ def _reference(folder: Path) -> Callable[..., dict[str, np.ndarray]]:
     return tokenize
 
 
-def _onnx(spec: Any, folder: Path) -> Callable[[list[str], list[str]], dict[str, np.ndarray]]:
+def _onnx(spec: Any, folder: Path, module: Any = None) -> Callable[[list[str], list[str]], dict[str, np.ndarray]]:
     import onnx
 
     from exporter.runtime.onnx import ort_session
@@ -92,26 +92,24 @@ def _pair_module(spec: Any) -> Any:
     return Pairs()
 
 
-def _tf(spec: Any, folder: Path) -> Callable[[list[str], list[str]], dict[str, np.ndarray]]:
+def _tf(spec: Any, folder: Path, module: Any = None) -> Callable[[list[str], list[str]], dict[str, np.ndarray]]:
     """Return the TF graph's ids, run eagerly (the same ops; tracing is left to the TFLite conversion)."""
     import tensorflow as tf
 
-    from exporter.tokenizers.shared.framing_tf import TokenizerTF
-
-    tokenizer = TokenizerTF(spec)
-    return lambda queries, documents: {name: value.numpy() for name, value in tokenizer.tokenize_pairs(
+    tokenizer = (module or _pair_module(spec)).tokenizer
+    return lambda queries, documents, min_rows=0: {name: value.numpy() for name, value in tokenizer.tokenize_pairs(
         tf.constant(queries, tf.string, shape=[len(queries)]),
-        tf.constant(documents, tf.string, shape=[len(documents)])).items()}
+        tf.constant(documents, tf.string, shape=[len(documents)]), min_rows=min_rows).items()}
 
 
-def _tflite(spec: Any, folder: Path) -> Callable[[list[str], list[str]], dict[str, np.ndarray]]:
+def _tflite(spec: Any, folder: Path, module: Any = None) -> Callable[[list[str], list[str]], dict[str, np.ndarray]]:
     import tensorflow as tf
 
     from exporter.runtime.tflite import open_interpreter
     from targets.tflite import convert
 
     saved = folder / f"pairs_{spec.framing.max_seq_length}_savedmodel"
-    module = _pair_module(spec)
+    module = module or _pair_module(spec)
     tf.saved_model.save(module, str(saved), signatures={"tokenize": module.tokenize})
     path = folder / f"pairs_{spec.framing.max_seq_length}.tflite"
     path.write_bytes(convert(saved, None, signatures=("tokenize",)))
@@ -147,7 +145,9 @@ def built(tiny_model, tmp_path_factory) -> Callable[[str, str, int], tuple[Any, 
         if (family, graph, length) not in cache:  # a folder per family: LiteRT maps its file, which must stay
             out = root / family
             out.mkdir(exist_ok=True)
-            cache[family, graph, length] = BUILDERS[graph](at, out)
+            if graph != "onnx" and (family, "module", length) not in cache:  # TF and TFLite: the same module
+                cache[family, "module", length] = _pair_module(at)
+            cache[family, graph, length] = BUILDERS[graph](at, out, cache.get((family, "module", length)))
         return cache[family, graph, length], cache[family, "reference"], at
 
     return get
@@ -216,17 +216,18 @@ def test_empty_batch_gives_empty_outputs(built, family, graph):
         TOKEN_NAMES, (0, 0))
 
 
+@pytest.mark.parametrize("graph", families()["wordpiece"].graphs)
+def test_more_documents_than_queries_fails_the_call(built, graph):
+    tokenize = built("wordpiece", graph, TFLITE_LENGTH)[0]
+    with pytest.raises(Exception, match="(?i)concat|dimension|shape"):
+        tokenize(["a", "b"], ["c", "d", "e"])
+
+
 @pytest.mark.parametrize("family", MODELS)
 def test_min_rows_adds_empty_pairs_as_the_reference_frames_them(built, family):
-    import tensorflow as tf
-
-    from exporter.tokenizers.shared.framing_tf import TokenizerTF
-
-    _, reference, spec = built(family, "tf", TFLITE_LENGTH)
-    got = TokenizerTF(spec).tokenize_pairs(tf.constant([], tf.string), tf.constant([], tf.string), min_rows=2)
+    tokenize, reference, _ = built(family, "tf", TFLITE_LENGTH)
     expected = reference(["", ""], ["", ""], TFLITE_LENGTH)
-    assert _mismatched_rows(expected, {name: value.numpy() for name, value in got.items()}) == dict.fromkeys(
-        expected, 0)
+    assert _mismatched_rows(expected, tokenize([], [], min_rows=2)) == dict.fromkeys(expected, 0)
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,7 @@ def _template_pieces(post: dict[str, Any]) -> tuple[list[str], list[str]] | None
 
 
 #: a pair template as read: (special tokens before $A, type id of A, between, type id of B, after); each special
-#: token is (its ids, its type id)
+#: token is (the vocabulary tokens it stands for, its type id)
 _PairPieces = tuple[list[tuple[list[str], int]], int, list[tuple[list[str], int]], int, list[tuple[list[str], int]]]
 
 
@@ -182,7 +182,7 @@ def _pair_pieces(post: dict[str, Any] | None) -> _PairPieces | str:
 def _pair_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length: int,
                   truncation: Any) -> tuple[PairTemplate | None, str, str]:
     """Return (the pair template, the truncation strategy, why pairs cannot be framed exactly or "")."""
-    strategy = "longest_first" if truncation is True else truncation
+    strategy = "longest_first" if truncation is True else str(truncation)
     pieces = _pair_pieces(post)
     if isinstance(pieces, str):
         return None, strategy, (f"the reference tokenizer frames no (query, document) pair: {pieces}; supported: "

@@ -60,8 +60,9 @@ def _export_parser() -> argparse.ArgumentParser:
                              "(e.g. model_int8.onnx, model_fp16.tflite); faster")
     parser.add_argument("--texts", default=None, metavar="FILE",
                         help="also prove the artifacts on your own texts (code, chemistry names, chat, another "
-                             "language): one JSON string per line, or plain lines in a .txt; the manifest records "
-                             "how many and the file's sha256, not the texts")
+                             "language): one JSON string per line, or plain lines in a .txt (a CrossEncoder: one JSON "
+                             "[query, document] pair per line); the manifest records how many and the file's sha256, "
+                             "not the texts")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
     serving = parser.add_argument_group("serving layouts (triton, tfserving targets)")
     serving.add_argument("--name", default=None, metavar="NAME",
@@ -118,7 +119,8 @@ def _check_parser() -> argparse.ArgumentParser:
                              "stages as outputs) to SentenceTransformer's on the parity corpus, to locate where a "
                              "mismatch starts")
     parser.add_argument("--texts", default=None, metavar="FILE",
-                        help="also check on your own texts: one JSON string per line, or plain lines in a .txt")
+                        help="also check on your own texts: one JSON string per line, or plain lines in a .txt; for "
+                             "a reranker export, one JSON [query, document] pair per line")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON document instead of the table (per target and variant: passed, token "
                              "mismatches, texts, min cosine, max abs diff, retention, the thresholds, the files, the "

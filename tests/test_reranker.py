@@ -18,8 +18,10 @@ from exporter.model import read_model
 from exporter.verify.corpus.pairs import parity_pairs
 from exporter.verify.reference import CrossEncoderRunner
 
-#: family → (architecture, labels, how it is saved): one label (rank) and three (predict only), both layouts
-FAMILIES = {"wordpiece": ("bert", 1, "v6"), "unigram": ("xlm-roberta", 3, "hf"), "bpe": ("roberta", 1, "hf")}
+#: family → (architecture, labels, how it is saved, activation_fn recorded): one label (rank) and three (predict
+#: only), both layouts; the plain folder of bpe records Tanh in config.json, as CrossEncoders before 5 did
+FAMILIES = {"wordpiece": ("bert", 1, "v6", None), "unigram": ("xlm-roberta", 3, "hf", None),
+            "bpe": ("roberta", 1, "hf", "torch.nn.modules.activation.Tanh")}
 TOLERANCE = 1e-5
 
 
@@ -39,13 +41,27 @@ def cross_encoder(tmp_path_factory):
     return build
 
 
+@pytest.fixture(scope="session")
+def reranker_exports(cross_encoder, tmp_path_factory):
+    """Return export(family) → (family, model folder, ExportResult): a tiny CrossEncoder exported once with the
+    default targets."""
+    done = {}
+
+    def export(family: str):
+        if family not in done:
+            arch, labels, fmt, activation = FAMILIES[family]
+            model = cross_encoder(f"{arch}_{labels}_{fmt}", arch=arch, num_labels=labels, fmt=fmt,
+                                  activation=activation)
+            done[family] = family, model, exporter.export(model, tmp_path_factory.mktemp(family) / "export",
+                                                          variants=False)
+        return done[family]
+
+    return export
+
+
 @pytest.fixture(scope="session", params=list(FAMILIES))
-def reranker_export(request, cross_encoder, tmp_path_factory):
-    """(family, model folder, ExportResult) of a tiny CrossEncoder exported with the default targets."""
-    arch, labels, fmt = FAMILIES[request.param]
-    model = cross_encoder(f"{arch}_{labels}_{fmt}", arch=arch, num_labels=labels, fmt=fmt)
-    result = exporter.export(model, tmp_path_factory.mktemp(request.param) / "export", variants=False)
-    return request.param, model, result
+def reranker_export(request, reranker_exports):
+    return reranker_exports(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +93,7 @@ def test_export_parity_has_no_token_mismatch_and_scores_within_the_bar(reranker_
     assert parity["scores"]["texts"] >= len(parity_pairs())
 
 
-@pytest.mark.parametrize("batch_size", [1, 5, 32])
+@pytest.mark.parametrize("batch_size", [5, 32])
 def test_predict_equals_cross_encoder_predict(reranker_export, reference_of, batch_size):
     _, model, result = reranker_export
     pairs = [list(pair) for pair in parity_pairs()]
@@ -116,8 +132,8 @@ def test_rank_equals_cross_encoder_rank(reranker_export, reference_of):
     np.testing.assert_allclose([row["score"] for row in got], [row["score"] for row in want], atol=TOLERANCE)
 
 
-def test_encode_on_a_reranker_says_to_use_predict(reranker_export):
-    _, _, result = reranker_export
+def test_encode_on_a_reranker_says_to_use_predict(reranker_exports):
+    _, _, result = reranker_exports("wordpiece")
     with pytest.raises(InvalidInputError, match="predict"):
         exporter.load(result.out).encode(["a text"])
 
@@ -129,14 +145,14 @@ def test_encode_on_a_reranker_says_to_use_predict(reranker_export):
     (["q", "d", "third"], "pairs\\[0\\] is list .*expected a \\[query, document\\] pair of two str"),
     ({("q", "d")}, "no order"),
 ])
-def test_predict_refuses_what_is_not_a_list_of_pairs(reranker_export, pairs, problem):
-    _, _, result = reranker_export
+def test_predict_refuses_what_is_not_a_list_of_pairs(reranker_exports, pairs, problem):
+    _, _, result = reranker_exports("wordpiece")
     with pytest.raises(InvalidInputError, match=problem):
         exporter.load(result.out).predict(pairs)
 
 
-def test_check_accepts_a_jsonl_of_pairs(reranker_export, tmp_path):
-    _, _, result = reranker_export
+def test_check_accepts_a_jsonl_of_pairs(reranker_exports, tmp_path):
+    _, _, result = reranker_exports("wordpiece")
     texts = tmp_path / "pairs.jsonl"
     texts.write_text(json.dumps(["my own query", "my own document"]) + "\n" + json.dumps(["", "x"]) + "\n")
     checked = exporter.check(result.out, texts=texts)
@@ -144,8 +160,8 @@ def test_check_accepts_a_jsonl_of_pairs(reranker_export, tmp_path):
     assert checked.manifest["checked_texts"]["user"]["texts"] == 2
 
 
-def test_check_refuses_a_line_that_is_not_a_pair(reranker_export, tmp_path):
-    _, _, result = reranker_export
+def test_check_refuses_a_line_that_is_not_a_pair(reranker_exports, tmp_path):
+    _, _, result = reranker_exports("wordpiece")
     texts = tmp_path / "texts.jsonl"
     texts.write_text(json.dumps("a plain text") + "\n")
     with pytest.raises(InvalidInputError, match="line 1: not a \\[query, document\\] pair"):
@@ -185,11 +201,27 @@ def test_a_named_target_that_cannot_hold_a_reranker_is_refused(cross_encoder, tm
     assert not (tmp_path / "out").exists()
 
 
-def test_a_tanh_activation_is_read_and_held_in_the_graph(cross_encoder, tmp_path, reference_of):
-    model = cross_encoder("bert_1_tanh", arch="bert", num_labels=1, fmt="hf",
-                          activation="torch.nn.modules.activation.Tanh")
-    assert read_model(model).head.activation_name == "Tanh"
-    result = exporter.export(model, tmp_path / "out", targets="onnx", variants=False)
-    pairs = [list(pair) for pair in parity_pairs()][:8]
-    np.testing.assert_allclose(exporter.load(result.out).predict(pairs), reference_of(model).predict(pairs),
-                               atol=TOLERANCE, rtol=0)
+def test_the_activation_of_a_plain_folder_is_read_from_config_json(reranker_exports):
+    _, model, result = reranker_exports("bpe")
+    head = result.manifest["output"]
+    assert head["activation"] == "torch.nn.modules.activation.Tanh"
+    assert head["activation_from"] == "config.json sentence_transformers.activation_fn"
+    assert str(CrossEncoderRunner(model).model.activation_fn) == "Tanh()"
+
+
+def test_cli_check_takes_a_jsonl_of_pairs_for_a_reranker(reranker_exports, tmp_path, capsys):
+    from exporter.cli import main
+
+    _, _, result = reranker_exports("bpe")
+    texts = tmp_path / "pairs.jsonl"
+    texts.write_text(json.dumps(["¿qué es un reranker?", "Un modelo que puntúa pares."], ensure_ascii=False) + "\n")
+    assert main(["check", str(result.out), "--texts", str(texts), "-q"]) == 0
+    assert "onnx" in capsys.readouterr().out
+
+
+def test_predict_on_an_embedding_export_says_to_use_encode(tiny_model, tmp_path):
+    out = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets="onnx", variants=False).out
+    loaded = exporter.load(out)
+    for call in (lambda: loaded.predict([["q", "d"]]), lambda: loaded.rank("q", ["d"])):
+        with pytest.raises(InvalidInputError, match="embedding model .*use encode"):
+            call()

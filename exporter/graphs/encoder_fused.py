@@ -29,7 +29,7 @@ import torch
 from onnx import compose, helper
 
 from . import TOKEN_NAMES
-from .encoder import IR_VERSION, OUTPUT_NAME, _keep_all_inputs, _set_output_shape
+from .encoder import IR_VERSION, OUTPUT_NAME, keep_all_inputs, _set_output_shape
 from ..model import ModelSpec
 
 TOKENS = "token_embeddings"
@@ -134,7 +134,7 @@ def fused_encoder(spec: ModelSpec, *, opset: int, attention: bool = True,
     body = _exported(_FusableTransformer(chain[0]), (example, example, torch.zeros_like(example)),
                      inputs=list(TOKEN_NAMES), output=TOKENS,
                      axes={**{n: dynamic for n in TOKEN_NAMES}, TOKENS: dynamic}, opset=opset)
-    _keep_all_inputs(body)
+    keep_all_inputs(body)
     hidden = torch.zeros((2, 8, spec.transformer.hidden_size))
     head = _exported(_Head(chain[1:]), (hidden, example), inputs=[TOKENS, "attention_mask"], output=OUTPUT_NAME,
                      axes={TOKENS: dynamic, "attention_mask": dynamic, OUTPUT_NAME: {0: "batch"}}, opset=opset)
@@ -144,7 +144,7 @@ def fused_encoder(spec: ModelSpec, *, opset: int, attention: bool = True,
         body, counts = _optimized(body, model_type=optimizer_type, num_heads=int(config.num_attention_heads),
                                   hidden_size=int(config.hidden_size), attention=attention,
                                   skip_layer_norm=skip_layer_norm)
-        _keep_all_inputs(body)  # the optimizer drops inputs no node reads (DistilBERT's token_type_ids)
+        keep_all_inputs(body)  # the optimizer drops inputs no node reads (DistilBERT's token_type_ids)
     model = _joined(body, head)
     _rename_output(model, f"head/{OUTPUT_NAME}", OUTPUT_NAME)
     _set_output_shape(model.graph.output[0], spec.embedding_dim)

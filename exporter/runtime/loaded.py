@@ -72,6 +72,17 @@ class _Opened:
 class ExportedModel(_Opened):
     """An export's string-in graph with ``encode(sentences, batch_size=32, ...)`` as SentenceTransformer has it."""
 
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: an embedding export embeds texts.
+
+        Raises:
+            InvalidInputError: always, saying to use encode (and to export a CrossEncoder for predict/rank).
+        """
+        raise InvalidInputError("this export is an embedding model (SentenceTransformer): use encode(texts); "
+                                "predict and rank are for a CrossEncoder's export")
+
+    rank = predict
+
     def get_sentence_embedding_dimension(self) -> int:
         return int(self.manifest["output"]["shape"][1])
 

@@ -164,7 +164,11 @@ class CrossEncoderPeer:
     def threads(self) -> dict[str, Any]:
         import torch
 
-        return {"torch": torch.get_num_threads()}
+        out: dict[str, Any] = {"torch": torch.get_num_threads()}
+        session = getattr(getattr(self.model, "model", None), "model", None)  # optimum's ORTModel: its session
+        if hasattr(session, "get_session_options"):
+            out["onnxruntime_intra_op"] = session.get_session_options().intra_op_num_threads or "default"
+        return out
 
     def precision(self, declared: str) -> str:
         return declared

@@ -142,3 +142,12 @@ def test_every_cpu_runner_of_a_full_export_builds(bundled_export):
         runner = build(spec, bundled_export.out, model_dir, bundled_export.manifest)
         out = runner.tokenize(["Hello world"]) if spec.role == "tokenize" else runner.encode(["Hello world"])
         assert (out["input_ids"] if spec.role == "tokenize" else out).shape[0] == 1, spec.label
+
+
+def test_reranker_peers_without_their_envs_are_skipped_naming_the_env_and_the_make_target(tmp_path):
+    from benchmarks.peers import MAKE_TARGET, RERANK_PEERS, peer_specs
+
+    specs = peer_specs(tmp_path, workload="reranker")
+    assert [s.label for s in specs] == [p.label for p in RERANK_PEERS]
+    for spec, peer in zip(specs, RERANK_PEERS, strict=True):
+        assert spec.role == "score" and peer.env in spec.skipped and MAKE_TARGET in spec.skipped

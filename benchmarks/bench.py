@@ -240,7 +240,7 @@ def run_reranker(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, An
     from exporter.verify.corpus.pairs import parity_pairs
 
     from .quality import measure_scores
-    from .reranker_model import NOTE
+    from .reranker_model import NAME, NOTE
 
     export, manifest = _reranker_export(args)
     model_dir = Path(manifest["source"]["path"])
@@ -261,12 +261,15 @@ def run_reranker(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, An
                                export, tokenizer, max_length, info)
         scorers = [w for w in workers if w is not reference and w.spec.role == "score"]
         pairs = [list(pair) for pair in parity_pairs()] + builder.texts(Cell(PASSAGE, max(QUICK_BATCH_SIZES)))
+        started = time.perf_counter()
         quality = measure_scores(reference, scorers, pairs=pairs,
                                  batch_sizes=(None,) if args.quick else FULL_QUALITY_BATCHES)
+        print(f"reranker: scores of {len(scorers)} runners on {len(pairs)} pairs in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
         _note_loaded(workers, specs)
     finally:
         stop_workers(workers)
-    return {"model": Path(manifest["source"]["path"]).name, "note": None if args.reranker_export else NOTE,
+    return {"model": Path(model_dir).name if args.reranker_export else NAME, "note": None if args.reranker_export else NOTE,
             "export": {"path": str(export), "targets": list(manifest["targets"]),
                        "skipped_targets": manifest.get("skipped_targets", {})},
             "workload": {"query_words": QUERY_WORDS, "passage_words": PASSAGE_WORDS, "max_length": max_length},

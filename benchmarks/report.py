@@ -105,10 +105,10 @@ def _score_table(section: dict[str, Any]) -> list[str]:
 
 def _reranker_intro(section: dict[str, Any]) -> list[str]:
     workload = section["workload"]
-    refused = [f"{name} ({'; '.join(why) if isinstance(why, list) else why})"
+    refused = ["; ".join(why) if isinstance(why, list) else f"{name}: {why}"
                for name, why in section["export"]["skipped_targets"].items()]
-    return [f"Model {section['model']}: {section['note'] or 'the reranker export given'}. Pairs of a "
-            f"{workload['query_words']}-word query and a {workload['passage_words']}-word passage (benchmarks/"
+    return [f"Model {section['model']}" + (f": {section['note']}" if section["note"] else "") + ". Pairs of a "
+            f"query of {workload['query_words']} words and a passage of {workload['passage_words']} words (benchmarks/"
             f"sentences.txt, max_length {workload['max_length']}); `× reference` is CrossEncoder.predict's median "
             "(torch fp32, its Sigmoid included) over the runner's, same pairs, same run. Export targets: "
             f"{', '.join(section['export']['targets'])}" + (f"; not exported: {', '.join(refused)}" if refused else "")

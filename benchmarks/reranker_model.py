@@ -31,8 +31,8 @@ CLASSIFIER_STD = 0.25
 #: what changes the built model (a change builds it again under a new key)
 BUILD = {"seed": SEED, "max_length": MAX_LENGTH, "classifier_std": CLASSIFIER_STD, "num_labels": 1}
 EXPORT_TIMEOUT_S = 3600
-NOTE = (f"{NAME}: ms-marco-MiniLM-L6-v2's shape built from the bundled all-MiniLM-L6-v2 (its embeddings and 6 "
-        "layers), pooler and 1-label classifier seeded random: speed is what it measures, scores are parity-checked "
+NOTE = ("ms-marco-MiniLM-L6-v2's shape built from the bundled all-MiniLM-L6-v2 (its embeddings and 6 layers), "
+        "pooler and 1-label classifier seeded random: speed is what it measures, scores are parity-checked "
         "against CrossEncoder.predict, not a ranking quality")
 
 

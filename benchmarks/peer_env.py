@@ -303,15 +303,12 @@ def _fastembed_folder(model_dir: Path, onnx_folder: Path, folder: Path) -> None:
 
 def prepare(export: str, model_dir: Path, folder: Path, calibration: Path) -> None:
     """Write the ``export`` folder's missing files (run in the exporting env, once per model)."""
-    from sentence_transformers import SentenceTransformer
-
     if export == "fastembed":
         _fastembed_folder(model_dir, folder.with_name("onnx"), folder)
         return
     _saved_backend(model_dir, folder, export)
-    if _model_class(model_dir) is not SentenceTransformer:
-        return  # a reranker's peers load the fp32 export only
-    model = SentenceTransformer(str(folder), backend=export, device="cpu", local_files_only=True)
+    # sentence-transformers 5.7's optimize/quantize exports take a CrossEncoder as well
+    model = _model_class(model_dir)(str(folder), backend=export, device="cpu", local_files_only=True)
     if export == "onnx":
         from sentence_transformers import export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 

@@ -93,6 +93,13 @@ RERANK_PEERS = [
     Peer("ST onnx CrossEncoder", "st-onnx", "sentence-transformers", "onnx", "onnx/model.onnx", workload="reranker",
          notes=("CrossEncoder(backend='onnx').predict: optimum-onnx's export (ids → logits), the model's Sigmoid "
                 "applied by predict in torch",)),
+    Peer("ST onnx CrossEncoder O3", "st-onnx", "sentence-transformers", "onnx", "onnx/model_O3.onnx",
+         workload="reranker", notes=("export_optimized_onnx_model(cross_encoder, 'O3'): O2's fusions plus a GELU "
+                                     "approximation",)),
+    Peer("ST onnx CrossEncoder quint8 avx2", "st-onnx", "sentence-transformers", "onnx",
+         "onnx/model_quint8_avx2.onnx", "int8", workload="reranker",
+         notes=("export_dynamic_quantized_onnx_model(cross_encoder, 'avx2'): dynamic, uint8 weights, no "
+                "calibration",)),
     Peer("fastembed TextCrossEncoder", "fastembed", "fastembed", "fastembed", "onnx/model.onnx", workload="reranker",
          notes=("TextCrossEncoder.add_custom_model + specific_model_path: the model's own tokenizer and config files "
                 "and the ST onnx export's onnx/model.onnx; rerank_pairs returns logits, the Sigmoid is applied here "

@@ -91,7 +91,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         options: further target settings, passed to every target's ``build`` (each target
             documents the keys it reads).
         texts: your own texts for the parity run, beside the corpora: a file (one JSON string per line, or
-            plain lines in a ``.txt``) or a list of str; the manifest records their count and sha256.
+            plain lines in a ``.txt``) or a list of str; for a CrossEncoder, (query, document) pairs: a file of one
+            JSON ``[query, document]`` per line or a list of pairs. The manifest records their count and sha256.
         progress: called with a short label before each step.
 
     Returns:

@@ -100,7 +100,22 @@ def test_every_target_has_its_files_runner_and_tests():
             assert (ROOT / test).is_file(), f"{name}: {test} is missing"
 
 
+def test_every_model_kind_has_its_files_and_tests():
+    from exporter import kinds
+
+    from exporter.runtime.loaded import LOADED
+    from exporter.runtime.manifest import KINDS
+
+    table = _table("Adding a model kind")
+    assert kinds.names() == sorted(KINDS) == sorted(LOADED)
+    for name in kinds.names():
+        _assert_listed("Adding a model kind", "<kind>", name, name)
+        assert name in table, f"{name}: no row in docs/contributing.md, Adding a model kind"
+        for test in table[name][-1]:
+            assert (ROOT / test).is_file(), f"{name}: {test} is missing"
+
+
 @pytest.mark.parametrize("title", ["Adding a tokenizer family", "Adding an architecture", "Adding a module type",
-                                   "Adding a target"])
+                                   "Adding a model kind", "Adding a target"])
 def test_the_guide_lists_files(title):
     assert _files(title), f"docs/contributing.md, {title}: no files listed"

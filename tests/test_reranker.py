@@ -225,3 +225,20 @@ def test_predict_on_an_embedding_export_says_to_use_encode(tiny_model, tmp_path)
     for call in (lambda: loaded.predict([["q", "d"]]), lambda: loaded.rank("q", ["d"])):
         with pytest.raises(InvalidInputError, match="embedding model .*use encode"):
             call()
+
+
+def test_a_manifest_of_an_unknown_kind_is_refused_by_name(reranker_exports, tmp_path):
+    import shutil
+
+    from exporter.errors import InvalidManifestError
+
+    _, _, result = reranker_exports("wordpiece")
+    out = tmp_path / "export"
+    shutil.copytree(result.out, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["kind"] = "sparse"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    for call in (exporter.load, exporter.check):
+        with pytest.raises(InvalidManifestError, match="kind: \"sparse\"; this version of st-exporter reads "
+                                                      "embedding, reranker"):
+            call(out)

@@ -96,6 +96,12 @@ def _load_all() -> None:
     import_submodules(__name__, __path__)
 
 
+def names() -> list[str]:
+    """Return the name of every registered kind."""
+    _load_all()
+    return sorted(_KINDS)
+
+
 def get(name: str) -> Kind:
     """Return the kind called ``name`` ("embedding", "reranker")."""
     _load_all()

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InvalidInputError, InvalidManifestError
+from ..errors import InvalidInputError
 from .artifacts import artifact
 from .manifest import read_manifest
 from .runners import DEFAULT_BATCH_SIZE, checked_batch_size, checked_pairs, checked_texts, in_batches
@@ -260,6 +260,10 @@ class ExportedReranker(_Opened):
         return sorted(results, key=lambda row: row["score"], reverse=True)[:top_k]
 
 
+#: the class ``load`` returns for each kind of :data:`exporter.runtime.manifest.KINDS`
+LOADED = {"embedding": ExportedModel, "reranker": ExportedReranker}
+
+
 def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
          providers: Sequence[str] | None = None) -> "ExportedModel | ExportedReranker":
     """Return the export in ``out`` as a model with its sentence-transformers class's methods: ``encode`` for an
@@ -276,14 +280,10 @@ def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
     Raises:
         ArtifactNotFoundError: ``out`` has no manifest.json, or the export does not hold ``target``'s file.
         InvalidInputError: an unknown target (the message lists them), or ``providers`` for a non-onnx one.
-        InvalidManifestError: a kind this version does not know.
+        InvalidManifestError: the manifest's fields, its kind among them, are not what this version reads.
     """
-    kinds = {"embedding": ExportedModel, "reranker": ExportedReranker}
     kind = read_manifest(Path(out)).get("kind", "embedding")  # exports written before kinds are embeddings
-    if kind not in kinds:
-        raise InvalidManifestError(f"{Path(out) / 'manifest.json'}: kind {kind!r}; this version of st-exporter "
-                                   f"loads {', '.join(kinds)}: upgrade it")
-    return kinds[kind](out, target, threads=threads, providers=providers)
+    return LOADED[kind](out, target, threads=threads, providers=providers)
 
 
 def keras_layer(out: str | Path) -> Any:

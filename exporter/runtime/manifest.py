@@ -17,6 +17,8 @@ FIELDS: dict[str, type] = {"source": dict, "source.path": str, "source.weights_s
                            "tokenizer": dict, "output": dict, "output.shape": list, "targets": dict}
 TARGET_FIELDS: dict[str, type] = {"files": dict}
 FILE_FIELDS: dict[str, type] = {"bytes": int, "sha256": str}
+#: the model kinds an export may hold (``manifest["kind"]``; exporter/kinds registers the builders of each)
+KINDS = ("embedding", "reranker")
 JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
@@ -63,6 +65,8 @@ def manifest_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return _type_problems(data, dict, "the document")
     problems = _field_problems(data, FIELDS)
+    if data.get("kind", "embedding") not in KINDS:
+        problems.append(f"kind: {json.dumps(data['kind'])[:40]}; this version of st-exporter reads {', '.join(KINDS)}")
     for name, entry in (data["targets"].items() if isinstance(data.get("targets"), dict) else ()):
         problems += _target_problems(name, entry)
     return problems

@@ -5,6 +5,9 @@ Discovery is generic: the reference, then for every target in the export's manif
 ``variants(out)``. Runners that exist only here: ``encoder.onnx`` with the HF tokenizer outside
 (what the in-graph tokenizer costs) and, with ``--device cuda``, torch fp16, ONNX Runtime's CUDA
 provider (fp32, fp16) and TensorFlow on the GPU. A runner that cannot run carries its reason.
+
+A reranker export (manifest kind "reranker") gets the same discovery with ``CrossEncoder.predict`` as
+the reference; its runners take [query, document] pairs (roles "score" and "tokenize-pairs").
 """
 from __future__ import annotations
 
@@ -195,13 +198,10 @@ def build(spec: RunnerSpec, export: Path, model_dir: Path, manifest: dict[str, A
         if spec.precision == "fp16":
             runner.model.half()
         return runner
-    if spec.kind == "encoder+hf":
-        if spec.role == "score":
-            return EncoderWithHFTokenizer(export / spec.file, model_dir, prompt="",
-                                          max_length=manifest["tokenizer"]["max_seq_length"])
-        onnx_target = manifest["targets"].get("onnx", {})
-        return EncoderWithHFTokenizer(export / spec.file, model_dir, prompt=(onnx_target.get("prompt") or {}).get(
-            "text", ""), max_length=manifest["tokenizer"]["max_seq_length"])
+    if spec.kind == "encoder+hf":  # a reranker's export holds no prompt
+        prompt = (manifest["targets"].get("onnx", {}).get("prompt") or {}).get("text", "")
+        return EncoderWithHFTokenizer(export / spec.file, model_dir, prompt=prompt,
+                                      max_length=manifest["tokenizer"]["max_seq_length"])
     if spec.kind == "ort-cuda":
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         if spec.precision == "fp32":

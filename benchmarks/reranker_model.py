@@ -8,7 +8,8 @@ the reranker kind supports; the others land in the manifest's ``skipped_targets`
 nothing: the benchmark measures speed, and holds every runner's scores to ``CrossEncoder.predict``'s.
 
 Both folders live in ``.peers/cache/`` (ignored by git), keyed by the bundled model's files and this
-module's build settings; delete them to build or export again.
+module's build settings; delete them to build or export again. The export is also redone when the reranker
+kind gains a target or the onnx variants that the cached manifest lacks.
 """
 from __future__ import annotations
 
@@ -76,14 +77,19 @@ def build_model(folder: Path) -> Path:
 
 
 def _exported(out: Path) -> bool:
-    """Return True when ``out`` holds an export of every target the reranker kind supports today."""
+    """Return True when ``out`` holds an export of every target the reranker kind supports today, with the onnx
+    target's variants once the kind has them (an export cached before either is exported again)."""
     from exporter import kinds
 
     try:
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return manifest.get("kind") == "reranker" and set(kinds.get("reranker").targets or ()) <= set(manifest["targets"])
+    kind = kinds.get("reranker")
+    onnx = manifest.get("targets", {}).get("onnx", {})
+    variants_due = not kind.no_variants and bool(onnx.get("variants_skipped"))
+    return (manifest.get("kind") == "reranker" and set(kind.targets or ()) <= set(manifest["targets"])
+            and not variants_due)
 
 
 def export(model_dir: Path, out: Path) -> Path:

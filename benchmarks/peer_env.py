@@ -208,7 +208,20 @@ class FastembedRerankPeer:
         return declared
 
     def notes(self, model_dir: Path) -> list[str]:
-        return []
+        """Return the truncation note when fastembed cuts pairs elsewhere than CrossEncoder does."""
+        truncation = self.model.model.tokenizer.truncation
+        limit, max_length = truncation and truncation["max_length"], _cross_encoder_max_length(model_dir)
+        if not (limit and max_length) or limit == max_length:
+            return []
+        return [f"truncates pairs at {limit} tokens (tokenizer_config.json), not at CrossEncoder's max_length "
+                f"{max_length}: pairs over {min(limit, max_length)} tokens score differently from the reference"]
+
+
+def _cross_encoder_max_length(model_dir: Path) -> int | None:
+    """Return where CrossEncoder truncates: sentence_bert_config.json's max_seq_length, else model_max_length."""
+    config = model_dir / "tokenizer_config.json"
+    tokenizer = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+    return _max_seq_length(model_dir) or tokenizer.get("model_max_length")
 
 
 def _import_library(peer: Peer) -> None:

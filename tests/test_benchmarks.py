@@ -151,3 +151,22 @@ def test_reranker_peers_without_their_envs_are_skipped_naming_the_env_and_the_ma
     assert [s.label for s in specs] == [p.label for p in RERANK_PEERS]
     for spec, peer in zip(specs, RERANK_PEERS, strict=True):
         assert spec.role == "score" and peer.env in spec.skipped and MAKE_TARGET in spec.skipped
+
+
+def test_a_worker_that_died_is_a_worker_error_and_stopping_it_does_not_raise():
+    import multiprocessing
+    import subprocess
+    import sys
+
+    from benchmarks.measure import Worker, WorkerError, stop_workers
+    from benchmarks.peers import PeerProcess
+    from benchmarks.runners import RunnerSpec
+
+    process = PeerProcess(subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]), log=None)
+    process.join(60)
+    ours, theirs = multiprocessing.Pipe()
+    theirs.close()
+    worker = Worker(RunnerSpec("dead", "model"), process, ours)
+    with pytest.raises(WorkerError, match=r"died \(exit code 3\)"):
+        worker.call(cmd="memory")
+    stop_workers([worker])

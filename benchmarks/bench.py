@@ -2,8 +2,11 @@
 
     python -m benchmarks.bench [--export OUT] [--quick] [--device cpu|cuda] [--batch-sizes 1,8,32,128]
                                [--lengths short,medium,long] [--peers] [--readme docs/speed.md]
+                               [--reranker-export DIR | --no-reranker]
 
-Writes ``benchmarks/results/<machine>-<date>[-quick].json``, ``.md`` and two PNG plots. Every
+On the CPU it also times the reranker workload ((short query, ~200-word passage) pairs) against
+CrossEncoder.predict, on the benchmark reranker (benchmarks/reranker_model.py) unless
+--reranker-export names another reranker export. Writes ``benchmarks/results/<machine>-<date>[-quick].json``, ``.md`` and two PNG plots. Every
 speed figure is a ratio to the reference timed in the same run, in turns with it. Speed is
 only ever claimed from here, never from a unit test.
 """
@@ -21,8 +24,9 @@ from typing import Any
 from . import goals, machine, report
 from .measure import Worker, WorkerError, start_workers, stop_workers, time_cell
 from .peers import peer_specs, prepare_exports
-from .runners import REFERENCE, RunnerSpec, cpu_specs, cuda_specs
-from .workloads import BATCH_SIZES, LENGTHS, QUICK_BATCH_SIZES, QUICK_LENGTHS, Cell, WorkloadBuilder, grid, sentences
+from .runners import RunnerSpec, cpu_specs, cuda_specs, is_reranker, sides
+from .workloads import (BATCH_SIZES, LENGTHS, PASSAGE, PASSAGE_WORDS, QUERY_WORDS, QUICK_BATCH_SIZES, QUICK_LENGTHS,
+                        Cell, PairWorkloadBuilder, WorkloadBuilder, grid, sentences)
 
 RESULTS = Path(__file__).with_name("results")
 FULL_QUALITY_BATCHES: tuple[int | None, ...] = (None, 1, 7)
@@ -47,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peers", action="store_true",
                         help="also time sentence-transformers' ONNX / OpenVINO backends and fastembed, each in its "
                              "env under .peers/ (make bench-peers installs them)")
+    parser.add_argument("--reranker-export", default=None, metavar="DIR",
+                        help="the reranker export the reranker workload runs (default: the benchmark reranker, built "
+                             "from the bundled model and exported into .peers/cache/ once)")
+    parser.add_argument("--no-reranker", action="store_true", help="skip the reranker workload")
     return parser
 
 
@@ -64,13 +72,15 @@ def _own_cpu(workers: list[Worker]) -> float:
     return times.user + times.system + sum(w.cpu_s for w in workers)
 
 
-def _flops(export: Path, tokenizer: Any, texts: list[str], max_length: int) -> int | None:
+def _flops(export: Path, tokenizer: Any, texts: list[Any], max_length: int) -> int | None:
+    """Return the matrix products' FLOPs of encoder.onnx on the batch (texts, or [query, document] pairs)."""
     from .flops import matmul_flops
 
     encoder = export / "onnx" / "encoder.onnx"
     if not encoder.is_file():
         return None
-    encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    sides_of = sides(texts) if texts and isinstance(texts[0], list) else (texts,)
+    encoded = tokenizer(*sides_of, padding=True, truncation=True, max_length=max_length, return_tensors="np")
     feeds = {n: encoded[n].astype("int64") if n in encoded else 0 * encoded["input_ids"].astype("int64")
              for n in ("input_ids", "attention_mask", "token_type_ids")}
     return matmul_flops(encoder, feeds)
@@ -87,7 +97,7 @@ def _derived(results: dict[str, Any], specs: dict[str, RunnerSpec], cell: Cell, 
         spec = specs[label]
         row["speedup"] = base[spec.device] / row["median_s"] if spec.device in base else None
         row["texts_per_s"] = cell.batch / row["median_s"]
-        row["gflops"] = flops / row["median_s"] / 1e9 if flops and spec.role == "encode" else None
+        row["gflops"] = flops / row["median_s"] / 1e9 if flops and spec.role in ("encode", "score") else None
         row["pct_peak"] = row["gflops"] / peak if row["gflops"] and peak else None
         tokenizer = results.get(spec.tokenizer or "", {})
         if "median_s" in tokenizer:
@@ -162,9 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           f"{sum(1 for s in specs_list if s.skipped)} skipped", flush=True)
     specs = {s.label: s for s in specs_list}
     try:
-        reference = next((w for w in workers if w.spec.kind == "reference" and w.spec.precision == "fp32"), None)
-        if reference is None:
-            raise SystemExit(f"bench: the reference did not load: {specs[REFERENCE].skipped}")
+        reference = _reference(workers, specs_list)
         tokenizer, count = _token_tools(model_dir, manifest)
         max_length = manifest["tokenizer"]["max_seq_length"]
         cells = _measure_cells(workers, specs, grid(args.batches, args.length_list), WorkloadBuilder(count, max_length),
@@ -176,21 +184,96 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         quality = measure_quality(reference, encoders, corpus=parity_texts(), pairs=sentences(),
                                   batch_sizes=(None,) if args.quick else FULL_QUALITY_BATCHES)
         print(f"quality of {len(encoders)} runners in {time.perf_counter() - started:.0f} s", flush=True)
-        for worker in workers:
-            specs[worker.spec.label].notes += [f"loaded as {worker.info.get('name')}", *worker.info.get("notes", [])]
-            specs[worker.spec.label].precision = worker.info.get("precision") or worker.spec.precision
+        _note_loaded(workers, specs)
     finally:
         stop_workers(workers)
-    runners = [{**s.to_dict(), **{k: w.info.get(k) for k in ("threads", "baseline_rss_mb", "load_peak_rss_mb")}}
-               if (w := next((x for x in workers if x.spec is s), None)) else s.to_dict() for s in specs_list]
+    runners = _runner_rows(workers, specs_list)
     out = {"format": 2, "model": Path(manifest["source"]["path"]).name, "date": dt.date.today().isoformat(),
            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "mode": "quick" if args.quick else "full", "device": device, "notes": notes, "machine": info,
            "export": {"path": str(export), "libraries": manifest.get("libraries", {}),
                       **goals.export_size(export, manifest)},
            "load": load.stop(_own_cpu(workers) - own), "runners": runners, "cells": cells, "quality": quality}
+    if device == "cpu" and not args.no_reranker:
+        out["reranker"] = run_reranker(args, info)
     out["goals"] = goals.evaluate(out)
     return out
+
+
+def _reference(workers: list[Worker], specs: list[RunnerSpec]) -> Worker:
+    """Return the fp32 reference's worker, or exit saying why it did not load."""
+    reference = next((w for w in workers if w.spec.kind == "reference" and w.spec.precision == "fp32"), None)
+    if reference is None:
+        why = next((s.skipped for s in specs if s.kind == "reference"), "no reference runner")
+        raise SystemExit(f"bench: the reference did not load: {why}")
+    return reference
+
+
+def _note_loaded(workers: list[Worker], specs: dict[str, RunnerSpec]) -> None:
+    """Record in each spec what its worker says it loaded (name, notes, the precision it really computes in)."""
+    for worker in workers:
+        specs[worker.spec.label].notes += [f"loaded as {worker.info.get('name')}", *worker.info.get("notes", [])]
+        specs[worker.spec.label].precision = worker.info.get("precision") or worker.spec.precision
+
+
+def _runner_rows(workers: list[Worker], specs_list: list[RunnerSpec]) -> list[dict[str, Any]]:
+    return [{**s.to_dict(), **{k: w.info.get(k) for k in ("threads", "baseline_rss_mb", "load_peak_rss_mb")}}
+            if (w := next((x for x in workers if x.spec is s), None)) else s.to_dict() for s in specs_list]
+
+
+def _reranker_export(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    from .reranker_model import benchmark_export
+
+    export = Path(args.reranker_export) if args.reranker_export else benchmark_export()
+    manifest = json.loads((export / "manifest.json").read_text(encoding="utf-8"))
+    if not is_reranker(manifest):
+        raise SystemExit(f"bench: --reranker-export {export}: its manifest's kind is {manifest.get('kind')!r}, not "
+                         "'reranker'")
+    return export, manifest
+
+
+def run_reranker(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
+    """Time the reranker workload on a reranker export, every runner against CrossEncoder.predict; return the
+    report's ``reranker`` section (runners, cells, quality)."""
+    from transformers import AutoTokenizer
+
+    from exporter.verify.corpus.pairs import parity_pairs
+
+    from .quality import measure_scores
+    from .reranker_model import NAME, NOTE
+
+    export, manifest = _reranker_export(args)
+    model_dir = Path(manifest["source"]["path"])
+    specs_list = cpu_specs(export, manifest)
+    if args.peers:
+        specs_list += peer_specs(workload="reranker")
+        prepare_exports(specs_list, model_dir)
+    workers = start_workers(specs_list, export, model_dir, manifest)
+    print(f"reranker: {len(workers)} runners loaded, {sum(1 for s in specs_list if s.skipped)} skipped", flush=True)
+    specs = {s.label: s for s in specs_list}
+    try:
+        reference = _reference(workers, specs_list)
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        max_length = manifest["tokenizer"]["max_seq_length"]
+        builder = PairWorkloadBuilder(lambda pairs: [len(ids) for ids in tokenizer(*sides(pairs))["input_ids"]],
+                                      max_length)
+        cells = _measure_cells(workers, specs, [Cell(PASSAGE, batch) for batch in args.batches], builder, args,
+                               export, tokenizer, max_length, info)
+        scorers = [w for w in workers if w is not reference and w.spec.role == "score"]
+        pairs = [list(pair) for pair in parity_pairs()] + builder.texts(Cell(PASSAGE, max(QUICK_BATCH_SIZES)))
+        started = time.perf_counter()
+        quality = measure_scores(reference, scorers, pairs=pairs,
+                                 batch_sizes=(None,) if args.quick else FULL_QUALITY_BATCHES)
+        print(f"reranker: scores of {len(scorers)} runners on {len(pairs)} pairs in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        _note_loaded(workers, specs)
+    finally:
+        stop_workers(workers)
+    return {"model": Path(model_dir).name if args.reranker_export else NAME, "note": None if args.reranker_export else NOTE,
+            "export": {"path": str(export), "targets": list(manifest["targets"]),
+                       "skipped_targets": manifest.get("skipped_targets", {})},
+            "workload": {"query_words": QUERY_WORDS, "passage_words": PASSAGE_WORDS, "max_length": max_length},
+            "runners": _runner_rows(workers, specs_list), "cells": cells, "quality": quality}
 
 
 def _plots(result: dict[str, Any], folder: Path, stem: str) -> list[str]:

@@ -55,7 +55,12 @@ class Worker:
     def call(self, timeout: float = 3600, **message: Any) -> dict[str, Any]:
         if self.failed:
             raise WorkerError(self.failed)
-        self.conn.send(message)
+        try:
+            self.conn.send(message)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the process is gone
+            self.process.join(5)
+            self.failed = f"the worker process died ({exit_status(self.process.exitcode)})"
+            raise WorkerError(self.failed) from None
         if not self.conn.poll(timeout):
             self.failed = f"no answer to {message['cmd']!r} in {timeout:.0f} s"
             raise WorkerError(self.failed)

@@ -129,6 +129,101 @@ class FastembedPeer:
                 "reference"]
 
 
+def _sigmoid(logits: Any) -> Any:
+    import numpy as np
+
+    return (1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))).astype(np.float32)
+
+
+class CrossEncoderPeer:
+    """CrossEncoder.predict on sentence-transformers' ONNX backend, loaded from the exported folder."""
+
+    def __init__(self, peer: Peer, folder: Path):
+        import torch
+        from sentence_transformers import CrossEncoder
+
+        self.model = CrossEncoder(str(folder), backend=peer.export, device="cpu", local_files_only=True,
+                                  model_kwargs={"file_name": peer.file})
+        self.identity = torch.nn.Identity()
+        versions = _versions("sentence-transformers", "transformers", "torch", "onnxruntime", "optimum-onnx")
+        self.name = f"CrossEncoder backend={peer.export} {peer.file} ({versions})"
+
+    def scores(self, pairs: list[list[str]]) -> Any:
+        """Return predict's scores of one batch (the model's activation applied, as users call it)."""
+        return self.model.predict(pairs, batch_size=max(1, len(pairs)), show_progress_bar=False)
+
+    def score_and_logits(self, queries: list[str], documents: list[str], batch_size: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        pairs = [[q, d] for q, d in zip(queries, documents, strict=True)]
+        score, logits = (np.asarray(self.model.predict(pairs, batch_size=batch_size, activation_fn=fn,
+                                                       show_progress_bar=False), np.float32).reshape(len(pairs), -1)
+                         for fn in (None, self.identity))
+        return score, logits
+
+    def threads(self) -> dict[str, Any]:
+        import torch
+
+        out: dict[str, Any] = {"torch": torch.get_num_threads()}
+        session = getattr(getattr(self.model, "model", None), "model", None)  # optimum's ORTModel: its session
+        if hasattr(session, "get_session_options"):
+            out["onnxruntime_intra_op"] = session.get_session_options().intra_op_num_threads or "default"
+        return out
+
+    def precision(self, declared: str) -> str:
+        return declared
+
+    def notes(self, model_dir: Path) -> list[str]:
+        return []
+
+
+class FastembedRerankPeer:
+    """fastembed's TextCrossEncoder on a local folder (no hub): the model's tokenizer, the ST onnx export's model."""
+
+    def __init__(self, peer: Peer, folder: Path):
+        from fastembed.common.model_description import ModelSource
+        from fastembed.rerank.cross_encoder import TextCrossEncoder
+
+        TextCrossEncoder.add_custom_model(FASTEMBED_NAME, sources=ModelSource(hf=FASTEMBED_NAME), model_file=peer.file)
+        self.model = TextCrossEncoder(FASTEMBED_NAME, specific_model_path=str(folder), local_files_only=True)
+        self.name = f"fastembed TextCrossEncoder {peer.file} ({_versions('fastembed', 'onnxruntime', 'tokenizers')})"
+
+    def _logits(self, pairs: list[tuple[str, str]], batch_size: int) -> Any:
+        import numpy as np
+
+        return np.asarray(list(self.model.rerank_pairs(pairs, batch_size=batch_size)), np.float32).reshape(-1, 1)
+
+    def scores(self, pairs: list[list[str]]) -> Any:
+        return _sigmoid(self._logits([(q, d) for q, d in pairs], max(1, len(pairs))))
+
+    def score_and_logits(self, queries: list[str], documents: list[str], batch_size: int) -> tuple[Any, Any]:
+        logits = self._logits(list(zip(queries, documents, strict=True)), batch_size)
+        return _sigmoid(logits), logits
+
+    def threads(self) -> dict[str, Any]:
+        session = self.model.model.model
+        return {"onnxruntime_intra_op": session.get_session_options().intra_op_num_threads or "default"}
+
+    def precision(self, declared: str) -> str:
+        return declared
+
+    def notes(self, model_dir: Path) -> list[str]:
+        """Return the truncation note when fastembed cuts pairs elsewhere than CrossEncoder does."""
+        truncation = self.model.model.tokenizer.truncation
+        limit, max_length = truncation and truncation["max_length"], _cross_encoder_max_length(model_dir)
+        if not (limit and max_length) or limit == max_length:
+            return []
+        return [f"truncates pairs at {limit} tokens (tokenizer_config.json), not at CrossEncoder's max_length "
+                f"{max_length}: pairs over {min(limit, max_length)} tokens score differently from the reference"]
+
+
+def _cross_encoder_max_length(model_dir: Path) -> int | None:
+    """Return where CrossEncoder truncates: sentence_bert_config.json's max_seq_length, else model_max_length."""
+    config = model_dir / "tokenizer_config.json"
+    tokenizer = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+    return _max_seq_length(model_dir) or tokenizer.get("model_max_length")
+
+
 def _import_library(peer: Peer) -> None:
     if peer.library == "fastembed":
         import fastembed  # noqa: F401
@@ -139,6 +234,8 @@ def _import_library(peer: Peer) -> None:
 def _build(peer: Peer, folder: Path) -> Any:
     if not (folder / peer.file).is_file():
         raise FileNotFoundError(f"no {peer.file} in {folder}: the {EXPORTERS[peer.export]} export did not run")
+    if peer.workload == "reranker":
+        return FastembedRerankPeer(peer, folder) if peer.library == "fastembed" else CrossEncoderPeer(peer, folder)
     return FastembedPeer(peer, folder) if peer.library == "fastembed" else SentenceTransformersPeer(peer, folder)
 
 
@@ -156,8 +253,13 @@ def serve_peer(conn: Connection, spec: dict[str, Any], folder: str, model_dir: s
         _import_library(peer)
         baseline = _status_mb("VmRSS")
         runner = _build(peer, Path(folder))
-        call = lambda texts: runner.encode(texts, batch_size=max(1, len(texts)))  # noqa: E731 - one model call
-        call(["warm up"])
+        if peer.workload == "reranker":
+            call, quality = runner.scores, runner.score_and_logits
+            call([["warm up", "warm up"]])
+        else:
+            call = lambda texts: runner.encode(texts, batch_size=max(1, len(texts)))  # noqa: E731 - one model call
+            quality = runner.encode
+            call(["warm up"])
         # what the reader must know that the spec could not say: notes, the precision it really computes in
         found = {"notes": runner.notes(Path(model_dir)), "precision": runner.precision(spec["precision"])}
         threads = runner.threads()
@@ -165,7 +267,7 @@ def serve_peer(conn: Connection, spec: dict[str, Any], folder: str, model_dir: s
         conn.send({"skipped": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)})
         return
     conn.send({**loaded_reply(baseline, threads, runner.name), **found})
-    answer_commands(conn, call, runner.encode)
+    answer_commands(conn, call, quality)
 
 
 def _written_whole(folder: Path, write: Any) -> None:
@@ -177,12 +279,20 @@ def _written_whole(folder: Path, write: Any) -> None:
     partial.rename(folder)
 
 
+def _model_class(model_dir: Path) -> Any:
+    """Return the sentence-transformers class the folder is saved as (CrossEncoder or SentenceTransformer)."""
+    import sentence_transformers
+
+    config = model_dir / "config_sentence_transformers.json"
+    declared = json.loads(config.read_text(encoding="utf-8")).get("model_type") if config.is_file() else None
+    return sentence_transformers.CrossEncoder if declared == "CrossEncoder" else sentence_transformers.SentenceTransformer
+
+
 def _saved_backend(model_dir: Path, folder: Path, backend: str) -> None:
     """Save the model with its ``backend`` export into ``folder`` unless it is there."""
-    from sentence_transformers import SentenceTransformer
-
+    model_class = _model_class(model_dir)
     if not any((folder / backend).glob("*")):
-        _written_whole(folder, lambda partial: SentenceTransformer(
+        _written_whole(folder, lambda partial: model_class(
             str(model_dir), backend=backend, device="cpu", local_files_only=True).save(str(partial)))
 
 
@@ -206,13 +316,12 @@ def _fastembed_folder(model_dir: Path, onnx_folder: Path, folder: Path) -> None:
 
 def prepare(export: str, model_dir: Path, folder: Path, calibration: Path) -> None:
     """Write the ``export`` folder's missing files (run in the exporting env, once per model)."""
-    from sentence_transformers import SentenceTransformer
-
     if export == "fastembed":
         _fastembed_folder(model_dir, folder.with_name("onnx"), folder)
         return
     _saved_backend(model_dir, folder, export)
-    model = SentenceTransformer(str(folder), backend=export, device="cpu", local_files_only=True)
+    # sentence-transformers 5.7's optimize/quantize exports take a CrossEncoder as well
+    model = _model_class(model_dir)(str(folder), backend=export, device="cpu", local_files_only=True)
     if export == "onnx":
         from sentence_transformers import export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 

@@ -66,6 +66,8 @@ class Peer:
     file: str
     precision: str = "fp32"
     notes: tuple[str, ...] = ()
+    #: embedding (texts → embeddings) | reranker ([query, document] pairs → scores)
+    workload: str = "embedding"
 
 
 PEERS = [
@@ -86,7 +88,24 @@ PEERS = [
          notes=("TextEmbedding.add_custom_model(mean pooling, normalization), specific_model_path: a folder of "
                 "the model's own tokenizer and config files and the ST onnx export's onnx/model.onnx",)),
 ]
-BY_LABEL = {peer.label: peer for peer in PEERS}
+#: the reranker workload's peers, on the benchmark reranker's folder (a CrossEncoder)
+RERANK_PEERS = [
+    Peer("ST onnx CrossEncoder", "st-onnx", "sentence-transformers", "onnx", "onnx/model.onnx", workload="reranker",
+         notes=("CrossEncoder(backend='onnx').predict: optimum-onnx's export (ids → logits), the model's Sigmoid "
+                "applied by predict in torch",)),
+    Peer("ST onnx CrossEncoder O3", "st-onnx", "sentence-transformers", "onnx", "onnx/model_O3.onnx",
+         workload="reranker", notes=("export_optimized_onnx_model(cross_encoder, 'O3'): O2's fusions plus a GELU "
+                                     "approximation",)),
+    Peer("ST onnx CrossEncoder quint8 avx2", "st-onnx", "sentence-transformers", "onnx",
+         "onnx/model_quint8_avx2.onnx", "int8", workload="reranker",
+         notes=("export_dynamic_quantized_onnx_model(cross_encoder, 'avx2'): dynamic, uint8 weights, no "
+                "calibration",)),
+    Peer("fastembed TextCrossEncoder", "fastembed", "fastembed", "fastembed", "onnx/model.onnx", workload="reranker",
+         notes=("TextCrossEncoder.add_custom_model + specific_model_path: the model's own tokenizer and config files "
+                "and the ST onnx export's onnx/model.onnx; rerank_pairs returns logits, the Sigmoid is applied here "
+                "(numpy, in the timed call)",)),
+]
+BY_LABEL = {peer.label: peer for peer in PEERS + RERANK_PEERS}
 
 
 def env_python(env: str, peers_dir: Path = PEERS_DIR) -> Path:
@@ -147,8 +166,8 @@ def _skip_reason(peer: Peer, peers_dir: Path) -> str | None:
         exporter_missing and f"its {peer.file} is exported by the {exporter_env} env: {exporter_missing}")
 
 
-def peer_specs(peers_dir: Path = PEERS_DIR) -> list[RunnerSpec]:
-    """Return a RunnerSpec per peer (kind "peer"), skipped with the reason when its env cannot run.
+def peer_specs(peers_dir: Path = PEERS_DIR, workload: str = "embedding") -> list[RunnerSpec]:
+    """Return a RunnerSpec per peer of ``workload`` (kind "peer"), skipped with the reason when its env cannot run.
 
     Each is held to the bar of our artifact of its precision: fp32 (and O3) the onnx target's, int8 onnx:int8's.
     """
@@ -158,9 +177,11 @@ def peer_specs(peers_dir: Path = PEERS_DIR) -> list[RunnerSpec]:
     from .runners import RunnerSpec, _thresholds
 
     bars = {"fp32": _thresholds(Thresholds()), "int8": _thresholds(THRESHOLDS["int8"])}
-    return [RunnerSpec(peer.label, "peer", precision=peer.precision, file=peer.file, thresholds=bars[peer.precision],
-                       skipped=_skip_reason(peer, peers_dir), notes=[f"peer env {peer.env}", *peer.notes])
-            for peer in PEERS]
+    role = "score" if workload == "reranker" else "encode"
+    return [RunnerSpec(peer.label, "peer", role=role, precision=peer.precision, file=peer.file,
+                       thresholds=bars[peer.precision], skipped=_skip_reason(peer, peers_dir),
+                       notes=[f"peer env {peer.env}", *peer.notes])
+            for peer in (RERANK_PEERS if workload == "reranker" else PEERS)]
 
 
 # --- in the main process: exports, then one process per peer -------------------------------------

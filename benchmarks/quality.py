@@ -47,3 +47,38 @@ def measure_quality(reference: Worker, candidates: list[Worker], *, corpus: list
                      "bar": worker.spec.thresholds, "passed": report.passed, "failures": report.failures,
                      "worst_text": report.worst_text})
     return rows
+
+
+class WorkerScorer:
+    """A reranker runner whose ``score_and_logits`` runs in a worker process."""
+
+    def __init__(self, worker: Worker):
+        self.worker, self.name = worker, worker.spec.label
+
+    def score_and_logits(self, queries: Sequence[str], documents: Sequence[str],
+                         batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        reply = self.worker.call(cmd="score", queries=list(queries), documents=list(documents), batch_size=batch_size)
+        return np.asarray(reply["score"], np.float32), np.asarray(reply["logits"], np.float32)
+
+
+def measure_scores(reference: Worker, candidates: list[Worker], *, pairs: list[list[str]],
+                   batch_sizes: Sequence[int | None]) -> list[dict[str, Any]]:
+    """Return each reranker candidate's max |Δscore| and |Δlogit| to the reference (CrossEncoder.predict) on ``pairs``,
+    through the export's own score parity (exporter/verify/scores.py), held to the candidate's |Δ| bar."""
+    from exporter.verify.scores import compare_scores
+
+    queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
+    expected = WorkerScorer(reference).score_and_logits(queries, documents, batch_size=max(1, len(pairs)))
+    rows = []
+    for worker in candidates:
+        bar = (worker.spec.thresholds or {}).get("max_abs_diff")
+        try:
+            report = compare_scores(expected, WorkerScorer(worker), pairs, batch_sizes=batch_sizes, max_abs_diff=bar)
+        except WorkerError as exc:
+            rows.append({"runner": worker.spec.label, "error": str(exc)})
+            continue
+        rows.append({"runner": worker.spec.label, "pairs": report.texts, "batch_sizes": report.batch_sizes,
+                     "max_abs_diff": report.max_abs_diff, "max_logit_diff": report.max_logit_diff,
+                     "worst_pair": report.worst_pair, "bar": {"max_abs_diff": bar}, "passed": report.passed,
+                     "failures": report.failures})
+    return rows

@@ -65,8 +65,8 @@ def _cell_rows(report: dict[str, Any], cell: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _speed_table(report: dict[str, Any], cells: list[dict[str, Any]] | None = None) -> list[str]:
-    lines = ["| text | batch | tokens | runner | median ms | p95 ms | texts/s | × reference | GFLOP/s (% peak) | "
+def _speed_table(report: dict[str, Any], cells: list[dict[str, Any]] | None = None, unit: str = "text") -> list[str]:
+    lines = [f"| {unit} | batch | tokens | runner | median ms | p95 ms | {unit}s/s | × reference | GFLOP/s (% peak) | "
              "peak RSS MB | tokenizer share | runs |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in cells if cells is not None else report["cells"]:
         lines += _cell_rows(report, cell)
@@ -87,6 +87,44 @@ def _quality_table(report: dict[str, Any]) -> list[str]:
         lines.append(f"| {q['runner']} | {q['min_cosine']:.6f} | {q['mean_cosine']:.6f} | {q['max_abs_diff']:.1e} | "
                      f"{q['retention_pairs']:.5f} | {retention} | {bar_text} | {'yes' if q['passed'] else '**no**'} |")
     return lines
+
+
+def _score_table(section: dict[str, Any]) -> list[str]:
+    lines = ["| runner | max abs Δscore | max abs Δlogit | pairs | batches | bar (Δ ≤) | passes |",
+             "|---|---|---|---|---|---|---|"]
+    for q in section["quality"]:
+        if "error" in q:
+            lines.append(f"| {q['runner']} | failed: {q['error'][:80]} | | | | | |")
+            continue
+        bar = q["bar"].get("max_abs_diff")
+        lines.append(f"| {q['runner']} | {q['max_abs_diff']:.1e} | {q['max_logit_diff']:.1e} | {q['pairs']} | "
+                     f"{'/'.join(q['batch_sizes'])} | {'-' if bar is None else f'{bar:.0e}'} | "
+                     f"{'yes' if q['passed'] else '**no**'} |")
+    return lines
+
+
+def _reranker_intro(section: dict[str, Any]) -> list[str]:
+    workload = section["workload"]
+    refused = ["; ".join(why) if isinstance(why, list) else f"{name}: {why}"
+               for name, why in section["export"]["skipped_targets"].items()]
+    return [f"Model {section['model']}" + (f": {section['note']}" if section["note"] else "") + ". Pairs of a "
+            f"query of {workload['query_words']} words and a passage of {workload['passage_words']} words (benchmarks/"
+            f"sentences.txt, max_length {workload['max_length']}); `× reference` is CrossEncoder.predict's median "
+            "(torch fp32, its Sigmoid included) over the runner's, same pairs, same run. Export targets: "
+            f"{', '.join(section['export']['targets'])}" + (f"; not exported: {', '.join(refused)}" if refused else "")
+            + "."]
+
+
+def _reranker_markdown(report: dict[str, Any]) -> list[str]:
+    """Return the report's Reranker section (speed, scores against CrossEncoder.predict, runners, skipped)."""
+    section = report.get("reranker")
+    if not section:
+        return []
+    skipped = [f"- {r['label']}: {r['skipped']}" for r in section["runners"] if r.get("skipped")]
+    return ["## Reranker", "", *_reranker_intro(section), "", *_speed_table(section, section["cells"], "pair"), "",
+            "Scores against CrossEncoder.predict (the parity pairs and the batch-32 workload):", "",
+            *_score_table(section), "", "### Reranker runners", "", *_runner_table(section), "",
+            *(["### Reranker runners skipped", "", *skipped, ""] if skipped else [])]
 
 
 def _runner_table(report: dict[str, Any]) -> list[str]:
@@ -124,6 +162,7 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
            "## Runners", "", *_runner_table(report), ""]
     if skipped:
         out += ["## Skipped", "", *skipped, ""]
+    out += _reranker_markdown(report)
     if plots:
         out += ["## Plots", "", *[f"![{Path(p).stem}]({Path(p).name})" for p in plots], ""]
     return "\n".join(out)
@@ -144,10 +183,18 @@ def readme_section(report: dict[str, Any], stem: str, plots: list[str], *,
         README_START, _machine_line(report), "", *_goals_table(report), "",
         *_speed_table(report, cells or report["cells"]), "",
         "Quality against the reference (parity corpus, sentence pairs), peers included:", "",
-        *_quality_table(report), "",
+        *_quality_table(report), "", *_reranker_readme(report),
         f"Full report: [{stem}.md]({link}.md) ([JSON]({link}.json)); plots: "
         + ", ".join(f"[{Path(p).stem.rsplit('-', 1)[-1]}]({results}/{Path(p).name})" for p in plots),
         README_END])
+
+
+def _reranker_readme(report: dict[str, Any]) -> list[str]:
+    section = report.get("reranker")
+    if not section:
+        return []
+    return ["### Reranker", "", *_reranker_intro(section), "", *_speed_table(section, section["cells"], "pair"), "",
+            *_score_table(section), ""]
 
 
 def update_readme(readme: Path, section: str) -> bool:

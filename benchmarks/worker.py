@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 RESET_HIGH_WATER_MARK = "5"  # /proc/self/clear_refs: reset VmHWM to the current RSS
+#: the roles whose workload is [query, document] pairs (runners.RunnerSpec.role)
+PAIR_ROLES = ("score", "tokenize-pairs")
 
 
 def _status_mb(field: str) -> float | None:
@@ -51,7 +53,7 @@ def _timed(call, texts: list[str], reps: int, warmup: int) -> list[float]:
 
 def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest: dict[str, Any]) -> None:
     """Build the runner, answer commands on ``conn`` until ``exit`` (the worker process's entry point)."""
-    from .runners import RunnerSpec, build, check_cuda_providers, threads_in_use
+    from .runners import RunnerSpec, build, calls, check_cuda_providers, threads_in_use
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -66,15 +68,19 @@ def serve(conn: Any, spec: dict[str, Any], export: str, model_dir: str, manifest
             conn.send({"skipped": reason})
             return
         runner = build(parsed, Path(export), Path(model_dir), manifest)
-        # the workload's batch is one model call: encode would split it at its default batch size
-        call = runner.tokenize if parsed.role == "tokenize" else (
-            lambda texts: runner.encode(texts, batch_size=max(1, len(texts))))
-        call(["warm up"])
+        # the workload's batch is one model call: encode (predict) would split it at its default batch size
+        call, quality = calls(parsed, runner)
+        call(warm_up(parsed))
     except Exception as exc:  # noqa: BLE001 - reported to the parent as the reason this runner is skipped
         conn.send({"skipped": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)})
         return
     conn.send(loaded_reply(baseline, threads_in_use(runner), getattr(runner, "name", parsed.label)))
-    answer_commands(conn, call, runner.encode)
+    answer_commands(conn, call, quality)
+
+
+def warm_up(spec: Any) -> list[Any]:
+    """Return the one-item batch a runner warms up on: a text, or a [query, document] pair."""
+    return [["warm up", "warm up"]] if spec.role in PAIR_ROLES else ["warm up"]
 
 
 def loaded_reply(baseline_rss_mb: float | None, threads: dict[str, Any], name: str) -> dict[str, Any]:
@@ -83,8 +89,12 @@ def loaded_reply(baseline_rss_mb: float | None, threads: dict[str, Any], name: s
             "threads": threads, "name": name, "peak_reset": _reset_peak(), "cpu_s": _cpu_seconds()}
 
 
-def answer_commands(conn: Any, call: Callable[[list[str]], Any], encode: Callable[..., Any]) -> None:
-    """Answer time / encode / reset_peak / memory on ``conn`` until ``exit`` (every reply carries cpu_s)."""
+def answer_commands(conn: Any, call: Callable[[list[Any]], Any], encode: Callable[..., Any]) -> None:
+    """Answer time / encode / score / reset_peak / memory on ``conn`` until ``exit`` (every reply carries cpu_s).
+
+    ``encode(texts, batch_size=)`` answers ``encode``; for a reranker it is ``score_and_logits(queries,
+    documents, batch_size=)`` and answers ``score``.
+    """
     while True:
         message = conn.recv()
         command = message["cmd"]
@@ -97,6 +107,9 @@ def answer_commands(conn: Any, call: Callable[[list[str]], Any], encode: Callabl
                                                          message.get("warmup", 0))}
             elif command == "encode":
                 reply = {"embeddings": encode(message["texts"], batch_size=message["batch_size"])}
+            elif command == "score":
+                score, logits = encode(message["queries"], message["documents"], batch_size=message["batch_size"])
+                reply = {"score": score, "logits": logits}
             elif command == "reset_peak":
                 reply = {"reset": _reset_peak()}
             elif command == "memory":

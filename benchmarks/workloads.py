@@ -84,3 +84,43 @@ class WorkloadBuilder:
         counts = [min(n, self.max_seq_length) for n in self.count_tokens(texts)]
         return {"mean_tokens": round(float(np.mean(counts)), 1), "padded_length": max(counts)}
 
+
+
+#: the reranker workload's one cell class: a short query against a passage
+PASSAGE = "passage"
+QUERY_WORDS = 8
+PASSAGE_WORDS = 200
+
+
+class PairWorkloadBuilder:
+    """Builds a reranker cell's pairs: (the first ``QUERY_WORDS`` words of a sentence, ``PASSAGE_WORDS`` words of
+    sentences in a seeded order), the same pairs for every runner.
+
+    Args:
+        count_tokens: pairs → the token count of each as the reference frames it (``[CLS] q [SEP] d [SEP]``).
+        max_length: the reference's max_length (the runners truncate there).
+    """
+
+    def __init__(self, count_tokens: Callable[[list[list[str]]], list[int]], max_length: int):
+        self.count_tokens, self.max_length = count_tokens, max_length
+        self._words = [s.split() for s in sentences()]
+
+    def pair(self, rng: np.random.Generator) -> list[str]:
+        order = rng.permutation(len(self._words)).tolist()
+        query = " ".join(self._words[order[0]][:QUERY_WORDS])
+        passage: list[str] = []
+        for index in order[1:] * (1 + PASSAGE_WORDS // 8):
+            passage += self._words[index]
+            if len(passage) >= PASSAGE_WORDS:
+                break
+        return [query, " ".join(passage[:PASSAGE_WORDS])]
+
+    def texts(self, cell: Cell) -> list[list[str]]:
+        """Return the cell's [query, passage] pairs; the same cell always gives the same pairs."""
+        rng = np.random.default_rng([SEED, cell.batch, len(LENGTHS)])
+        return [self.pair(rng) for _ in range(cell.batch)]
+
+    def describe(self, pairs: list[list[str]]) -> dict[str, Any]:
+        """Return the pairs' token counts as the runners see them (truncated, padded to the longest)."""
+        counts = [min(n, self.max_length) for n in self.count_tokens(pairs)]
+        return {"mean_tokens": round(float(np.mean(counts)), 1), "padded_length": max(counts)}

@@ -20,13 +20,32 @@ def tiny_onnx_export(tiny_model, tmp_path_factory):
     return out
 
 
-def test_benchmark_writes_a_report(tiny_onnx_export, tmp_path):
-    results = tmp_path / "results"
-    page = tmp_path / "docs" / "speed.md"  # as make bench writes docs/speed.md: links relative to the page
+@pytest.fixture(scope="module")
+def tiny_reranker_export(tmp_path_factory):
+    """A tiny CrossEncoder (the bundled WordPiece vocab, one label) exported with every target a reranker has."""
+    from model_factory import build_cross_encoder
+
+    root = tmp_path_factory.mktemp("bench_reranker")
+    model = build_cross_encoder(root / "cross_encoder", arch="bert", num_labels=1)
+    return exporter.export(model, root / "export").out
+
+
+@pytest.fixture(scope="module")
+def bench_run(tiny_onnx_export, tiny_reranker_export, tmp_path_factory):
+    """(results folder, the docs page) of one quick benchmark run: the embedding grid and the reranker workload."""
+    root = tmp_path_factory.mktemp("bench_run")
+    results = root / "results"
+    page = root / "docs" / "speed.md"  # as make bench writes docs/speed.md: links relative to the page
     page.parent.mkdir()
     page.write_text("# x\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n")
-    assert main(["--export", str(tiny_onnx_export), "--quick", "--batch-sizes", "2", "--lengths", "short",
-                 "--min-runs", "2", "--max-seconds", "0.1", "--results", str(results), "--readme", str(page)]) == 0
+    assert main(["--export", str(tiny_onnx_export), "--reranker-export", str(tiny_reranker_export), "--quick",
+                 "--batch-sizes", "2", "--lengths", "short", "--min-runs", "2", "--max-seconds", "0.1",
+                 "--results", str(results), "--readme", str(page)]) == 0
+    return results, page
+
+
+def test_benchmark_writes_a_report(bench_run):
+    results, page = bench_run
     (report_path,) = results.glob("*.json")
     report = json.loads(report_path.read_text())
     assert {"machine", "load", "runners", "cells", "quality", "goals", "mode", "device"} <= set(report)
@@ -56,6 +75,27 @@ def test_benchmark_writes_a_report(tiny_onnx_export, tmp_path):
     assert all((page.parent / link).is_file() for link in links), links
 
 
+def test_the_reranker_workload_is_timed_against_cross_encoder_predict_and_reported(bench_run, tiny_reranker_export):
+    results, page = bench_run
+    (report_path,) = results.glob("*.json")
+    section = json.loads(report_path.read_text())["reranker"]
+    assert section["export"]["path"] == str(tiny_reranker_export)
+    labels = {r["label"] for r in section["runners"] if not r["skipped"]}
+    assert {"CrossEncoder.predict", "onnx", "onnx tokenizer", "onnx encoder.onnx + HF tokenizer"} <= labels
+    (cell,) = section["cells"]
+    assert cell["length"] == "passage" and cell["batch"] == 2
+    for label in labels:
+        assert {"median_s", "speedup", "peak_rss_mb"} <= set(cell["results"][label]), label
+    assert cell["results"]["onnx"]["tokenizer_share"] is not None and cell["flops"] > 0
+    quality = {q["runner"]: q for q in section["quality"]}
+    assert set(quality) == labels - {"CrossEncoder.predict", "onnx tokenizer"}
+    # the export's own parity bar (|Δscore| ≤ 1e-5) on the parity pairs and the workload's pairs
+    assert all(q["passed"] and q["max_abs_diff"] <= 1e-5 and q["pairs"] > 2 for q in quality.values()), quality
+    markdown = report_path.with_suffix(".md").read_text()
+    assert "## Reranker" in markdown and "| pair | batch |" in markdown and "max abs Δscore" in markdown
+    assert "### Reranker" in page.read_text()
+
+
 def test_gpu_runners_say_why_they_cannot_run(tiny_onnx_export):
     from benchmarks.machine import gpu_name
 
@@ -64,6 +104,26 @@ def test_gpu_runners_say_why_they_cannot_run(tiny_onnx_export):
     manifest = json.loads((tiny_onnx_export / "manifest.json").read_text())
     specs = cuda_specs(tiny_onnx_export, manifest)
     assert specs and all(s.skipped for s in specs)
+
+
+def test_every_cpu_runner_of_a_reranker_export_scores_pairs(tiny_reranker_export):
+    """The reranker's runners, built as workers build them, time one batch and score as CrossEncoder.predict does."""
+    from benchmarks.runners import build, calls, cpu_specs
+    from exporter.verify.reference import CrossEncoderRunner
+
+    manifest = json.loads((tiny_reranker_export / "manifest.json").read_text())
+    model_dir = manifest["source"]["path"]
+    pairs = [["a query", "a document about it"], ["another query", "Hello world"], ["", "an empty query"]]
+    expected = CrossEncoderRunner(model_dir).model.predict(pairs)
+    for spec in cpu_specs(tiny_reranker_export, manifest):
+        assert not spec.skipped, spec
+        timed, quality = calls(spec, build(spec, tiny_reranker_export, model_dir, manifest))
+        out = timed(pairs)
+        rows = out["input_ids"] if spec.role == "tokenize-pairs" else out[0] if isinstance(out, tuple) else out
+        assert len(rows) == len(pairs), spec.label
+        if spec.role == "score":
+            score, _ = quality([q for q, _ in pairs], [d for _, d in pairs], batch_size=1)
+            assert abs(score[:, 0] - expected).max() <= 1e-5, spec.label
 
 
 def test_every_cpu_runner_of_a_full_export_builds(bundled_export):
@@ -82,3 +142,31 @@ def test_every_cpu_runner_of_a_full_export_builds(bundled_export):
         runner = build(spec, bundled_export.out, model_dir, bundled_export.manifest)
         out = runner.tokenize(["Hello world"]) if spec.role == "tokenize" else runner.encode(["Hello world"])
         assert (out["input_ids"] if spec.role == "tokenize" else out).shape[0] == 1, spec.label
+
+
+def test_reranker_peers_without_their_envs_are_skipped_naming_the_env_and_the_make_target(tmp_path):
+    from benchmarks.peers import MAKE_TARGET, RERANK_PEERS, peer_specs
+
+    specs = peer_specs(tmp_path, workload="reranker")
+    assert [s.label for s in specs] == [p.label for p in RERANK_PEERS]
+    for spec, peer in zip(specs, RERANK_PEERS, strict=True):
+        assert spec.role == "score" and peer.env in spec.skipped and MAKE_TARGET in spec.skipped
+
+
+def test_a_worker_that_died_is_a_worker_error_and_stopping_it_does_not_raise():
+    import multiprocessing
+    import subprocess
+    import sys
+
+    from benchmarks.measure import Worker, WorkerError, stop_workers
+    from benchmarks.peers import PeerProcess
+    from benchmarks.runners import RunnerSpec
+
+    process = PeerProcess(subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]), log=None)
+    process.join(60)
+    ours, theirs = multiprocessing.Pipe()
+    theirs.close()
+    worker = Worker(RunnerSpec("dead", "model"), process, ours)
+    with pytest.raises(WorkerError, match=r"died \(exit code 3\)"):
+        worker.call(cmd="memory")
+    stop_workers([worker])

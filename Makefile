@@ -25,7 +25,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 test: install lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, a file at a time each (tests/conftest.py: what they share)
 
 # benchmarks/README.md: quick (batch 1 and 32, short and medium texts) and full (the whole grid);
 # both write benchmarks/results/ and the speed section of docs/speed.md. They export only when $(OUT) has

@@ -1,12 +1,21 @@
-"""Shared fixtures: the bundled model's export (once per session) and tiny models built offline."""
+"""Shared fixtures: the bundled model's export (once per session) and tiny models built offline.
+
+``make test`` runs the suite on two pytest-xdist workers (one file per worker at a time). What a session
+fixture builds (a tiny model, an export of minutes) is built once per run, by the first worker that asks,
+in a folder both workers see (:func:`once_per_run`), inside the controller's temp folder, which pytest removes
+after a passing run with the workers' own.
+"""
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+from filelock import FileLock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -19,6 +28,36 @@ from exporter.model import default_model_path  # noqa: E402
 from exporter.verify.reference import ReferenceRunner  # noqa: E402
 
 
+SHARED = "shared-by-workers"
+
+
+def _shared_root(tmp_path_factory) -> Path | None:
+    """Return the folder every xdist worker of this run sees (None when the suite runs in one process)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    root = tmp_path_factory.getbasetemp().parent / SHARED  # the controller's basetemp: workers' are inside it
+    root.mkdir(exist_ok=True)
+    return root
+
+
+def once_per_run(tmp_path_factory, name: str, build: Callable[[Path], Any]) -> Any:
+    """Return ``build(folder)`` computed once in this test run, whichever worker asks first; the others wait
+    for it and read its result (pickled) instead of building it again."""
+    root = _shared_root(tmp_path_factory)
+    if root is None:
+        return build(tmp_path_factory.mktemp(name))
+    with FileLock(str(root / f"{name}.lock")):
+        done = root / f"{name}.pickle"
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        folder = root / name
+        shutil.rmtree(folder, ignore_errors=True)  # a worker that failed building it left it half-written
+        folder.mkdir()
+        result = build(folder)
+        done.write_bytes(pickle.dumps(result))
+        return result
+
+
 @pytest.fixture(scope="session")
 def corpus() -> list[str]:
     return parity_texts()
@@ -26,8 +65,8 @@ def corpus() -> list[str]:
 
 @pytest.fixture(scope="session")
 def bundled_export(tmp_path_factory) -> exporter.ExportResult:
-    out = tmp_path_factory.mktemp("bundled") / "export"
-    return exporter.export(None, out)  # every target, as `make export` does
+    return once_per_run(tmp_path_factory, "bundled",
+                        lambda folder: exporter.export(None, folder / "export"))  # every target, as `make export` does
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +80,11 @@ def tiny_model(tmp_path_factory):
     from model_factory import build_model
 
     built: dict[str, Path] = {}
-    root = tmp_path_factory.mktemp("tiny")
 
     def build(name: str, **options) -> Path:
         if name not in built:
-            built[name] = build_model(root / name, **options)
+            built[name] = once_per_run(tmp_path_factory, f"tiny-{name}",
+                                       lambda folder: build_model(folder / name, **options))
         return built[name]
 
     return build
@@ -56,7 +95,7 @@ def mpnet_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     """A tiny MPNet (all-mpnet-base-v2's tokenizer layout, tokenizer.json with its fixed 128 padding)
     exported to every target with every variant, as ``st-export MPNET_DIR -o OUT`` does."""
     model = tiny_model("mpnet_v6", arch="mpnet", tokenizer_json_limits=128)
-    return exporter.export(model, tmp_path_factory.mktemp("mpnet") / "export")
+    return once_per_run(tmp_path_factory, "mpnet", lambda folder: exporter.export(model, folder / "export"))
 
 
 #: the tiny XLM-R of tests/test_xlmr.py and tests/test_tiny_models.py: CLS and mean pooling, Dense, Normalize
@@ -68,7 +107,7 @@ def xlmr_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     """A tiny XLM-RoBERTa (random weights, multilingual-e5-small's real 250,002-piece SentencePiece Unigram
     tokenizer) exported to every target with every variant, as ``st-export XLMR_DIR -o OUT`` does."""
     model = tiny_model("xlmr_cls_mean_dense_norm", **XLMR_OPTIONS)
-    return exporter.export(model, tmp_path_factory.mktemp("xlmr") / "export")
+    return once_per_run(tmp_path_factory, "xlmr", lambda folder: exporter.export(model, folder / "export"))
 
 
 #: the tiny RoBERTa of tests/test_roberta.py and tests/test_tiny_models.py: mean pooling and Normalize, as
@@ -81,7 +120,7 @@ def roberta_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     """A tiny RoBERTa (random weights, a byte-level BPE trained here) exported as ``st-export ROBERTA_DIR -o OUT``
     does: every target this tokenizer runs on (TFLite is left out and named), every variant."""
     model = tiny_model("roberta_mean_norm", **ROBERTA_OPTIONS)
-    return exporter.export(model, tmp_path_factory.mktemp("roberta") / "export")
+    return once_per_run(tmp_path_factory, "roberta", lambda folder: exporter.export(model, folder / "export"))
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ def tiny_onnx_export(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_reranker_export(tmp_path_factory):
-    """A tiny CrossEncoder (the bundled WordPiece vocab, one label) exported with every target a reranker has."""
+    """A tiny CrossEncoder (the bundled WordPiece vocab, one label) exported to the targets that hold its graphs."""
     from model_factory import build_cross_encoder
 
     root = tmp_path_factory.mktemp("bench_reranker")
     model = build_cross_encoder(root / "cross_encoder", arch="bert", num_labels=1)
-    return exporter.export(model, root / "export").out
+    return exporter.export(model, root / "export", targets="onnx,savedmodel,tflite", variants=False).out
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +88,10 @@ def test_the_reranker_workload_is_timed_against_cross_encoder_predict_and_report
         assert {"median_s", "speedup", "peak_rss_mb"} <= set(cell["results"][label]), label
     assert cell["results"]["onnx"]["tokenizer_share"] is not None and cell["flops"] > 0
     quality = {q["runner"]: q for q in section["quality"]}
-    assert set(quality) == labels - {"CrossEncoder.predict", "onnx tokenizer"}
-    # the export's own parity bar (|Δscore| ≤ 1e-5) on the parity pairs and the workload's pairs
-    assert all(q["passed"] and q["max_abs_diff"] <= 1e-5 and q["pairs"] > 2 for q in quality.values()), quality
+    assert set(quality) == {label for label in labels if not label.endswith(" tokenizer")} - {"CrossEncoder.predict"}
+    # each runner's own bar on the parity pairs and the workload's pairs; the fp32 graphs' is |Δscore| ≤ 1e-5
+    assert all(q["passed"] and q["pairs"] > 2 for q in quality.values()), quality
+    assert all(quality[label]["max_abs_diff"] <= 1e-5 for label in ("onnx", "savedmodel") if label in quality), quality
     markdown = report_path.with_suffix(".md").read_text()
     assert "## Reranker" in markdown and "| pair | batch |" in markdown and "max abs Δscore" in markdown
     assert "### Reranker" in page.read_text()
@@ -123,7 +124,8 @@ def test_every_cpu_runner_of_a_reranker_export_scores_pairs(tiny_reranker_export
         assert len(rows) == len(pairs), spec.label
         if spec.role == "score":
             score, _ = quality([q for q, _ in pairs], [d for _, d in pairs], batch_size=1)
-            assert abs(score[:, 0] - expected).max() <= 1e-5, spec.label
+            bar = 1e-5 if spec.label in ("onnx", "savedmodel") else 1e-4 if spec.label == "tflite" else 0.05
+            assert abs(score[:, 0] - expected).max() <= bar, spec.label
 
 
 def test_every_cpu_runner_of_a_full_export_builds(bundled_export):

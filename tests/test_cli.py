@@ -100,7 +100,7 @@ def test_check_passes_on_a_good_export_and_fails_on_a_swapped_graph(capsys, bund
 
 
 def test_parity_miss_fails_the_export_and_writes_nothing(monkeypatch, capsys, tiny_model, tmp_path):
-    import exporter.api as export_module
+    import exporter.kinds.embedding as export_module
 
     class DriftingReference(export_module.ReferenceRunner):
         def encode(self, texts):

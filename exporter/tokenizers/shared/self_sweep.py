@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -83,19 +84,23 @@ def _differing(session: Any, backend: Any, spec: Any, texts: list[str]) -> list[
 
 
 class _Same:
-    """A spec as a cache key, by identity (a spec may hold dicts, and hashing 250k pieces per call is slow)."""
+    """A spec as a cache key by what the sweep depends on: its tables and rules and the ids around a text, not its
+    truncation or pair settings (a reranker and an embedding model on one vocabulary sweep it once per process)."""
 
     def __init__(self, spec: Any):
         self.spec = spec
+        fields = [(f.name, getattr(spec, f.name)) for f in dataclasses.fields(spec) if f.name != "framing"]
+        self.key = (type(spec).__qualname__, hashlib.sha256(repr(fields).encode()).hexdigest(),
+                    spec.framing.prefix, spec.framing.suffix)
 
     def __hash__(self) -> int:
-        return id(self.spec)
+        return hash(self.key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.spec is self.spec
+        return isinstance(other, _Same) and other.key == self.key
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=8)
 def _mismatches(key: _Same) -> tuple[int, tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]]:
     from tokenizers import Tokenizer
 
@@ -123,7 +128,7 @@ def self_sweep_problems(spec: Any) -> list[str]:
     """Return why the ONNX tokenizer graph of ``spec`` cannot be trusted: the piece texts it tokenizes otherwise
     than the reference (empty: none).
 
-    The result is cached per spec: every target asks, the sweep runs once.
+    The result is cached per tokenizer (:class:`_Same`): every target asks, the sweep runs once per process.
     """
     count, found = _mismatches(_Same(spec))
     if not found:

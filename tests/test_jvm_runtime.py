@@ -1,6 +1,7 @@
-"""model.onnx outside Python: a JVM runs it through ONNX Runtime's C API, with a Java String[] in.
+"""model.onnx outside Python: a JVM runs it through ONNX Runtime's C API, with Java String[]s in.
 
-``tests/jvm/OrtCApiEmbed.java`` makes, through JNA (Debian's libjna-java), the C API calls ONNX
+``tests/jvm/OrtCApiRun.java`` (named string inputs in, every float output out: an embedding model's ``text``, a
+reranker's ``query`` and ``document``) makes, through JNA (Debian's libjna-java), the C API calls ONNX
 Runtime Java's JNI layer makes, against the ``libonnxruntime.so`` of the onnxruntime wheel, and
 registers the onnxruntime-extensions library of the Python wheel. That library needs libpython's
 symbols, so the JVM loads libpython as a plain shared library first (RTLD_GLOBAL); no interpreter
@@ -16,16 +17,19 @@ import os
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import exporter
+from conftest import once_per_run
 from exporter.runtime.ortx_runtime import library_path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = Path(__file__).parent / "jvm" / "OrtCApiEmbed.java"
+SOURCE = Path(__file__).parent / "jvm" / "OrtCApiRun.java"
 EXAMPLE = ROOT / "examples" / "java"
 JNA_JAR = Path(os.environ.get("JNA_JAR", "/usr/share/java/jna.jar"))
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -61,7 +65,8 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def jvm(tmp_path_factory):
-    """Return run(model, texts, **flags) -> (report, embeddings) for one JVM process per call."""
+    """Return run(model, inputs, **flags) -> (report, {output name: float array}) for one JVM process per call;
+    inputs maps each input name of the model to its strings."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
@@ -70,19 +75,23 @@ def jvm(tmp_path_factory):
                               text=True)
     assert compiled.returncode == 0, compiled.stderr
 
-    def run(model: Path, texts: list[str], **flags: str):
-        texts_file, out = build / "texts.b64", build / "embeddings.f32"
-        texts_file.write_text("".join(base64.b64encode(t.encode("utf-8")).decode() + "\n" for t in texts))
-        command = ["java", "-cp", f"{JNA_JAR}{os.pathsep}{build}", "OrtCApiEmbed", "--ort", str(_ort_library()),
+    def run(model: Path, inputs: dict[str, list[str]], **flags: str):
+        call = Path(tempfile.mkdtemp(dir=build))
+        command = ["java", "-cp", f"{JNA_JAR}{os.pathsep}{build}", "OrtCApiRun", "--ort", str(_ort_library()),
                    "--extensions", library_path(), "--preload", str(_libpython()), "--model", str(model),
-                   "--texts", str(texts_file), "--out", str(out)]
+                   "--out", str(call / "out")]
+        for name, texts in inputs.items():
+            file = call / f"{name}.b64"
+            file.write_text("".join(base64.b64encode(t.encode("utf-8")).decode() + "\n" for t in texts))
+            command += ["--input", f"{name}={file}"]
         for key, value in flags.items():
             command += [f"--{key}", value]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
         result = subprocess.run(command, capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         report = json.loads(result.stdout.strip().splitlines()[-1])
-        return report, np.fromfile(out, dtype="<f4").reshape(len(texts), -1)
+        return report, {name: np.fromfile(call / "out" / f"{name}.f32", dtype="<f4").reshape(shape)
+                        for name, shape in report["shapes"].items()}
 
     return run
 
@@ -93,9 +102,10 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_jvm_embeds_the_corpus_like_sentence_transformers(jvm, bundled_export, bundled_reference, corpus):
-    report, got = jvm(bundled_export.out / "onnx/model.onnx", corpus)
+    report, outputs = jvm(bundled_export.out / "onnx/model.onnx", {"text": corpus})
     assert report["inputs"] == ["text"] and report["outputs"] == ["sentence_embedding"]
-    assert report["shape"] == [len(corpus), 384] and report["python_initialized"] is False
+    assert report["shapes"] == {"sentence_embedding": [len(corpus), 384]} and report["python_initialized"] is False
+    got = outputs["sentence_embedding"]
     expected = bundled_reference.encode(corpus)
     plain = [i for i, t in enumerate(corpus) if "\x00" not in t]
     assert _cosines(got[plain], expected[plain]).min() >= MIN_COSINE
@@ -112,20 +122,57 @@ def test_jvm_runs_the_triton_repository_model_from_its_own_folder(jvm, bundled_e
     from targets.triton import model_folders
 
     texts = [t for t in corpus if "\x00" not in t][:12]
-    report, got = jvm(model_folders(bundled_export.out)["onnx"] / "1/model.onnx", texts)
-    assert report["shape"] == [len(texts), 384]
-    assert np.abs(got - bundled_reference.encode(texts)).max() <= MAX_ABS_DIFF
+    report, outputs = jvm(model_folders(bundled_export.out)["onnx"] / "1/model.onnx", {"text": texts})
+    assert report["shapes"] == {"sentence_embedding": [len(texts), 384]}
+    assert np.abs(outputs["sentence_embedding"] - bundled_reference.encode(texts)).max() <= MAX_ABS_DIFF
 
 
 def test_modified_utf8_strings_change_embeddings_silently(jvm, bundled_export, bundled_reference, corpus):
     """What examples/java guards against: JNI's modified UTF-8 for U+0000 and characters above U+FFFF."""
     risky = [t for t in corpus if any(c == "\x00" or ord(c) > 0xFFFF for c in t)]
     plain = [t for t in corpus if t not in risky][:4]
-    _, got = jvm(bundled_export.out / "onnx/model.onnx", risky + plain, encoding="modified-utf-8")
+    _, outputs = jvm(bundled_export.out / "onnx/model.onnx", {"text": risky + plain}, encoding="modified-utf-8")
     expected = bundled_reference.encode(risky + plain)
-    cosine = _cosines(got, expected)
+    cosine = _cosines(outputs["sentence_embedding"], expected)
     assert cosine[len(risky):].min() >= MIN_COSINE  # BMP-only texts: modified UTF-8 is UTF-8
     assert cosine[:len(risky)].min() < 0.999, cosine[:len(risky)]
+
+
+#: a few pairs through the reranker: several scripts, a character above U+FFFF, an empty document, an empty query
+PAIRS = [("what is a reranker", "A model that scores a query and a document together."),
+         ("¿qué es un reranker?", "Un modelo que puntúa pares de textos."),
+         ("東京の天気は？", "今日の東京は晴れです。"),
+         ("Привет, как дела?", "🙂 Всё хорошо, спасибо!"),
+         ("an empty document", ""),
+         ("", "an empty query")]
+
+
+@pytest.fixture(scope="module")
+def wordpiece_reranker(tmp_path_factory):
+    """(model folder, onnx/model.onnx): a tiny WordPiece CrossEncoder (one label) exported to onnx only."""
+    from model_factory import build_cross_encoder
+
+    def build(folder: Path):
+        model = build_cross_encoder(folder / "model", arch="bert", num_labels=1, fmt="v6")
+        return model, exporter.export(model, folder / "export", targets="onnx", variants=False).out / "onnx/model.onnx"
+
+    return once_per_run(tmp_path_factory, "jvm_wordpiece_reranker", build)
+
+
+def test_jvm_scores_pairs_like_cross_encoder_predict(jvm, wordpiece_reranker):
+    from torch.nn import Identity
+
+    from exporter.verify.reference import CrossEncoderRunner
+
+    model, onnx_model = wordpiece_reranker
+    report, outputs = jvm(onnx_model, {"query": [q for q, _ in PAIRS], "document": [d for _, d in PAIRS]})
+    assert sorted(report["inputs"]) == ["document", "query"] and report["python_initialized"] is False
+    assert report["shapes"] == {"score": [len(PAIRS), 1], "logits": [len(PAIRS), 1]}
+    reference = CrossEncoderRunner(model).model
+    pairs = [list(pair) for pair in PAIRS]
+    np.testing.assert_allclose(outputs["score"][:, 0], reference.predict(pairs), atol=MAX_ABS_DIFF, rtol=0)
+    np.testing.assert_allclose(outputs["logits"][:, 0], reference.predict(pairs, activation_fn=Identity()),
+                               atol=MAX_ABS_DIFF, rtol=0)
 
 
 def _pom_versions() -> dict[str, str]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import onnx
 
-from exporter.graphs.compose import compose_string_model
 from exporter import kinds
 from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION
 from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
@@ -68,12 +67,11 @@ class OnnxTarget(Target):
         weights.save(model, folder / "model.onnx")
         weights.save(encoder, folder / "encoder.onnx")
         onnx.checker.check_model(str(folder / "model.onnx"))
-        too_large = (kind.no_variants or _too_large_for_variants(folder / DATA_FILE)) \
+        too_large = (kind.variants_problem(spec) or _too_large_for_variants(folder / DATA_FILE)) \
             if options.get("variants", True) else ""
         if too_large:
             note(f"no variants: {too_large}")
-        variants = build_variants(spec, folder, tokenizer, opset=opset, compose=compose_string_model,
-                                  weights=weights) if options.get("variants", True) and not too_large else {}
+        variants = build_variants(spec, folder, tokenizer, opset=opset, weights=weights) if options.get("variants", True) and not too_large else {}
         files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx", DATA_FILE)]
         return BuildResult(files=files, details={
             "weights": {"file": DATA_FILE, "bytes": (folder / DATA_FILE).stat().st_size,

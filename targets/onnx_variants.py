@@ -3,7 +3,11 @@
 * ``onnx/model_optimized.onnx``: the tokenizer ∘ the encoder rewritten into ONNX Runtime's fused
   transformer kernels (``exporter/graphs/encoder_fused.py``); fp32, held to the core bar.
 * ``onnx/model_int8.onnx``: the same with its MatMuls as per-token dynamic int8
-  (``exporter/graphs/quantize_int8.py``); held to min cosine 0.99 and retention 0.99.
+  (``exporter/graphs/quantize_int8.py``); held to min cosine 0.99 and retention 0.99 (a reranker:
+  |Δscore| ≤ 0.02, ``RERANKER_INT8_MAX_SCORE_DIFF``).
+
+A reranker's variants are its classifier (ids → score, logits) rewritten the same way
+(``fused_classifier``), calibrated on pairs of the calibration texts.
 
 Both use ``com.microsoft`` contrib ops (and the extensions' ops for the tokenizer), so they run
 in ONNX Runtime (CPU provider) and nowhere else; ``model.onnx`` stays the portable artifact.
@@ -11,7 +15,7 @@ in ONNX Runtime (CPU provider) and nowhere else; ``model.onnx`` stays the portab
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import onnx
 
@@ -27,6 +31,11 @@ THRESHOLDS = {"optimized": Thresholds(),
 #: short, unknown-word-heavy texts) reach this; a margin over the bar (0.99)
 INT8_CALIBRATION_COSINE = 0.992
 CALIBRATION_BATCH = 16
+#: a reranker's int8 bar: |Δscore| against CrossEncoder.predict (scores of a Sigmoid head lie in [0, 1]: 2% of the
+#: range; a ranking changes only between pairs scored closer than that). |Δlogit| is recorded, not required.
+RERANKER_INT8_MAX_SCORE_DIFF = 0.02
+#: the int8 builder keeps MatMuls fp32 until |Δscore| on the calibration pairs is at most this (half the bar)
+RERANKER_INT8_CALIBRATION_DIFF = 0.01
 NEEDS = ("ONNX Runtime's CPU provider (com.microsoft contrib ops: {ops}) with onnxruntime-extensions; "
          "not other ONNX runtimes, not onnx-tf")
 
@@ -35,14 +44,44 @@ def _contrib_ops(model: onnx.ModelProto) -> list[str]:
     return sorted({n.op_type for n in model.graph.node if n.domain == "com.microsoft"})
 
 
-def _calibration_feeds(folder: Path, prompt: str) -> list[dict[str, Any]]:
-    """Return the calibration texts as encoder inputs, tokenized by the exported tokenizer graph."""
+def _calibration_feeds(folder: Path, spec: Any) -> list[dict[str, Any]]:
+    """Return the calibration texts as encoder inputs, tokenized by the exported tokenizer graph.
+
+    A reranker's are pairs of consecutive calibration texts (not the parity pairs the variant is checked on).
+    """
     from exporter.runtime.onnx import OnnxRunner
     from exporter.verify.corpus import calibration_texts
 
     tokenizer = OnnxRunner(folder / "tokenizer.onnx")
-    texts = [prompt + text for text in calibration_texts()]
-    return [tokenizer.tokenize(texts[i:i + CALIBRATION_BATCH]) for i in range(0, len(texts), CALIBRATION_BATCH)]
+    texts = calibration_texts()
+    batches = range(0, len(texts), CALIBRATION_BATCH)
+    if spec.kind == "reranker":
+        documents = texts[1:] + texts[:1]
+        return [tokenizer.tokenize_pairs(texts[i:i + CALIBRATION_BATCH], documents[i:i + CALIBRATION_BATCH])
+                for i in batches]
+    texts = [spec.prompt + text for text in texts]
+    return [tokenizer.tokenize(texts[i:i + CALIBRATION_BATCH]) for i in batches]
+
+
+def _fused(spec: Any, **options: Any) -> tuple[onnx.ModelProto, dict[str, int]]:
+    from exporter.graphs.encoder_fused import fused_classifier, fused_encoder
+
+    return (fused_classifier if spec.kind == "reranker" else fused_encoder)(spec, **options)
+
+
+def _score_closeness(got: Any, want: Any) -> float:
+    """Return 1 - max |Δscore| (the quantizer's measure for a reranker: higher is closer)."""
+    import numpy as np
+
+    return 1.0 - float(np.abs(got.astype(np.float64) - want).max()) if got.size else 1.0
+
+
+def _int8_target(spec: Any) -> dict[str, Any]:
+    """Return the quantizer's measure and target for the kind (default: min cosine of the embeddings)."""
+    if spec.kind == "reranker":
+        return {"target_cosine": 1.0 - RERANKER_INT8_CALIBRATION_DIFF, "closeness": _score_closeness,
+                "measure": "calibration_min_1_minus_score_diff"}
+    return {"target_cosine": INT8_CALIBRATION_COSINE}
 
 
 def _saved(model: onnx.ModelProto, path: Path, weights: Any, *, ops: list[str], **details: Any) -> dict[str, Any]:
@@ -55,7 +94,7 @@ def _saved(model: onnx.ModelProto, path: Path, weights: Any, *, ops: list[str], 
 
 
 def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset: int,
-                   compose: Callable[..., onnx.ModelProto], weights: Any) -> dict[str, Any]:
+                   weights: Any) -> dict[str, Any]:
     """Write the variant files into ``folder`` (beside tokenizer.onnx) and return their manifest entries.
 
     Args:
@@ -63,24 +102,25 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
         folder: the target's folder; ``tokenizer.onnx`` must already be there.
         tokenizer: the tokenizer graph ``model.onnx`` was composed from.
         opset: default-domain opset of the graphs.
-        compose: ``targets.onnx.compose_string_model`` (tokenizer ∘ encoder, prompt prepended).
         weights: the folder's ``SharedWeights`` (exporter/graphs/shared_weights.py): the variants' tensors
             that ``model.onnx`` already holds are not stored again.
     """
-    from exporter.graphs.encoder_fused import describe_fusion, fused_encoder
+    from exporter import kinds
+    from exporter.graphs.encoder_fused import describe_fusion
     from exporter.graphs.quantize_int8 import quantizable, quantize_int8
 
+    kind = kinds.get(spec.kind)
     note("optimized variant: ONNX Runtime's transformer fusions")
-    fused, counts = fused_encoder(spec, opset=opset)
-    optimized = compose(tokenizer, fused, prompt=spec.prompt)
+    fused, counts = _fused(spec, opset=opset)
+    optimized = kind.compose_onnx(tokenizer, fused, spec)
     entries = {"optimized": _saved(optimized, folder / FILES["optimized"], weights, ops=_contrib_ops(fused),
                                    fused=describe_fusion(spec, counts))}
     # Q, K, V stay MatMuls to quantize; no SkipLayerNormalization (slower than Add + LayerNorm on CPU)
     note("int8 variant: calibrating and quantizing the encoder")
-    plain, _ = fused_encoder(spec, opset=opset, attention=False, skip_layer_norm=False)
-    int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec.prompt),
-                         target_cosine=INT8_CALIBRATION_COSINE)
-    entries["int8"] = _saved(compose(tokenizer, int8.model, prompt=spec.prompt), folder / FILES["int8"], weights,
+    plain, _ = _fused(spec, opset=opset, attention=False, skip_layer_norm=False)
+    int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec),
+                         **_int8_target(spec))
+    entries["int8"] = _saved(kind.compose_onnx(tokenizer, int8.model, spec), folder / FILES["int8"], weights,
                              ops=_contrib_ops(int8.model), **int8.describe())
     return entries
 

@@ -233,3 +233,24 @@ def test_a_manifest_of_an_unknown_kind_is_refused_by_name(reranker_exports, tmp_
         with pytest.raises(InvalidManifestError, match="kind: \"sparse\"; this version of st-exporter reads "
                                                       "embedding, reranker"):
             call(out)
+
+
+def test_wordpiece_reranker_with_variants_writes_optimized_and_int8_within_their_bars(cross_encoder, reference_of,
+                                                                                     tmp_path):
+    from targets.onnx_variants import RERANKER_INT8_MAX_SCORE_DIFF
+
+    arch, labels, fmt, activation = FAMILIES["wordpiece"]
+    model = cross_encoder(f"{arch}_{labels}_{fmt}", arch=arch, num_labels=labels, fmt=fmt, activation=activation)
+    result = exporter.export(model, tmp_path / "export", targets="onnx", variants=True)
+    onnx_entry = result.manifest["targets"]["onnx"]
+    assert set(onnx_entry["variants"]) == {"optimized", "int8"}
+    for name in ("model_optimized.onnx", "model_int8.onnx"):
+        assert (result.out / "onnx" / name).is_file()
+    variants = onnx_entry["parity"]["variants"]
+    assert variants["optimized"]["passed"] and variants["optimized"]["max_abs_diff"] <= TOLERANCE
+    assert variants["int8"]["passed"] and variants["int8"]["max_abs_diff"] <= RERANKER_INT8_MAX_SCORE_DIFF
+    assert variants["int8"]["thresholds"]["max_abs_diff"] == RERANKER_INT8_MAX_SCORE_DIFF
+    pairs = [list(pair) for pair in parity_pairs()[:8]]
+    got = exporter.load(result.out, "onnx:int8").predict(pairs)
+    want = reference_of(model).predict(pairs)
+    assert np.abs(np.asarray(got) - want).max() <= RERANKER_INT8_MAX_SCORE_DIFF

@@ -22,7 +22,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import onnx
 import torch
@@ -39,12 +39,16 @@ MICROSOFT = "com.microsoft"
 class _FusableTransformer(torch.nn.Module):
     """The source transformer with an attention mask ORT's optimizer recognises."""
 
-    def __init__(self, transformer: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, architecture: Any, *, token_type_ids: bool = True):
         super().__init__()
-        self.model = transformer.model
-        self.architecture = transformer.architecture
+        self.model = model
+        self.architecture = architecture
+        #: False: the model is fed zeros (a reranker whose reference tokenizer returns no token_type_ids)
+        self.token_type_ids = token_type_ids
 
     def forward(self, input_ids, attention_mask, token_type_ids):
+        if not self.token_type_ids:
+            token_type_ids = torch.zeros_like(input_ids)
         hidden = self.architecture.embeddings(self.model, input_ids, token_type_ids)
         rows, length = attention_mask.shape
         expanded = attention_mask[:, None, None, :].expand(rows, 1, length, length)
@@ -66,13 +70,28 @@ class _Head(torch.nn.Module):
         return features[OUTPUT_NAME]
 
 
-def _exported(module: torch.nn.Module, example: tuple, *, inputs: list[str], output: str, axes: dict,
+class _ClassifierHead(torch.nn.Module):
+    """A ``…ForSequenceClassification`` model's head: token embeddings → (``score``, ``logits``)."""
+
+    def __init__(self, classifier: Any):
+        super().__init__()
+        pooler = getattr(classifier.model.base_model, "pooler", None)  # BERT: classifier(pooler(h)); RoBERTa: none
+        self.pooler = pooler if pooler is not None else torch.nn.Identity()
+        self.classifier = classifier.model.classifier
+        self.activation = classifier.activation
+
+    def forward(self, token_embeddings, attention_mask):
+        logits = self.classifier(self.pooler(token_embeddings))
+        return self.activation(logits), logits
+
+
+def _exported(module: torch.nn.Module, example: tuple, *, inputs: list[str], outputs: list[str], axes: dict,
               opset: int) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = Path(tmp) / "graph.onnx"
         torch.onnx.export(module.eval(), example, str(path), dynamo=False, input_names=inputs,
-                          output_names=[output], dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+                          output_names=outputs, dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
         return onnx.load(str(path))
 
 
@@ -97,21 +116,26 @@ def _optimized(body: onnx.ModelProto, *, model_type: str, num_heads: int, hidden
     return model.model, counts
 
 
-def _joined(body: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
-    """Return body ∘ head; the head reads the body's token embeddings and the graph's attention mask."""
-    body.graph.node.append(helper.make_node("Identity", ["attention_mask"], ["attention_mask_for_head"]))
-    body.graph.output.append(helper.make_tensor_value_info("attention_mask_for_head", onnx.TensorProto.INT64,
-                                                           ["batch", "sequence"]))
+def _joined(body: onnx.ModelProto, head: onnx.ModelProto, outputs: Sequence[str] = (OUTPUT_NAME,)) -> onnx.ModelProto:
+    """Return body ∘ head; the head reads the body's token embeddings and the graph's attention mask (a
+    classifier's head reads only the first token's: its graph has no mask input)."""
+    io_map = [(TOKENS, f"head/{TOKENS}")]
+    if any(i.name == "attention_mask" for i in head.graph.input):
+        body.graph.node.append(helper.make_node("Identity", ["attention_mask"], ["attention_mask_for_head"]))
+        body.graph.output.append(helper.make_tensor_value_info("attention_mask_for_head", onnx.TensorProto.INT64,
+                                                               ["batch", "sequence"]))
+        io_map.append(("attention_mask_for_head", "head/attention_mask"))
     head = compose.add_prefix(head, "head/")
     body.opset_import.append(helper.make_opsetid(MICROSOFT, 1))  # the optimizer's nodes use it undeclared
     for model in (body, head):
         model.ir_version = IR_VERSION
-    merged = compose.merge_models(body, head, io_map=[(TOKENS, f"head/{TOKENS}"),
-                                                      ("attention_mask_for_head", "head/attention_mask")],
-                                  outputs=[f"head/{OUTPUT_NAME}"])
+    merged = compose.merge_models(body, head, io_map=io_map,
+                                  outputs=[f"head/{name}" for name in outputs])
     imports = {i.domain: i.version for i in merged.opset_import}  # merge_models repeats shared domains
     del merged.opset_import[:]
     merged.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports.items())
+    for name in outputs:
+        _rename_output(merged, f"head/{name}", name)
     return merged
 
 
@@ -131,24 +155,73 @@ def fused_encoder(spec: ModelSpec, *, opset: int, attention: bool = True,
     chain = list(spec.build_torch())
     example = torch.ones((2, 8), dtype=torch.int64)
     dynamic = {0: "batch", 1: "sequence"}
-    body = _exported(_FusableTransformer(chain[0]), (example, example, torch.zeros_like(example)),
-                     inputs=list(TOKEN_NAMES), output=TOKENS,
-                     axes={**{n: dynamic for n in TOKEN_NAMES}, TOKENS: dynamic}, opset=opset)
-    keep_all_inputs(body)
     hidden = torch.zeros((2, 8, spec.transformer.hidden_size))
-    head = _exported(_Head(chain[1:]), (hidden, example), inputs=[TOKENS, "attention_mask"], output=OUTPUT_NAME,
+    head = _exported(_Head(chain[1:]), (hidden, example), inputs=[TOKENS, "attention_mask"], outputs=[OUTPUT_NAME],
                      axes={TOKENS: dynamic, "attention_mask": dynamic, OUTPUT_NAME: {0: "batch"}}, opset=opset)
-    config, optimizer_type = chain[0].model.config, spec.transformer.architecture.ort_optimizer_type
+    body, counts = _fused_body(_FusableTransformer(chain[0].model, chain[0].architecture), spec,
+                               attention=attention, skip_layer_norm=skip_layer_norm, opset=opset)
+    model = _joined(body, head)
+    _set_output_shape(model.graph.output[0], spec.embedding_dim)
+    model.graph.name = "st_exporter_fused_encoder"
+    model.ir_version = IR_VERSION
+    return model, counts
+
+
+def _fused_body(transformer: _FusableTransformer, spec: ModelSpec, *, attention: bool, skip_layer_norm: bool,
+                opset: int) -> tuple[onnx.ModelProto, dict[str, int]]:
+    """Return the transformer (ids → token embeddings) exported and rewritten by ORT's optimizer, and its counts."""
+    example = torch.ones((2, 8), dtype=torch.int64)
+    dynamic = {0: "batch", 1: "sequence"}
+    body = _exported(transformer, (example, example, torch.zeros_like(example)), inputs=list(TOKEN_NAMES),
+                     outputs=[TOKENS], axes={**{n: dynamic for n in TOKEN_NAMES}, TOKENS: dynamic}, opset=opset)
+    keep_all_inputs(body)
+    config, optimizer_type = transformer.model.config, spec.transformer.architecture.ort_optimizer_type
     counts: dict[str, int] = {}
     if optimizer_type:
         body, counts = _optimized(body, model_type=optimizer_type, num_heads=int(config.num_attention_heads),
                                   hidden_size=int(config.hidden_size), attention=attention,
                                   skip_layer_norm=skip_layer_norm)
         keep_all_inputs(body)  # the optimizer drops inputs no node reads (DistilBERT's token_type_ids)
-    model = _joined(body, head)
-    _rename_output(model, f"head/{OUTPUT_NAME}", OUTPUT_NAME)
-    _set_output_shape(model.graph.output[0], spec.embedding_dim)
-    model.graph.name = "st_exporter_fused_encoder"
+    return body, counts
+
+
+#: ``…ForSequenceClassification`` classes whose head is ``classifier(pooler(h))`` (BERT) or ``classifier(h)``
+#: (RoBERTa, XLM-R: the classifier takes the first token itself)
+FUSABLE_CLASSIFIERS = ("BertForSequenceClassification", "RobertaForSequenceClassification",
+                       "XLMRobertaForSequenceClassification")
+
+
+def classifier_fusion_problem(spec: ModelSpec) -> str:
+    """Return why a reranker's classifier cannot be split for the fused variants ("" when it can)."""
+    if spec.head.model_class in FUSABLE_CLASSIFIERS:
+        return ""
+    return (f"the optimized and int8 variants split the classifier into transformer and head, known for "
+            f"{', '.join(FUSABLE_CLASSIFIERS)}; not {spec.head.model_class}")
+
+
+def fused_classifier(spec: ModelSpec, *, opset: int, attention: bool = True,
+                     skip_layer_norm: bool = True) -> tuple[onnx.ModelProto, dict[str, int]]:
+    """Return a reranker's classifier (ids → ``score``, ``logits``) with ORT's fused kernels, and the counts.
+
+    As :func:`fused_encoder`, for a model :func:`classifier_fusion_problem` accepts: the transformer
+    is fused, the head (BERT's pooler, the classifier, the activation) is exported on its own and joined.
+    """
+    from .classifier import OUTPUT_NAMES, _Classifier
+
+    classifier = _Classifier(spec).eval()
+    base = classifier.model.base_model
+    example = torch.ones((2, 8), dtype=torch.int64)
+    dynamic = {0: "batch", 1: "sequence"}
+    hidden = torch.zeros((2, 8, int(base.config.hidden_size)))
+    head = _exported(_ClassifierHead(classifier), (hidden, example), inputs=[TOKENS, "attention_mask"],
+                     outputs=list(OUTPUT_NAMES), axes={TOKENS: dynamic, "attention_mask": dynamic,
+                                                       **{n: {0: "batch"} for n in OUTPUT_NAMES}}, opset=opset)
+    transformer = _FusableTransformer(base, classifier.architecture, token_type_ids=classifier.token_type_ids)
+    body, counts = _fused_body(transformer, spec, attention=attention, skip_layer_norm=skip_layer_norm, opset=opset)
+    model = _joined(body, head, OUTPUT_NAMES)
+    for output in model.graph.output:
+        _set_output_shape(output, spec.head.num_labels)
+    model.graph.name = "st_exporter_fused_classifier"
     model.ir_version = IR_VERSION
     return model, counts
 

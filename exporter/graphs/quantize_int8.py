@@ -44,12 +44,14 @@ class Int8Result:
     quantized: list[str]
     kept_fp32: list[str] = field(default_factory=list)
     calibration_min_cosine: float = 1.0
+    #: the manifest's name of the measure ``calibration_min_cosine`` holds (another with a ``closeness``)
+    measure: str = "calibration_min_cosine"
 
     def describe(self) -> dict[str, object]:
         return {"recipe": f"per-token dynamic u8 activations (DynamicQuantizeMatMul), symmetric per-column "
                           f"{WEIGHT_BITS}-bit weights, SmoothQuant alpha={ALPHA}",
                 "quantized_matmuls": len(self.quantized), "kept_fp32": self.kept_fp32,
-                "calibration_min_cosine": round(self.calibration_min_cosine, 6)}
+                self.measure: round(self.calibration_min_cosine, 6)}
 
 
 def quantizable(model: onnx.ModelProto, *, skip_prefix: str = "") -> list[str]:
@@ -202,7 +204,9 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict[str, np.ndarray]], *,
-                  target_cosine: float, progress: Callable[[str], None] | None = None) -> Int8Result:
+                  target_cosine: float, progress: Callable[[str], None] | None = None,
+                  closeness: Callable[[np.ndarray, np.ndarray], float] | None = None,
+                  measure: str = "calibration_min_cosine") -> Int8Result:
     """Return ``model`` with ``nodes`` as per-token dynamic int8, keeping the riskiest ones fp32 if needed.
 
     Args:
@@ -211,7 +215,10 @@ def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict
         feeds: calibration batches (input name → int64 array).
         target_cosine: lowest cosine to the fp32 output allowed on the calibration batches.
         progress: called with a note each time a node is put back to fp32.
+        closeness: (quantized output 0, fp32 output 0) → a figure held to ``target_cosine`` (default: the min
+            cosine of the rows); ``measure`` names it in the manifest.
     """
+    closeness = closeness or _min_cosine
     nodes = list(nodes)
     by_name = {n.name: n for n in model.graph.node}
     activations = _activations(model, nodes, feeds)
@@ -231,9 +238,9 @@ def quantize_int8(model: onnx.ModelProto, nodes: Sequence[str], feeds: list[dict
     while True:
         candidate = _rewritten(model, {n: plans[n] for n in nodes if n not in kept})
         session = _session(candidate)
-        worst = min(_min_cosine(session.run(None, feed)[0], want) for feed, want in zip(feeds, expected, strict=True))
+        worst = min(closeness(session.run(None, feed)[0], want) for feed, want in zip(feeds, expected, strict=True))
         if worst >= target_cosine or len(kept) == len(nodes):
-            return Int8Result(candidate, [n for n in nodes if n not in kept], kept, worst)
+            return Int8Result(candidate, [n for n in nodes if n not in kept], kept, worst, measure)
         kept.append(riskiest[len(kept)])
         if progress:
-            progress(f"int8: min cosine {worst:.4f} on calibration < {target_cosine}; keeping {kept[-1]} in fp32")
+            progress(f"int8: {measure} {worst:.4f} < {target_cosine}; keeping {kept[-1]} in fp32")

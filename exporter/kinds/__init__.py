@@ -52,6 +52,10 @@ class Kind:
     #: why the onnx target writes no int8/optimized variants for this kind ("": it does)
     no_variants: ClassVar[str] = ""
 
+    def variants_problem(self, spec: Any) -> str:
+        """Return why the onnx target writes no int8/optimized variants for this model ("": it does)."""
+        return self.no_variants
+
     def onnx_tokenizer(self, spec: Any, *, opset: int, ir_version: int) -> Any:
         """Return the standalone tokenizer graph (strings → the three int64 [N, L] token arrays)."""
         raise NotImplementedError

@@ -179,13 +179,25 @@ def read_reranker(path: Path) -> Any:
                      weight_files=weight_hashes(path, [converter]), kind="reranker", head=head)
 
 
+def _score_bars(target: str, variant: Any) -> dict[str, Any]:
+    """Return compare_scores' bars for a variant: the onnx int8's is RERANKER_INT8_MAX_SCORE_DIFF on the scores
+    (its embedding bars, cosine and retention, do not apply to scores); else the variant's |Δ| bar on both."""
+    if (target, variant.name) == ("onnx", "int8"):
+        from targets.onnx_variants import RERANKER_INT8_MAX_SCORE_DIFF
+
+        return {"max_abs_diff": RERANKER_INT8_MAX_SCORE_DIFF, "logits_required": False}
+    return {"max_abs_diff": variant.thresholds.max_abs_diff}
+
+
 @register
 class Reranker(Kind):
     name = "reranker"
     targets = None  # every target: onnx, savedmodel, tflite (its families), triton, tfserving
-    #: why the onnx target writes no int8/optimized file for a reranker
-    no_variants = ("the int8 and optimized variants are built for the embedding encoder's graph; a reranker's "
-                   "are not implemented yet")
+
+    def variants_problem(self, spec: Any) -> str:
+        from ..graphs.encoder_fused import classifier_fusion_problem
+
+        return classifier_fusion_problem(spec)
 
     @classmethod
     def claims(cls, path: Path) -> bool:
@@ -253,12 +265,12 @@ class Reranker(Kind):
         note(f"scores, batches of {'/'.join(str(b or 'all') for b in target.parity_batch_sizes)}")
         results["scores"] = compare_scores(expected, runners["model"], inputs, batch_sizes=target.parity_batch_sizes,
                                            max_abs_diff=target.thresholds.max_abs_diff).to_dict()
-        variants = target.variants(out)  # tflite fp16/int8, Triton's _tf model: each held to its own |Δscore| bar
+        variants = target.variants(out)  # onnx/tflite int8, Triton's _tf model: each held to its own |Δscore| bar
         if variants:
             results["variants"] = {
                 v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
                          **({"shows": v.shows} if v.shows else {}),
                          **compare_scores(expected, v.runner, inputs, batch_sizes=v.batch_sizes,
-                                          max_abs_diff=v.thresholds.max_abs_diff).to_dict()}
+                                          **_score_bars(target.name, v)).to_dict()}
                 for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
         return results

@@ -49,7 +49,7 @@ class ScoreReport:
 
 def compare_scores(expected: tuple[np.ndarray, np.ndarray], candidate: Any, pairs: Sequence[Sequence[str]], *,
                    batch_sizes: Sequence[int | None] = BATCH_SIZES,
-                   max_abs_diff: float | None = MAX_SCORE_DIFF) -> ScoreReport:
+                   max_abs_diff: float | None = MAX_SCORE_DIFF, logits_required: bool = True) -> ScoreReport:
     """Return the candidate's distance to the reference's (score, logits) over ``pairs`` at every batch size.
 
     Args:
@@ -58,6 +58,7 @@ def compare_scores(expected: tuple[np.ndarray, np.ndarray], candidate: Any, pair
         pairs: the (query, document) pairs ``expected`` was computed on.
         batch_sizes: candidate batch sizes; None means all pairs in one batch.
         max_abs_diff: the bar on |Δscore| and |Δlogit| (None: measured, not required).
+        logits_required: False: the bar holds for |Δscore| only, |Δlogit| is recorded (an int8 variant).
     """
     pairs = [list(pair) for pair in pairs]
     queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
@@ -79,9 +80,10 @@ def compare_scores(expected: tuple[np.ndarray, np.ndarray], candidate: Any, pair
     if max_abs_diff is not None and max_score > max_abs_diff:
         failures.append(f"max |Δscore| {max_score:.2e} > {max_abs_diff:.0e} (worst pair: "
                         f"{[side[:40] for side in worst]!r})")
-    if max_abs_diff is not None and max_logit > max_abs_diff:
+    if logits_required and max_abs_diff is not None and max_logit > max_abs_diff:
         failures.append(f"max |Δlogit| {max_logit:.2e} > {max_abs_diff:.0e}")
     return ScoreReport(candidate=getattr(candidate, "name", "candidate"), texts=len(pairs),
                        batch_sizes=["all" if s is None else str(s) for s in batch_sizes], max_abs_diff=max_score,
-                       max_logit_diff=max_logit, worst_pair=worst, thresholds={"max_abs_diff": max_abs_diff},
+                       max_logit_diff=max_logit, worst_pair=worst, thresholds={"max_abs_diff": max_abs_diff,
+                                                       "max_logit_diff": max_abs_diff if logits_required else None},
                        failures=failures)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError, InvalidInputError
-from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_batch_size, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, PairScoring, checked_texts, in_batches
 
 
 def ort_session(path: Path, providers: Sequence[str] | None = None, threads: int | None = None) -> Any:
@@ -28,7 +28,7 @@ def ort_session(path: Path, providers: Sequence[str] | None = None, threads: int
     return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
 
 
-class OnnxRunner:
+class OnnxRunner(PairScoring):
     """A string-in ONNX graph (``model.onnx``, or ``tokenizer.onnx`` for ``tokenize``) in onnxruntime."""
 
     def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None,
@@ -52,35 +52,13 @@ class OnnxRunner:
         outputs = dict(zip(self.output_names, self._run(texts), strict=True))
         return {name: outputs[name] for name in TOKEN_NAMES}
 
-    def _run_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> dict[str, np.ndarray]:
+    def _pair_outputs(self, queries: Sequence[str], documents: Sequence[str]) -> dict[str, np.ndarray]:
         """Return every output of a pair graph (inputs ``query`` and ``document``) on one batch of pairs."""
         if "query" not in {i.name for i in self.session.get_inputs()}:
             raise InvalidInputError(f"{self.path.name} takes texts, not (query, document) pairs: this export is "
                                     "not a reranker's; use encode")
-        query, document = (np.array(checked_texts(side), dtype=object).reshape(-1) for side in (queries, documents))
-        if len(query) != len(document):
-            raise InvalidInputError(f"{len(query)} queries and {len(document)} documents; give one document per query")
+        query, document = (np.array(side, dtype=object).reshape(-1) for side in (queries, documents))  # checked_sides'
         return dict(zip(self.output_names, self.session.run(None, {"query": query, "document": document}),
                         strict=True))
 
-    def score_and_logits(self, queries: Sequence[str], documents: Sequence[str],
-                         batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
-        """Return (score, logits), float32 [N, num_labels] each, of a reranker's ``model.onnx``, ``batch_size`` pairs
-        per call."""
-        queries, documents = checked_texts(queries), checked_texts(documents)
-        size = checked_batch_size(batch_size)
-        # no pair still runs once: the graph gives the [0, num_labels] shapes
-        outs = [self._run_pairs(queries[i:i + size], documents[i:i + size])
-                for i in (range(0, len(queries), size) or [0])]
-        score, logits = (np.concatenate([out[name] for out in outs], axis=0) for name in ("score", "logits"))
-        return score, logits
-
-    def score(self, queries: Sequence[str], documents: Sequence[str],
-              batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Return a reranker's scores (its activation applied), float32 [N, num_labels]."""
-        return self.score_and_logits(queries, documents, batch_size)[0]
-
-    def tokenize_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> dict[str, np.ndarray]:
-        """Return a pair tokenizer graph's three int64 [N, L] outputs for one batch of pairs."""
-        outputs = self._run_pairs(queries, documents)
-        return {name: outputs[name] for name in TOKEN_NAMES}
+    _pair_tokens = _pair_outputs  # the tokenizer graph's outputs are the token arrays

@@ -71,7 +71,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
            targets: Sequence[str] | str | None = None, force: bool = False, add: bool = False,
            check: bool = True,
            opset: int | None = None, variants: bool = True, options: dict[str, Any] | None = None,
-           texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None) -> ExportResult:
+           texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None,
+           truncate_dim: int | None = None) -> ExportResult:
     """Export a sentence-transformers model to string-in artifacts and prove them.
 
     Args:
@@ -94,6 +95,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
             plain lines in a ``.txt``) or a list of str; for a CrossEncoder, (query, document) pairs: a file of one
             JSON ``[query, document]`` per line or a list of pairs. The manifest records their count and sha256.
         progress: called with a short label before each step.
+        truncate_dim: export the first N dimensions of the embedding (Matryoshka), what
+            ``SentenceTransformer(model_dir, truncate_dim=N).encode`` returns: 1 to the model's dimension; None: the
+            model's own (its config_sentence_transformers.json's truncate_dim when it holds one).
 
     Returns:
         ExportResult with the manifest and one summary row per target.
@@ -110,6 +114,8 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
                                  "everything in OUT: pass one of them")
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
+        if truncate_dim is not None:
+            spec = spec.truncated(truncate_dim)
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
         previous = export_to_add_to(out, spec) if add else None
     created = missing_ancestors(out.parent)  # removed again if the export fails
@@ -270,6 +276,8 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     manifest["checked_texts"] = record
     with _step(progress, "reading the model"):
         spec = read_model(source)  # export's checks, before SentenceTransformer loads (and unpickles) anything
+        if manifest.get("truncate_dim") is not None:
+            spec = spec.truncated(manifest["truncate_dim"])
     with _step(progress, "running the reference model"):
         reference = kind.reference(spec)
         expected = kind.expected(reference, texts)

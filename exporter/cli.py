@@ -63,6 +63,11 @@ def _export_parser() -> argparse.ArgumentParser:
                              "language): one JSON string per line, or plain lines in a .txt (a CrossEncoder: one JSON "
                              "[query, document] pair per line); the manifest records how many and the file's sha256, "
                              "not the texts")
+    parser.add_argument("--truncate-dim", type=_truncate_dim, default=None, metavar="N",
+                        help="export the first N dimensions of the embedding (Matryoshka models), what "
+                             "SentenceTransformer(MODEL_DIR, truncate_dim=N).encode returns: sentence_embedding "
+                             "[batch, N] in every target, checked against it; 1 to the model's dimension (default: "
+                             "the model's own, its config's truncate_dim when it holds one)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
     serving = parser.add_argument_group("serving layouts (triton, tfserving targets)")
     serving.add_argument("--name", default=None, metavar="NAME",
@@ -97,6 +102,21 @@ def _max_batch_size(text: str) -> int:
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return size
+
+
+def _truncate_dim(text: str) -> int:
+    """Return ``--truncate-dim``'s value; argparse prints the problem (exit 2) before the model is read (one over the
+    model's dimension is refused once it is read, with the same exit code)."""
+    from .runtime.truncation import truncate_dim_problem
+
+    try:
+        dim: Any = int(text)
+    except ValueError:
+        dim = text
+    problem = truncate_dim_problem(dim)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return dim
 
 
 def _serving_options(args: argparse.Namespace) -> dict:
@@ -300,7 +320,7 @@ def _run_export(export: Any, argv: list[str]) -> int:
     start = time.perf_counter()
     result = export(args.model_dir, args.output, targets=args.targets, force=args.force, add=args.add,
                     texts=args.texts, check=not args.no_check, opset=args.opset, variants=not args.no_variants,
-                    options=_serving_options(args), progress=_progress(args.quiet))
+                    options=_serving_options(args), progress=_progress(args.quiet), truncate_dim=args.truncate_dim)
     print(format_table(result.rows))
     for name, why in result.skipped.items():
         print(f"skipped {name}: {'; '.join(why)}")

@@ -5,7 +5,7 @@ and the tokenizer can be converted, and fails once with every problem it found.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,12 @@ import torch
 from . import kinds, model_folder
 from . import modules as module_registry
 from . import tokenizers as tokenizer_registry
-from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError
+from .errors import InvalidModelError, InvalidOptionError, ModelNotFoundError, UnsupportedModelError
 from .files import read_json, sha256_of, weights_file
 from .modules import ModuleConverter, ModuleEntry
 from .modules.transformer import TransformerConfig
+from .modules.truncate import Truncate
+from .runtime.truncation import truncate_dim_problem
 from .tokenizers.shared.family import TokenizerSpec
 
 
@@ -38,6 +40,8 @@ class ModelSpec:
     kind: str = "embedding"
     #: what the kind adds to the modules: the reranker's classifier head (exporter.kinds.reranker.ClassifierHead)
     head: Any = None
+    #: the slice taken after the last module (SentenceTransformer(truncate_dim=N)); ``embedding_dim`` is then N
+    truncate_dim: int | None = None
 
     @property
     def transformer(self) -> TransformerConfig:
@@ -48,12 +52,35 @@ class ModelSpec:
         built = [module.build() for module in self.modules]
         if self.prompt_length and not self.modules[1].config.include_prompt:
             built[1].prompt_length = self.prompt_length
+        if self.truncate_dim is not None:
+            built.append(Truncate(self.truncate_dim))
         return torch.nn.Sequential(*built).eval()
 
     def describe(self) -> list[dict[str, Any]]:
         """Return one manifest row per module."""
         return [{"type": m.entry.type_name, "path": m.entry.folder.name if m.entry.folder != self.path else "",
                  **m.describe()} for m in self.modules]
+
+    @property
+    def source_dim(self) -> int:
+        """Return the size of the last module's embeddings, before ``truncate_dim``."""
+        return self.embedding_dim if self.truncate_dim is None else _embedding_dim(self.modules, [])
+
+    def truncated(self, truncate_dim: Any) -> "ModelSpec":
+        """Return this spec exporting the first ``truncate_dim`` dimensions, as SentenceTransformer(path,
+        truncate_dim=N) encodes (a truncate_dim the model's config holds is replaced, as sentence-transformers does).
+
+        Raises:
+            InvalidOptionError: a model without a sentence embedding (a CrossEncoder), or a truncate_dim that is
+                not a whole number from 1 to the model's dimension.
+        """
+        if self.kind != "embedding":
+            raise InvalidOptionError(f"--truncate-dim (truncate_dim=) slices a sentence embedding; {self.path} is a "
+                                     f"{self.kind} model, whose outputs are not truncated: leave it out")
+        problem = truncate_dim_problem(truncate_dim, self.source_dim)
+        if problem:
+            raise InvalidOptionError(f"--truncate-dim (truncate_dim=) {problem}")
+        return replace(self, truncate_dim=int(truncate_dim), embedding_dim=int(truncate_dim))
 
 
 def default_model_path() -> Path:
@@ -128,6 +155,23 @@ def _embedding_dim(converters: list[ModuleConverter], problems: list[str]) -> in
 def weight_hashes(path: Path, converters: list[ModuleConverter]) -> dict[str, str]:
     files = {weights_file(c.entry.folder) for c in converters} - {None}
     return {str(f.relative_to(path)): sha256_of(f) for f in sorted(files)}
+
+
+def with_stored_truncate_dim(spec: ModelSpec) -> ModelSpec:
+    """Return ``spec`` truncated to the ``truncate_dim`` of its folder's config_sentence_transformers.json, which
+    SentenceTransformer(path) applies when it is not given one (a value over the dimension changes nothing there).
+
+    Raises:
+        InvalidModelError: a stored truncate_dim that is not a whole number from 1.
+    """
+    where = spec.path / "config_sentence_transformers.json"
+    stored = (read_json(where, required=False) or {}).get("truncate_dim")
+    if stored is None:
+        return spec
+    problem = truncate_dim_problem(stored)
+    if problem:
+        raise InvalidModelError(f"{where}: truncate_dim {problem} (or remove it)")
+    return spec.truncated(min(stored, spec.embedding_dim))
 
 
 def read_model(path: str | Path | None = None) -> ModelSpec:

@@ -119,6 +119,9 @@ def identity_differences(current: dict[str, Any], previous: dict[str, Any]) -> l
                                                             else f"is only in the {where}'s"))
         elif now != recorded:
             differences.append(f"{key} differs")
+    if current.get("truncate_dim") != previous.get("truncate_dim"):  # the same model, sliced to another size
+        differences.append(f"truncate_dim: {previous.get('truncate_dim')} in the export, {current.get('truncate_dim')} "
+                           "now (pass the export's --truncate-dim)")
     return differences
 
 

@@ -21,9 +21,9 @@ class Embedding(Kind):
         return True
 
     def read(self, path: Path) -> Any:
-        from ..model import read_embedding_model
+        from ..model import read_embedding_model, with_stored_truncate_dim
 
-        return read_embedding_model(path)
+        return with_stored_truncate_dim(read_embedding_model(path))
 
     def onnx_tokenizer(self, spec: Any, *, opset: int, ir_version: int) -> Any:
         from ..tokenizers.shared.framing_onnx import tokenizer_model
@@ -49,7 +49,7 @@ class Embedding(Kind):
         return parity_texts_with(source)
 
     def reference(self, spec: Any) -> ReferenceRunner:
-        return ReferenceRunner(spec.path)
+        return ReferenceRunner(spec.path, truncate_dim=spec.truncate_dim)
 
     def expected(self, reference: ReferenceRunner, inputs: list[str]) -> Any:
         return reference.encode(inputs)

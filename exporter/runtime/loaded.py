@@ -17,6 +17,7 @@ from ..errors import InvalidInputError
 from .artifacts import artifact
 from .manifest import read_manifest
 from .runners import DEFAULT_BATCH_SIZE, checked_batch_size, checked_pairs, checked_texts, in_batches
+from .truncation import truncate_dim_problem, truncated
 
 #: SentenceTransformer.encode's keyword arguments that have no meaning for an export, and why
 NOT_HERE = {
@@ -25,7 +26,6 @@ NOT_HERE = {
     "device": "pass providers= (and threads=) to exporter.load",
     "output_value": "an export returns sentence embeddings only",
     "precision": "choose a quantized file with exporter.load(OUT, target='onnx:int8')",
-    "truncate_dim": "slice the result ([:, :dim]) and normalize it again",
     "pool": "run one model per process",
     "chunk_size": "use batch_size",
 }
@@ -84,11 +84,29 @@ class ExportedModel(_Opened):
     rank = predict
 
     def get_sentence_embedding_dimension(self) -> int:
+        """Return the size of the embeddings, after the export's truncate_dim (as SentenceTransformer's)."""
         return int(self.manifest["output"]["shape"][1])
+
+    @property
+    def truncate_dim(self) -> int | None:
+        """Return the truncate_dim the export was written with (None: none), as SentenceTransformer.truncate_dim."""
+        return self.manifest.get("truncate_dim")
+
+    def _checked_truncate_dim(self, truncate_dim: Any) -> int | None:
+        """Return ``encode``'s truncate_dim, or raise InvalidInputError when the export cannot give it."""
+        if truncate_dim is None:
+            return None
+        dimension = self.get_sentence_embedding_dimension()
+        problem = truncate_dim_problem(truncate_dim, dimension)
+        if problem:
+            raise InvalidInputError(f"encode(truncate_dim=...) {problem} (the export holds {dimension}"
+                                    + (f", truncated at export from {self.manifest['source']['embedding_dim']}"
+                                       if self.truncate_dim is not None else "") + ")")
+        return int(truncate_dim)
 
     def encode(self, sentences: str | Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
                show_progress_bar: bool | None = None, convert_to_numpy: bool = True, convert_to_tensor: bool = False,
-               normalize_embeddings: bool = False, **unsupported: Any) -> Any:
+               normalize_embeddings: bool = False, truncate_dim: int | None = None, **unsupported: Any) -> Any:
         """Return the sentence embeddings: float32 [N, D] numpy (one text: [D]), as SentenceTransformer.encode.
 
         Args:
@@ -97,16 +115,19 @@ class ExportedModel(_Opened):
             show_progress_bar: a bar over the texts (tqdm when installed).
             convert_to_numpy: False returns a list of 1-D arrays.
             convert_to_tensor: a torch tensor (needs torch).
-            normalize_embeddings: L2-normalize each embedding.
+            normalize_embeddings: L2-normalize each embedding (after truncate_dim, as SentenceTransformer does).
+            truncate_dim: keep the first ``truncate_dim`` dimensions (Matryoshka), at most the export's
+                (:meth:`get_sentence_embedding_dimension`); None: all of them.
 
         Raises:
             InvalidInputError: a keyword argument that has no meaning for an export (named, with what to do),
-                or input that is not a str or a list of str.
+                a truncate_dim over the export's dimension, or input that is not a str or a list of str.
         """
         if unsupported:
             raise InvalidInputError("; ".join(f"encode({name}=...) is not supported here: "
                                               f"{NOT_HERE.get(name, 'SentenceTransformer.encode has no such argument')}"
                                               for name in unsupported))
+        truncate_dim = self._checked_truncate_dim(truncate_dim)
         single = isinstance(sentences, str)
         texts = checked_texts([sentences] if single else sentences)
         bar = _progress_bar(len(texts)) if show_progress_bar else None
@@ -120,8 +141,7 @@ class ExportedModel(_Opened):
         embeddings = in_batches(encode_batch, texts, batch_size)
         if bar is not None:
             bar.close()
-        if normalize_embeddings:
-            embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        embeddings = truncated(embeddings, truncate_dim, normalize=normalize_embeddings)
         if convert_to_tensor:
             try:
                 import torch

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactNotFoundError, InvalidManifestError
+from .truncation import truncate_dim_problem
 
 MANIFEST = "manifest.json"
 
@@ -67,6 +68,8 @@ def manifest_problems(data: Any) -> list[str]:
     problems = _field_problems(data, FIELDS)
     if data.get("kind", "embedding") not in KINDS:
         problems.append(f"kind: {json.dumps(data['kind'])[:40]}; this version of st-exporter reads {', '.join(KINDS)}")
+    if "truncate_dim" in data and truncate_dim_problem(data["truncate_dim"]):  # optional: exports with truncation
+        problems.append(f"truncate_dim: {truncate_dim_problem(data['truncate_dim'])}")
     for name, entry in (data["targets"].items() if isinstance(data.get("targets"), dict) else ()):
         problems += _target_problems(name, entry)
     return problems

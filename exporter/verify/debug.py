@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -47,6 +47,8 @@ def drift_by_stage(model_dir: str | Path | None, texts: Sequence[str], *,
         export_dir: an export whose ``onnx/tokenizer.onnx`` is compared too.
     """
     spec = read_model(model_dir)
+    if spec.truncate_dim is not None:  # one stage per module: the reference's modules' outputs are not truncated
+        spec = replace(spec, truncate_dim=None, embedding_dim=spec.source_dim)
     reference = ReferenceRunner(spec.path)
     tokens = reference.tokenize(list(texts))
     tokens.setdefault("token_type_ids", np.zeros_like(tokens["input_ids"]))

@@ -18,7 +18,7 @@ from ..runtime.runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in
 class ReferenceRunner:
     """``SentenceTransformer.encode`` on the source model (the ground truth)."""
 
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu"):
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", truncate_dim: int | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -26,7 +26,7 @@ class ReferenceRunner:
         hf_logging.disable_progress_bar()
 
         self.model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=False,
-                                         local_files_only=True)
+                                         local_files_only=True, truncate_dim=truncate_dim)
         self.name = f"sentence-transformers ({device})"
 
     def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:

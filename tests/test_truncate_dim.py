@@ -3,8 +3,9 @@
 slices further as sentence-transformers does (slice after the last module, a Normalize module included; normalize
 again only for ``normalize_embeddings=True``).
 
-Two tiny models, each exported once: with a Normalize module to every target (the truncated vector is then not
-unit-norm, as in sentence-transformers), and Dense without Normalize to onnx.
+Two tiny models, each exported once: with a Normalize module to onnx, savedmodel and tflite (the truncated vector
+is then not unit-norm, as in sentence-transformers), and Dense without Normalize to onnx. The serving layouts copy
+those files; their configs are read for the truncated size.
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import exporter
 from exporter.cli import main
 from exporter.errors import InvalidInputError, InvalidModelError, InvalidOptionError, OutputExistsError
 from exporter.model import read_model
+from targets.savedmodel import signature_io
 
 #: the models, their export's targets and truncate_dim (HIDDEN 32 in tests/model_factory.py; the Dense gives 20)
-MODELS = {"normalize": (dict(), "onnx,savedmodel,tflite,triton,tfserving", 12),
+MODELS = {"normalize": (dict(), "onnx,savedmodel,tflite", 12),
           "no_normalize": (dict(dense=((20, "Tanh", True),), normalize=False), "onnx", 7)}
 #: the target → max |Δ| against SentenceTransformer held here (tflite: XNNPACK's kernels, as targets/tflite.py's bar)
 TOLERANCE = {"onnx": 1e-5, "savedmodel": 1e-5, "tflite": 1e-4}
@@ -48,6 +50,19 @@ def truncated(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def loaded(truncated):
+    """Return get(name, target) → exporter.load of the model's export, each opened once."""
+    cache = {}
+
+    def get(name: str, target: str):
+        if (name, target) not in cache:
+            cache[name, target] = exporter.load(truncated(name)[2].out, target)
+        return cache[name, target]
+
+    return get
+
+
+@pytest.fixture(scope="module")
 def sentence_transformer():
     from sentence_transformers import SentenceTransformer
 
@@ -69,24 +84,33 @@ def test_every_target_is_checked_against_sentence_transformer_truncated(truncate
     assert result.manifest["output"]["shape"] == ["batch", dim]
     assert result.manifest["source"]["embedding_dim"] == read_model(model).embedding_dim > dim
     for row in result.rows:
-        embeddings = row.parity.get("embeddings")
-        if embeddings:  # the layouts (triton, tfserving) run their served models, onnx and savedmodel's files
-            assert embeddings["passed"] and embeddings["texts"] > 80, row.target
+        assert row.parity["embeddings"]["passed"] and row.parity["embeddings"]["texts"] > 80, row.target
+
+
+def test_serving_layouts_declare_the_truncated_size(tiny_model):
+    from targets.tfserving import rest_examples
+    from targets.triton import _served_io, http_example
+
+    spec = read_model(tiny_model("truncate_normalize", **MODELS["normalize"][0])).truncated(5)
+    assert signature_io(spec) == (["text"], {"sentence_embedding": 5})  # savedmodel's and tflite's signature
+    assert _served_io(spec, batching=True)["outputs"] == {"sentence_embedding": [5]}  # Triton's config.pbtxt dims
+    assert http_example("m", spec)["response"]["outputs"][0]["shape"] == [2, 5]
+    assert "one list of 5 floats per text" in rest_examples("m", spec)["row"]["response"]["predictions"]
 
 
 @pytest.mark.parametrize("target, name", [("onnx", "normalize"), ("savedmodel", "normalize"), ("tflite", "normalize"),
                                           ("onnx", "no_normalize")])
 @pytest.mark.parametrize("normalize_embeddings", [False, True])
-def test_load_encodes_as_sentence_transformer_with_truncate_dim(truncated, sentence_transformer, target, name,
+def test_load_encodes_as_sentence_transformer_with_truncate_dim(truncated, loaded, sentence_transformer, target, name,
                                                                 normalize_embeddings):
     model, dim, result = truncated(name)
     reference = sentence_transformer(model, dim)
-    loaded = exporter.load(result.out, target)
+    loaded = loaded(name, target)
     got = loaded.encode(TEXTS, normalize_embeddings=normalize_embeddings)
     expected = reference.encode(TEXTS, normalize_embeddings=normalize_embeddings)
     assert got.shape == expected.shape == (len(TEXTS), dim)
     assert np.abs(got - expected).max() <= TOLERANCE[target]
-    assert loaded.get_sentence_embedding_dimension() == reference.get_sentence_embedding_dimension() == dim
+    assert loaded.get_sentence_embedding_dimension() == reference.get_embedding_dimension() == dim
     assert loaded.truncate_dim == dim
     norms = np.linalg.norm(got, axis=1)
     if normalize_embeddings:
@@ -97,10 +121,10 @@ def test_load_encodes_as_sentence_transformer_with_truncate_dim(truncated, sente
 
 @pytest.mark.parametrize("target", ["onnx", "savedmodel"])
 @pytest.mark.parametrize("normalize_embeddings", [False, True])
-def test_encode_truncate_dim_slices_the_export_further_as_sentence_transformer(truncated, sentence_transformer, target,
-                                                                              normalize_embeddings):
+def test_encode_truncate_dim_slices_the_export_further_as_sentence_transformer(truncated, loaded, sentence_transformer,
+                                                                              target, normalize_embeddings):
     model, dim, result = truncated("normalize")
-    loaded = exporter.load(result.out, target)
+    loaded = loaded("normalize", target)
     for smaller in (1, 5, dim):
         got = loaded.encode(TEXTS, truncate_dim=smaller, normalize_embeddings=normalize_embeddings)
         expected = sentence_transformer(model).encode(TEXTS, truncate_dim=smaller,
@@ -111,9 +135,9 @@ def test_encode_truncate_dim_slices_the_export_further_as_sentence_transformer(t
     assert one.shape == (3,)
 
 
-def test_encode_refuses_a_truncate_dim_the_export_does_not_hold(truncated):
+def test_encode_refuses_a_truncate_dim_the_export_does_not_hold(truncated, loaded):
     model, dim, result = truncated("normalize")
-    loaded = exporter.load(result.out)
+    loaded = loaded("normalize", "onnx")
     full = read_model(model).embedding_dim
     with pytest.raises(InvalidInputError, match=rf"{dim + 1} is more than the {dim} dimensions.*truncated at export "
                                                 rf"from {full}"):

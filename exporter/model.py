@@ -17,9 +17,9 @@ from . import tokenizers as tokenizer_registry
 from .errors import InvalidModelError, InvalidOptionError, ModelNotFoundError, UnsupportedModelError
 from .files import read_json, sha256_of, weights_file
 from .modules import ModuleConverter, ModuleEntry
-from .modules.transformer import TransformerConfig
 from .modules.truncate import Truncate
 from .runtime.truncation import truncate_dim_problem
+from .modules.transformer import TransformerConfig
 from .tokenizers.shared.family import TokenizerSpec
 
 

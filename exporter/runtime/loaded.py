@@ -83,10 +83,6 @@ class ExportedModel(_Opened):
 
     rank = predict
 
-    def get_sentence_embedding_dimension(self) -> int:
-        """Return the size of the embeddings, after the export's truncate_dim (as SentenceTransformer's)."""
-        return int(self.manifest["output"]["shape"][1])
-
     @property
     def truncate_dim(self) -> int | None:
         """Return the truncate_dim the export was written with (None: none), as SentenceTransformer.truncate_dim."""
@@ -103,6 +99,9 @@ class ExportedModel(_Opened):
                                     + (f", truncated at export from {self.manifest['source']['embedding_dim']}"
                                        if self.truncate_dim is not None else "") + ")")
         return int(truncate_dim)
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return int(self.manifest["output"]["shape"][1])
 
     def encode(self, sentences: str | Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
                show_progress_bar: bool | None = None, convert_to_numpy: bool = True, convert_to_tensor: bool = False,
@@ -127,9 +126,9 @@ class ExportedModel(_Opened):
             raise InvalidInputError("; ".join(f"encode({name}=...) is not supported here: "
                                               f"{NOT_HERE.get(name, 'SentenceTransformer.encode has no such argument')}"
                                               for name in unsupported))
-        truncate_dim = self._checked_truncate_dim(truncate_dim)
         single = isinstance(sentences, str)
         texts = checked_texts([sentences] if single else sentences)
+        truncate_dim = self._checked_truncate_dim(truncate_dim)
         bar = _progress_bar(len(texts)) if show_progress_bar else None
 
         def encode_batch(batch: list[str]) -> np.ndarray:

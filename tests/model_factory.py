@@ -382,15 +382,3 @@ def build_static_model(folder: Path, *, vocab: str = "uncased", dim: int = 16, n
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
     return folder
 
-
-def distill_static_model(folder: Path, source: Path | None = None) -> Path:
-    """Write a static embedding distilled by model2vec from ``source`` (None: the bundled all-MiniLM-L6-v2) into
-    ``folder``, float32, 256 dimensions, and return it (about 20 s on 2 cores: every vocabulary piece is encoded).
-
-    The folder is both a model2vec ``StaticModel`` and a ``SentenceTransformer`` (StaticEmbedding → Normalize).
-    """
-    from model2vec.distill import distill
-
-    distill(str(source or default_model_path()), device="cpu", quantize_to="float32",
-            pca_dims=256).save_pretrained(str(folder))
-    return folder

@@ -126,3 +126,8 @@ def test_a_serving_layout_is_refused_by_name_before_anything_is_built(static_exp
     with pytest.raises(UnsupportedModelError, match="triton: static export not implemented yet"):
         exporter.export(static_export[0], tmp_path / "out", targets=["triton"])
     assert not (tmp_path / "out").exists()
+
+
+def test_check_reruns_parity_against_sentence_transformer(static_export):
+    result = exporter.check(static_export[1])
+    assert result.passed, [row.target for row in result.rows]

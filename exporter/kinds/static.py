@@ -19,13 +19,12 @@ import torch
 from ..errors import InvalidModelError, UnsupportedModelError
 from ..files import load_state_dict, read_json, weights_file
 from ..modules import ModuleConverter, ModuleEntry
+from ..tokenizers.shared.family import UNTRUNCATED
 from . import register, st_model_type
 from .embedding import Embedding
 
 #: the module chain a static model may have
 SUPPORTED_CHAIN = "StaticEmbedding, optionally followed by Normalize"
-#: max_seq_length of a tokenizer.json without truncation: no text is cut
-UNTRUNCATED = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ GRAPHS = ("onnx", "tf", "tflite")
 EMITTER_OF = {"onnx": "onnx", "tf": "tf", "tflite": "tf"}
 
 
+#: ``Framing.max_seq_length`` of a tokenizer that cuts no text (a tokenizer.json without truncation, read with
+#: ``specials=False``)
+UNTRUNCATED = 2**31 - 1
+
 #: the reference's pair truncation strategies (transformers' names), all reproduced by the pair framing
 PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")
 
@@ -103,8 +107,9 @@ class Framing:
 
     def describe(self) -> dict[str, Any]:
         if not self.specials:
-            return {"template": self.template, "special_tokens": "none (add_special_tokens=False)",
-                    "max_seq_length": self.max_seq_length, "truncation": "right, to max_seq_length pieces",
+            return {"template": self.template, "add_special_tokens": False,
+                    "max_seq_length": None if self.max_seq_length == UNTRUNCATED else self.max_seq_length,
+                    "truncation": "right, to max_seq_length pieces" if self.max_seq_length != UNTRUNCATED else "none",
                     "padding": "to the longest (the mask keeps pads out of the mean)"}
         return {"template": self.template, "prefix_ids": list(self.prefix), "suffix_ids": list(self.suffix),
                 "pad_id": self.pad_id, "max_seq_length": self.max_seq_length, "token_type_ids": "all 0",

@@ -186,7 +186,7 @@ def read_static_model(path: Path) -> Any:
 class Static(Embedding):
     name = "static"
     order = 50
-    targets = ("onnx", "savedmodel", "tflite")
+    targets = None  # every target: onnx, savedmodel, tflite (its families), triton, tfserving
     no_variants = "a static embedding is a table lookup and a mean: no encoder to optimize or quantize"
 
     @classmethod

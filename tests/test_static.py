@@ -131,3 +131,10 @@ def test_a_module_after_the_static_embedding_other_than_normalize_is_refused_by_
 def test_check_reruns_parity_against_sentence_transformer(static_export):
     result = exporter.check(static_export[1])
     assert result.passed, [row.target for row in result.rows]
+
+
+def test_stages_are_refused_by_name_for_a_static_embedding(static_export):
+    from exporter.verify.debug import drift_by_stage
+
+    with pytest.raises(UnsupportedModelError, match="--stages: a static embedding has no stages to bisect"):
+        drift_by_stage(static_export[0], ["hello"])

@@ -86,8 +86,12 @@ def test_tokens_are_the_pieces_alone_cut_where_the_tokenizer_json_cuts(static_ex
         np.testing.assert_array_equal(tokens[name], want[name])
 
 
-def test_an_empty_batch_returns_zero_rows(static_export):
-    assert exporter.load(static_export[1], "onnx").encode([]).shape == (0, 16)
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_empty_batch_and_a_batch_of_empty_texts_embed_as_sentence_transformer(static_export, static_reference,
+                                                                                  target):
+    runner = targets.get(target).runners(static_export[1])["model"]
+    assert runner.encode([]).shape == (0, 16)
+    np.testing.assert_array_equal(runner.encode(["", ""]), static_reference.encode(["", ""]))
 
 
 def test_a_bpe_static_embedding_matches_on_onnx_and_its_tflite_is_refused_by_name(tmp_path):

@@ -88,6 +88,8 @@ def string_encoder_module(spec: Any) -> Any:
     """
     if spec.kind == "reranker":
         return string_pair_module(spec)
+    if spec.kind == "static":
+        return string_static_module(spec)
     import tensorflow as tf
 
     from exporter.tokenizers.shared.framing_tf import TokenizerTF
@@ -149,6 +151,42 @@ def string_pair_module(spec: Any) -> Any:
     return StringPairScorer()
 
 
+def string_static_module(spec: Any) -> Any:
+    """Return a static embedding's in-memory ``tf.Module``: the family's tokenizer framed without special tokens, the
+    rows of the ids gathered and averaged over the mask (a text without pieces: the zero vector), then normalized
+    where the model has a Normalize. No onnx-tf: a gather and two sums, all TFLite builtins."""
+    import tensorflow as tf
+
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
+
+    normalize = [m.class_name for m in spec.modules[1:]] == ["Normalize"]
+
+    class StringStaticEncoder(tf.Module):
+        def __init__(self):
+            super().__init__(name="st_exporter")
+            self.tokenizer = TokenizerTF(spec.tokenizer)
+            self.table = tf.Variable(spec.modules[0].weights().numpy(), trainable=False, name="embedding")
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def tokenize(self, text):
+            return self.tokenizer.tokenize(_one_dimensional(text))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def serving_default(self, text):
+            tokens = self.tokenizer.tokenize(_one_dimensional(text))
+            # expand_dims, not [:, :, None]: a StridedSlice with new_axis_mask has no TFLite builtin
+            mask = tf.expand_dims(tf.cast(tokens["attention_mask"], tf.float32), -1)
+            summed = tf.reduce_sum(tf.gather(self.table, tokens["input_ids"]) * mask, axis=1)
+            embedding = summed / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+            if normalize:  # torch.nn.functional.normalize: x / max(||x||, 1e-12); the zero vector stays zero even
+                # where a float16 file has rounded 1e-12 to 0
+                norm = tf.norm(embedding, axis=1, keepdims=True)
+                embedding = tf.where(norm > 0, embedding / tf.maximum(norm, 1e-12), tf.zeros_like(embedding))
+            return {"sentence_embedding": embedding}
+
+    return StringStaticEncoder()
+
+
 @register
 class SavedModelTarget(Target):
     """TF Serving, TF/Keras graphs: a SavedModel whose ``serving_default`` takes strings."""
@@ -172,7 +210,8 @@ class SavedModelTarget(Target):
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         return BuildResult(files=files, details={
             "custom_ops": custom_ops(folder),
-            "encoder": f"onnx-tf from encoder.onnx exported at opset {ONNX_TF_OPSET}",
+            "encoder": "tf.gather of the embedding table, masked mean" if spec.kind == "static" else
+            f"onnx-tf from encoder.onnx exported at opset {ONNX_TF_OPSET}",
             "signatures": signatures_described(spec),
             "load_with": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
             "prompt": {"text": spec.prompt, "in": "serving_default",

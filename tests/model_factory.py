@@ -354,3 +354,31 @@ def _set_model_max_length(folder: Path, length: int) -> None:
     config = json.loads(path.read_text())
     config["model_max_length"] = length
     path.write_text(json.dumps(config))
+
+
+def build_static_model(folder: Path, *, vocab: str = "uncased", dim: int = 16, normalize: bool = True,
+                       max_length: int | None = 24, seed: int = 0) -> Path:
+    """Write a tiny random static embedding (sentence-transformers' ``StaticEmbedding``, then ``Normalize``) on one
+    of the factory's vocabularies and return ``folder``.
+
+    Args:
+        max_length: the pieces its tokenizer.json keeps (the truncation StaticEmbedding leaves on: model2vec writes
+            512); None writes no truncation.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
+    backend = _tokenizer(vocab, folder / "_vocab").backend_tokenizer
+    if max_length is None:
+        backend.no_truncation()
+    else:
+        backend.enable_truncation(max_length)
+    torch.manual_seed(seed)
+    weights = torch.randn(backend.get_vocab_size(), dim)
+    weights[:5] = 0  # [PAD] [unused0..3]: zero rows, so a text of only those is the zero vector (Normalize keeps it)
+    modules = [StaticEmbedding(backend, embedding_weights=weights)] + ([Normalize()] if normalize else [])
+    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    shutil.rmtree(folder / "_vocab", ignore_errors=True)
+    return folder
+

@@ -2,7 +2,9 @@
 
 A folder is one of sentence-transformers' model classes (``config_sentence_transformers.json`` ``model_type``):
 ``SentenceTransformer`` (the *embedding* kind: ``text`` in, ``sentence_embedding`` out) or ``CrossEncoder``
-(the *reranker* kind: ``query`` and ``document`` in, ``score`` and ``logits`` out). A kind subclasses
+(the *reranker* kind: ``query`` and ``document`` in, ``score`` and ``logits`` out); a ``SentenceTransformer`` whose
+first module is a ``StaticEmbedding`` (model2vec) is the *static* kind (``text`` in, ``sentence_embedding`` out,
+no special tokens, an embedding-bag mean). A kind subclasses
 :class:`Kind` in ``exporter/kinds/<kind>.py`` with :func:`register`; the model reader, the targets, the manifest
 and the parity check ask it (``kinds.get(spec.kind)``) for what differs, instead of testing the kind's name.
 The runtime side (``exporter.load``) reads ``manifest["kind"]`` and keeps its own table (it imports no builder).
@@ -107,7 +109,7 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Kind:
-    """Return the kind called ``name`` ("embedding", "reranker")."""
+    """Return the kind called ``name`` ("embedding", "reranker", "static")."""
     _load_all()
     return _KINDS[name]()
 

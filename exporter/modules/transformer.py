@@ -29,6 +29,8 @@ class TransformerConfig:
     #: how the tokenizer is called to cut a (query, document) pair: ``processing_kwargs["text"]["truncation"]``
     #: where the settings give it, else sentence-transformers' "longest_first"
     pair_truncation: Any = "longest_first"
+    #: False where the tokenizer is called with ``add_special_tokens=False`` (a ``StaticEmbedding``'s settings)
+    specials: bool = True
 
 
 #: where sentence-transformers reads the Transformer's settings, the first file found (2.x named some per architecture)

@@ -280,7 +280,8 @@ class ExportedReranker(_Opened):
 
 
 #: the class ``load`` returns for each kind of :data:`exporter.runtime.manifest.KINDS`
-LOADED = {"embedding": ExportedModel, "reranker": ExportedReranker}
+LOADED = {"embedding": ExportedModel, "reranker": ExportedReranker,
+          "static": ExportedModel}  # a static embedding (model2vec) is encoded as any SentenceTransformer
 
 
 def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,

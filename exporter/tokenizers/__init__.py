@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from typing import Any
 
 from ..modules.transformer import TransformerConfig
 from .reference import prompt_length, reference_tokenizer, vocabulary_problems
@@ -29,10 +30,14 @@ def families() -> dict[str, Family]:
     return registry()
 
 
-def read_tokenizer(transformer: TransformerConfig, problems: list[str]) -> TokenizerSpec | None:
-    """Return the spec of the model's tokenizer, or None after appending why it is unsupported."""
+def read_tokenizer(transformer: TransformerConfig, problems: list[str], reference: Any = None) -> TokenizerSpec | None:
+    """Return the spec of the model's tokenizer, or None after appending why it is unsupported.
+
+    ``reference``: the tokenizer the model runs, where it is not transformers' tokenizer of the folder
+    (a ``StaticEmbedding`` runs its ``tokenizer.json`` as a ``tokenizers.Tokenizer``; see :func:`reference_tokenizer`).
+    """
     by_model_type = {model_type: family for family in families().values() for model_type in family.model_types}
-    tokenizer = reference_tokenizer(transformer)
+    tokenizer = reference_tokenizer(transformer) if reference is None else reference
     mismatch = vocabulary_problems(transformer, tokenizer)
     problems.extend(mismatch)  # reported with any family problem below
     data = json.loads(tokenizer.backend_tokenizer.to_str())

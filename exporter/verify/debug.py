@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..graphs.encoder import export_encoder, stage_names
+from ..errors import UnsupportedModelError
 from ..model import read_model
 from ..runtime.onnx import OnnxRunner, ort_session
 from .reference import ReferenceRunner
@@ -47,6 +48,9 @@ def drift_by_stage(model_dir: str | Path | None, texts: Sequence[str], *,
         export_dir: an export whose ``onnx/tokenizer.onnx`` is compared too.
     """
     spec = read_model(model_dir)
+    if spec.kind == "static":
+        raise UnsupportedModelError(["--stages: a static embedding has no stages to bisect (its table's mean is the "
+                                     "embedding); st-export check compares its token ids and embeddings"])
     if spec.truncate_dim is not None:  # one stage per module: the reference's modules' outputs are not truncated
         spec = replace(spec, truncate_dim=None, embedding_dim=spec.source_dim)
     reference = ReferenceRunner(spec.path)

@@ -44,6 +44,24 @@ class ReferenceRunner:
         return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
 
 
+class StaticReferenceRunner(ReferenceRunner):
+    """``SentenceTransformer.encode`` of a static embedding; ``tokenize`` pads the ids its ``StaticEmbedding`` feeds
+    the embedding bag (``preprocess``: no special tokens, the tokenizer.json's truncation) with 0."""
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        features = self.model[0].preprocess(checked_texts(texts))
+        ids, offsets = features["input_ids"].numpy(), features["offsets"].numpy()
+        ends = np.append(offsets[1:], len(ids)) if len(offsets) else offsets
+        lengths = ends - offsets
+        width = int(lengths.max(initial=0))
+        input_ids = np.zeros((len(offsets), width), np.int64)
+        mask = np.zeros((len(offsets), width), np.int64)
+        for row, (start, length) in enumerate(zip(offsets, lengths, strict=True)):
+            input_ids[row, :length] = ids[start:start + length]
+            mask[row, :length] = 1
+        return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(mask)}
+
+
 class CrossEncoderRunner:
     """``CrossEncoder.predict`` on the source model (the reranker's ground truth)."""
 

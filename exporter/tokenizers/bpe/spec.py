@@ -171,7 +171,8 @@ class BpeSpec(TokenizerSpec):
                             "vocabularies with every byte")
         framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
                                where=where, problems=problems,
-                               pair_truncation=transformer.pair_truncation)
+                               pair_truncation=transformer.pair_truncation,
+                               specials=transformer.specials)
         specials = []
         for added in data.get("added_tokens", []):
             if added.get("single_word") or added.get("rstrip"):

@@ -39,6 +39,10 @@ GRAPHS = ("onnx", "tf", "tflite")
 EMITTER_OF = {"onnx": "onnx", "tf": "tf", "tflite": "tf"}
 
 
+#: ``Framing.max_seq_length`` of a tokenizer that cuts no text (a tokenizer.json without truncation, read with
+#: ``specials=False``)
+UNTRUNCATED = 2**31 - 1
+
 #: the reference's pair truncation strategies (transformers' names), all reproduced by the pair framing
 PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")
 
@@ -83,6 +87,8 @@ class Framing:
     pair_truncation: str = "longest_first"
     #: why pairs cannot be framed as the reference frames them ("" when they can)
     pair_problem: str = ""
+    #: False: the text's pieces alone, as ``encode(..., add_special_tokens=False)`` (a static embedding)
+    specials: bool = True
 
     @property
     def body(self) -> int:
@@ -100,6 +106,11 @@ class Framing:
         return self.max_seq_length - (self.pair.specials if self.pair else 0)
 
     def describe(self) -> dict[str, Any]:
+        if not self.specials:
+            return {"template": self.template, "add_special_tokens": False,
+                    "max_seq_length": None if self.max_seq_length == UNTRUNCATED else self.max_seq_length,
+                    "truncation": "right, to max_seq_length pieces" if self.max_seq_length != UNTRUNCATED else "none",
+                    "padding": "to the longest (the mask keeps pads out of the mean)"}
         return {"template": self.template, "prefix_ids": list(self.prefix), "suffix_ids": list(self.suffix),
                 "pad_id": self.pad_id, "max_seq_length": self.max_seq_length, "token_type_ids": "all 0",
                 "truncation": "right, to max_seq_length with the special tokens", "padding": "to the longest"}
@@ -217,8 +228,18 @@ def _pair_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length
     return template, strategy, problem
 
 
+def pieces_only(tokenizer: Any, *, max_seq_length: int, where: str) -> Framing:
+    """Return the framing of a tokenizer called with ``add_special_tokens=False`` (sentence-transformers'
+    ``StaticEmbedding``): the text's pieces alone, cut to ``max_seq_length``, no pair template. Rows are padded
+    with 0, which no reader sees: the mask keeps pads out of the mean."""
+    return Framing(prefix=(), suffix=(), pad_id=0,
+                   max_seq_length=max_seq_length, template="$A", specials=False,
+                   pair_problem=f"{where}: a text's pieces alone (add_special_tokens=False) frame no pair")
+
+
 def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length: int, where: str,
-                 problems: list[str], pair_truncation: Any = "longest_first") -> Framing | None:
+                 problems: list[str], pair_truncation: Any = "longest_first",
+                 specials: bool = True) -> Framing | None:
     """Return the framing of the reference's post-processor, or None after appending why it is unsupported.
 
     Args:
@@ -229,11 +250,15 @@ def read_framing(post: dict[str, Any] | None, tokenizer: Any, *, max_seq_length:
         pair_truncation: how a reranker cuts pairs, as its tokenizer is called (``CrossEncoder``: "longest_first";
             a module's ``processing_kwargs["text"]["truncation"]`` overrides it): of :data:`PAIR_TRUNCATIONS`, or
             True for "longest_first". Anything else leaves the framing without pairs (``Framing.pair_problem``).
+        specials: False where the reference is called with ``add_special_tokens=False`` (the post-processor is
+            not read: :func:`pieces_only`).
 
     Returns:
         The framing; its ``pairs`` is False (and ``pair_problem`` says why) where pairs cannot be framed exactly.
         None where a single text cannot be: the single-text problems are appended to ``problems``.
     """
+    if not specials:
+        return pieces_only(tokenizer, max_seq_length=max_seq_length, where=where)
     pieces = ([], []) if post is None else _template_pieces(post)
     if pieces == ([], []):
         problems.append(f"{where}: post-processor {json.dumps(post)} adds no special token, so a text without pieces "

@@ -192,7 +192,8 @@ class UnigramSpec(TokenizerSpec):
             problems.append(f"{where}: Unigram with byte_fallback; supported: without (XLM-RoBERTa's)")
         framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
                                where=where, problems=problems,
-                               pair_truncation=transformer.pair_truncation)
+                               pair_truncation=transformer.pair_truncation,
+                               specials=transformer.specials)
         specials = []
         for added in data.get("added_tokens", []):
             if added.get("normalized") or added.get("single_word"):

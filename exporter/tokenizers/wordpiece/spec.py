@@ -67,7 +67,8 @@ class WordPieceSpec(TokenizerSpec):
             problems.append(f"{where}: pre-tokenizer {pre!r}; supported: BertPreTokenizer")
         framing = read_framing(data.get("post_processor"), tokenizer, max_seq_length=transformer.max_seq_length,
                                where=where, problems=problems,
-                               pair_truncation=transformer.pair_truncation)
+                               pair_truncation=transformer.pair_truncation,
+                               specials=transformer.specials)
         model = data["model"]
         vocab_map: dict[str, int] = model["vocab"]
         vocab = [""] * len(vocab_map)

@@ -144,6 +144,39 @@ def roberta_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     return once_per_run(tmp_path_factory, "roberta", lambda folder: exporter.export(model, folder / "export"))
 
 
+#: the tiny CrossEncoders of tests/test_reranker.py and tests/test_reranker_serving.py, one per vocabulary (the
+#: bundled MiniLM WordPiece, multilingual-e5-small's Unigram, the trained byte-level BPE): family → (architecture,
+#: labels, how it is saved, activation_fn recorded): one label (rank) and three (predict only), both layouts; the
+#: plain folder of bpe records Tanh in config.json, as CrossEncoders before 5 did
+RERANKER_FAMILIES = {"wordpiece": ("bert", 1, "v6", None), "unigram": ("xlm-roberta", 3, "hf", None),
+                     "bpe": ("roberta", 1, "hf", "torch.nn.modules.activation.Tanh")}
+#: the served model name of the reranker exports' triton and tfserving layouts
+RERANKER_NAME = "reranker"
+
+
+@pytest.fixture(scope="session")
+def reranker_exports(tmp_path_factory):
+    """Return export(family) → (family, model folder, ExportResult): a tiny CrossEncoder exported once per run with
+    the default targets (every target the family can hold; RoBERTa/BPE has no TFLite kernel), no variants."""
+    from model_factory import build_cross_encoder
+
+    done = {}
+
+    def build(family: str, folder: Path):
+        arch, labels, fmt, activation = RERANKER_FAMILIES[family]
+        model = build_cross_encoder(folder / "model", arch=arch, num_labels=labels, fmt=fmt, activation=activation)
+        return family, model, exporter.export(model, folder / "export", variants=False,
+                                              options={"name": RERANKER_NAME})
+
+    def export(family: str):
+        if family not in done:
+            done[family] = once_per_run(tmp_path_factory, f"reranker-{family}",
+                                        lambda folder: build(family, folder))
+        return done[family]
+
+    return export
+
+
 @pytest.fixture
 def copy_of(tiny_model, tmp_path):
     """Return make(name, **options) → a fresh copy of a tiny model in ``tmp_path / "model"``, to damage."""

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import exporter  # noqa: E402
 from exporter.verify.corpus import parity_texts  # noqa: E402
 from exporter.model import default_model_path  # noqa: E402
+from exporter.runtime.runners import DEFAULT_BATCH_SIZE  # noqa: E402
 from exporter.verify.reference import ReferenceRunner  # noqa: E402
 
 
@@ -69,9 +70,29 @@ def bundled_export(tmp_path_factory) -> exporter.ExportResult:
                         lambda folder: exporter.export(None, folder / "export"))  # every target, as `make export` does
 
 
+def encoding_once(runner: ReferenceRunner) -> ReferenceRunner:
+    """Return ``runner`` with ``encode`` computed once per (texts, batch_size) in this process and copied out after.
+
+    SentenceTransformer.encode on the CPU gives the same floats for the same batches: six files compare their
+    artifacts with the bundled model's embeddings of the same corpus, eight times, ~9 s of CPU each.
+    """
+    encode, done = runner.encode, {}
+
+    def encode_once(texts, batch_size=DEFAULT_BATCH_SIZE):
+        if not (isinstance(texts, list) and all(isinstance(text, str) for text in texts)):
+            return encode(texts, batch_size)  # what encode refuses is refused each time
+        key = (tuple(texts), batch_size)
+        if key not in done:
+            done[key] = encode(texts, batch_size)
+        return done[key].copy()
+
+    runner.encode = encode_once
+    return runner
+
+
 @pytest.fixture(scope="session")
 def bundled_reference() -> ReferenceRunner:
-    return ReferenceRunner(default_model_path())
+    return encoding_once(ReferenceRunner(default_model_path()))
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +142,39 @@ def roberta_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     does: every target this tokenizer runs on (TFLite is left out and named), every variant."""
     model = tiny_model("roberta_mean_norm", **ROBERTA_OPTIONS)
     return once_per_run(tmp_path_factory, "roberta", lambda folder: exporter.export(model, folder / "export"))
+
+
+#: the tiny CrossEncoders of tests/test_reranker.py and tests/test_reranker_serving.py, one per vocabulary (the
+#: bundled MiniLM WordPiece, multilingual-e5-small's Unigram, the trained byte-level BPE): family → (architecture,
+#: labels, how it is saved, activation_fn recorded): one label (rank) and three (predict only), both layouts; the
+#: plain folder of bpe records Tanh in config.json, as CrossEncoders before 5 did
+RERANKER_FAMILIES = {"wordpiece": ("bert", 1, "v6", None), "unigram": ("xlm-roberta", 3, "hf", None),
+                     "bpe": ("roberta", 1, "hf", "torch.nn.modules.activation.Tanh")}
+#: the served model name of the reranker exports' triton and tfserving layouts
+RERANKER_NAME = "reranker"
+
+
+@pytest.fixture(scope="session")
+def reranker_exports(tmp_path_factory):
+    """Return export(family) → (family, model folder, ExportResult): a tiny CrossEncoder exported once per run with
+    the default targets (every target the family can hold; RoBERTa/BPE has no TFLite kernel), no variants."""
+    from model_factory import build_cross_encoder
+
+    done = {}
+
+    def build(family: str, folder: Path):
+        arch, labels, fmt, activation = RERANKER_FAMILIES[family]
+        model = build_cross_encoder(folder / "model", arch=arch, num_labels=labels, fmt=fmt, activation=activation)
+        return family, model, exporter.export(model, folder / "export", variants=False,
+                                              options={"name": RERANKER_NAME})
+
+    def export(family: str):
+        if family not in done:
+            done[family] = once_per_run(tmp_path_factory, f"reranker-{family}",
+                                        lambda folder: build(family, folder))
+        return done[family]
+
+    return export
 
 
 @pytest.fixture

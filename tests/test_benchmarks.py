@@ -21,13 +21,15 @@ def tiny_onnx_export(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_reranker_export(tmp_path_factory):
-    """A tiny CrossEncoder (the bundled WordPiece vocab, one label) exported to the targets that hold its graphs."""
-    from model_factory import build_cross_encoder
+def tiny_reranker_export(reranker_exports, tmp_path_factory):
+    """A tiny CrossEncoder (the bundled WordPiece vocab, one label) exported to the targets that hold its graphs.
 
-    root = tmp_path_factory.mktemp("bench_reranker")
-    model = build_cross_encoder(root / "cross_encoder", arch="bert", num_labels=1)
-    return exporter.export(model, root / "export", targets="onnx,savedmodel,tflite", variants=False).out
+    Unchecked: the same model's files, built alike, pass the export's parity run in conftest's reranker export
+    (tests/test_reranker_serving.py reads it), and the benchmark scores every runner against CrossEncoder.predict.
+    """
+    _, model, _ = reranker_exports("wordpiece")
+    out = tmp_path_factory.mktemp("bench_reranker") / "export"
+    return exporter.export(model, out, targets="onnx,savedmodel,tflite", variants=False, check=False).out
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import exporter
-from conftest import once_per_run
 from exporter.runtime.ortx_runtime import library_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,15 +146,10 @@ PAIRS = [("what is a reranker", "A model that scores a query and a document toge
 
 
 @pytest.fixture(scope="module")
-def wordpiece_reranker(tmp_path_factory):
-    """(model folder, onnx/model.onnx): a tiny WordPiece CrossEncoder (one label) exported to onnx only."""
-    from model_factory import build_cross_encoder
-
-    def build(folder: Path):
-        model = build_cross_encoder(folder / "model", arch="bert", num_labels=1, fmt="v6")
-        return model, exporter.export(model, folder / "export", targets="onnx", variants=False).out / "onnx/model.onnx"
-
-    return once_per_run(tmp_path_factory, "jvm_wordpiece_reranker", build)
+def wordpiece_reranker(reranker_exports):
+    """(model folder, onnx/model.onnx): a tiny WordPiece CrossEncoder (one label), conftest's export of it."""
+    _, model, result = reranker_exports("wordpiece")
+    return model, result.out / "onnx/model.onnx"
 
 
 def test_jvm_scores_pairs_like_cross_encoder_predict(jvm, wordpiece_reranker):

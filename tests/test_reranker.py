@@ -2,7 +2,9 @@
 
 Tiny random CrossEncoders with the three real vocabularies of the embedding tests (the bundled MiniLM WordPiece,
 multilingual-e5-small's Unigram, the trained byte-level BPE), saved with ``CrossEncoder.save`` and as a plain
-transformers folder (CrossEncoders saved before sentence-transformers 5). Each family is exported once.
+transformers folder (CrossEncoders saved before sentence-transformers 5). Each family is exported once per run, to
+every target it can hold (conftest's ``reranker_exports``, shared with tests/test_reranker_serving.py, which tests
+the other targets); these tests load its onnx files.
 """
 from __future__ import annotations
 
@@ -13,53 +15,32 @@ import pytest
 import torch
 
 import exporter
+from conftest import RERANKER_FAMILIES
 from exporter.errors import InvalidInputError, UnsupportedModelError
 from exporter.model import read_model
 from exporter.verify.corpus.pairs import parity_pairs
 from exporter.verify.reference import CrossEncoderRunner
 
-#: family → (architecture, labels, how it is saved, activation_fn recorded): one label (rank) and three (predict
-#: only), both layouts; the plain folder of bpe records Tanh in config.json, as CrossEncoders before 5 did
-FAMILIES = {"wordpiece": ("bert", 1, "v6", None), "unigram": ("xlm-roberta", 3, "hf", None),
-            "bpe": ("roberta", 1, "hf", "torch.nn.modules.activation.Tanh")}
 TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="session")
-def cross_encoder(tmp_path_factory):
-    """Return build(name, **options) → a tiny CrossEncoder folder, each built once."""
-    from model_factory import build_cross_encoder
-
-    built = {}
-    root = tmp_path_factory.mktemp("cross_encoders")
-
-    def build(name: str, **options):
-        if name not in built:
-            built[name] = build_cross_encoder(root / name, **options)
-        return built[name]
-
-    return build
-
-
-@pytest.fixture(scope="session")
-def reranker_exports(cross_encoder, tmp_path_factory):
-    """Return export(family) → (family, model folder, ExportResult): a tiny CrossEncoder exported once to onnx
-    (the other targets: tests/test_reranker_serving.py)."""
+def onnx_only(reranker_exports, tmp_path_factory):
+    """Return export(family) → ExportResult: the family's CrossEncoder exported to onnx alone, unchecked (what
+    ``check`` on it proves is the test's own)."""
     done = {}
 
     def export(family: str):
         if family not in done:
-            arch, labels, fmt, activation = FAMILIES[family]
-            model = cross_encoder(f"{arch}_{labels}_{fmt}", arch=arch, num_labels=labels, fmt=fmt,
-                                  activation=activation)
-            done[family] = family, model, exporter.export(model, tmp_path_factory.mktemp(family) / "export",
-                                                          targets="onnx", variants=False)
+            _, model, _ = reranker_exports(family)
+            done[family] = exporter.export(model, tmp_path_factory.mktemp(f"{family}_onnx") / "export",
+                                           targets="onnx", variants=False, check=False)
         return done[family]
 
     return export
 
 
-@pytest.fixture(scope="session", params=list(FAMILIES))
+@pytest.fixture(scope="session", params=list(RERANKER_FAMILIES))
 def reranker_export(request, reranker_exports):
     return reranker_exports(request.param)
 
@@ -80,7 +61,7 @@ def test_onnx_export_is_a_reranker_export(reranker_export):
     _, _, result = reranker_export
     assert result.passed
     assert result.manifest["kind"] == "reranker"
-    assert [row.target for row in result.rows] == ["onnx"]
+    assert result.rows[0].target == "onnx"  # targets="onnx" alone: the variants test below
 
 
 def test_export_parity_has_no_token_mismatch_and_scores_within_the_bar(reranker_export):
@@ -149,8 +130,8 @@ def test_predict_refuses_what_is_not_a_list_of_pairs(reranker_exports, pairs, pr
         exporter.load(result.out).predict(pairs)
 
 
-def test_check_accepts_a_jsonl_of_pairs(reranker_exports, tmp_path):
-    _, _, result = reranker_exports("wordpiece")
+def test_check_accepts_a_jsonl_of_pairs(onnx_only, tmp_path):
+    result = onnx_only("wordpiece")
     texts = tmp_path / "pairs.jsonl"
     texts.write_text(json.dumps(["my own query", "my own document"]) + "\n" + json.dumps(["", "x"]) + "\n")
     checked = exporter.check(result.out, texts=texts)
@@ -158,19 +139,19 @@ def test_check_accepts_a_jsonl_of_pairs(reranker_exports, tmp_path):
     assert checked.manifest["checked_texts"]["user"]["texts"] == 2
 
 
-def test_check_refuses_a_line_that_is_not_a_pair(reranker_exports, tmp_path):
-    _, _, result = reranker_exports("wordpiece")
+def test_check_refuses_a_line_that_is_not_a_pair(onnx_only, tmp_path):
+    result = onnx_only("wordpiece")
     texts = tmp_path / "texts.jsonl"
     texts.write_text(json.dumps("a plain text") + "\n")
     with pytest.raises(InvalidInputError, match="line 1: not a \\[query, document\\] pair"):
         exporter.check(result.out, texts=texts)
 
 
-def test_an_llm_reranker_is_refused_by_name(cross_encoder, tmp_path):
+def test_an_llm_reranker_is_refused_by_name(reranker_exports, tmp_path):
     import shutil
 
     model = tmp_path / "model"
-    shutil.copytree(cross_encoder("bert_1_v6", arch="bert", num_labels=1, fmt="v6"), model)
+    shutil.copytree(reranker_exports("wordpiece")[1], model)
     rows = json.loads((model / "modules.json").read_text())
     rows.append({"idx": 1, "name": "1", "path": "1_LogitScore",
                  "type": "sentence_transformers.cross_encoder.modules.logit_score.LogitScore"})
@@ -180,11 +161,11 @@ def test_an_llm_reranker_is_refused_by_name(cross_encoder, tmp_path):
 
 
 @pytest.mark.parametrize("activation", ["torch.nn.modules.activation.Hardswish", "my_package.MyActivation"])
-def test_an_activation_the_graph_cannot_hold_is_refused_by_name(cross_encoder, tmp_path, activation):
+def test_an_activation_the_graph_cannot_hold_is_refused_by_name(reranker_exports, tmp_path, activation):
     import shutil
 
     model = tmp_path / "model"
-    shutil.copytree(cross_encoder("bert_1_v6", arch="bert", num_labels=1, fmt="v6"), model)
+    shutil.copytree(reranker_exports("wordpiece")[1], model)
     config = json.loads((model / "config_sentence_transformers.json").read_text())
     config["activation_fn"] = activation
     (model / "config_sentence_transformers.json").write_text(json.dumps(config))
@@ -200,10 +181,10 @@ def test_the_activation_of_a_plain_folder_is_read_from_config_json(reranker_expo
     assert str(CrossEncoderRunner(model).model.activation_fn) == "Tanh()"
 
 
-def test_cli_check_takes_a_jsonl_of_pairs_for_a_reranker(reranker_exports, tmp_path, capsys):
+def test_cli_check_takes_a_jsonl_of_pairs_for_a_reranker(onnx_only, tmp_path, capsys):
     from exporter.cli import main
 
-    _, _, result = reranker_exports("bpe")
+    result = onnx_only("bpe")
     texts = tmp_path / "pairs.jsonl"
     texts.write_text(json.dumps(["¿qué es un reranker?", "Un modelo que puntúa pares."], ensure_ascii=False) + "\n")
     assert main(["check", str(result.out), "--texts", str(texts), "-q"]) == 0
@@ -211,7 +192,8 @@ def test_cli_check_takes_a_jsonl_of_pairs_for_a_reranker(reranker_exports, tmp_p
 
 
 def test_predict_on_an_embedding_export_says_to_use_encode(tiny_model, tmp_path):
-    out = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets="onnx", variants=False).out
+    out = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets="onnx", variants=False,
+                          check=False).out  # its parity: tests/test_tiny_models.py
     loaded = exporter.load(out)
     for call in (lambda: loaded.predict([["q", "d"]]), lambda: loaded.rank("q", ["d"])):
         with pytest.raises(InvalidInputError, match="embedding model .*use encode"):
@@ -235,13 +217,13 @@ def test_a_manifest_of_an_unknown_kind_is_refused_by_name(reranker_exports, tmp_
             call(out)
 
 
-def test_wordpiece_reranker_with_variants_writes_optimized_and_int8_within_their_bars(cross_encoder, reference_of,
+def test_wordpiece_reranker_with_variants_writes_optimized_and_int8_within_their_bars(reranker_exports, reference_of,
                                                                                      tmp_path):
     from targets.onnx_variants import RERANKER_INT8_MAX_SCORE_DIFF
 
-    arch, labels, fmt, activation = FAMILIES["wordpiece"]
-    model = cross_encoder(f"{arch}_{labels}_{fmt}", arch=arch, num_labels=labels, fmt=fmt, activation=activation)
+    _, model, _ = reranker_exports("wordpiece")
     result = exporter.export(model, tmp_path / "export", targets="onnx", variants=True)
+    assert [row.target for row in result.rows] == ["onnx"]
     onnx_entry = result.manifest["targets"]["onnx"]
     assert set(onnx_entry["variants"]) == {"optimized", "int8"}
     for name in ("model_optimized.onnx", "model_int8.onnx"):

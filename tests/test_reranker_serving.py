@@ -15,30 +15,22 @@ import numpy as np
 import pytest
 
 import exporter
+from conftest import RERANKER_FAMILIES, RERANKER_NAME
 from exporter.errors import UnsupportedModelError
 from exporter.runtime.triton import TritonRequestRunner, model_config_schema, read_model_config
 from exporter.verify.corpus.pairs import parity_pairs
 from exporter.verify.reference import CrossEncoderRunner
 
-#: family → (architecture, labels, how it is saved, activation_fn recorded), as tests/test_reranker.py builds them
-FAMILIES = {"wordpiece": ("bert", 1, "v6", None), "unigram": ("xlm-roberta", 3, "hf", None),
-            "bpe": ("roberta", 1, "hf", "torch.nn.modules.activation.Tanh")}
 #: |Δscore| bars (issue 24): onnx and TensorFlow 1e-5, TFLite fp32 1e-4 (XNNPACK rounds otherwise)
 BARS = {"savedmodel": 1e-5, "tflite": 1e-4, "triton": 1e-5, "tfserving": 1e-5}
 LOADED = ("savedmodel", "tflite")
-NAME = "reranker"
 
 
-@pytest.fixture(scope="module", params=list(FAMILIES))
-def served(request, tmp_path_factory):
-    """(family, model folder, ExportResult): a tiny CrossEncoder exported to every target it can hold."""
-    from model_factory import build_cross_encoder
-
-    arch, labels, fmt, activation = FAMILIES[request.param]
-    root = tmp_path_factory.mktemp(f"served_{request.param}")
-    model = build_cross_encoder(root / "model", arch=arch, num_labels=labels, fmt=fmt, activation=activation)
-    result = exporter.export(model, root / "export", variants=False, options={"name": NAME})
-    return request.param, model, result
+@pytest.fixture(scope="module", params=list(RERANKER_FAMILIES))
+def served(request, reranker_exports):
+    """(family, model folder, ExportResult): a tiny CrossEncoder exported to every target it can hold (conftest's,
+    shared with tests/test_reranker.py)."""
+    return reranker_exports(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +110,7 @@ def test_pair_token_ids_equal_what_cross_encoder_feeds_its_model(served, referen
 @pytest.mark.parametrize("model", ["onnx", "tf"])
 def test_triton_config_has_two_string_inputs_and_score_logits_of_num_labels(served, reference, model):
     _, _, result = served
-    folder = result.out / "triton" / f"{NAME}_{model}"
+    folder = result.out / "triton" / f"{RERANKER_NAME}_{model}"
     config = read_model_config(folder / "config.pbtxt")
     schema = model_config_schema()
     assert [(i.name, i.data_type, list(i.dims), i.HasField("reshape"), list(i.reshape.shape)) for i in config.input] \
@@ -130,7 +122,7 @@ def test_triton_config_has_two_string_inputs_and_score_logits_of_num_labels(serv
 
 def test_triton_request_runner_scores_pairs_as_triton_feeds_them(served, reference):
     _, _, result = served
-    runner = TritonRequestRunner(result.out / "triton" / f"{NAME}_onnx")
+    runner = TritonRequestRunner(result.out / "triton" / f"{RERANKER_NAME}_onnx")
     assert runner.request_shape(3, "query") == runner.request_shape(3, "document") == [3, 1]
     pairs = _pairs()
     score, logits = runner.score_and_logits([q for q, _ in pairs], [d for _, d in pairs], batch_size=7)
@@ -176,7 +168,8 @@ def test_tfserving_rest_bodies_score_pairs_in_a_tensorflow_only_process(served, 
               {"instances": [{"query": q, "document": d} for q, d in pairs]}]
     path = tmp_path / "bodies.json"
     path.write_text(json.dumps(bodies, ensure_ascii=False), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-c", TF_ONLY_SCRIPT, str(result.out / "tfserving" / NAME / "1"), str(path)],
+    signature = result.out / "tfserving" / RERANKER_NAME / "1"
+    run = subprocess.run([sys.executable, "-c", TF_ONLY_SCRIPT, str(signature), str(path)],
                          capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stderr[-2000:]
     answer = json.loads(run.stdout.strip().splitlines()[-1])

@@ -74,7 +74,7 @@ class ModelSpec:
             InvalidOptionError: a model without a sentence embedding (a CrossEncoder), or a truncate_dim that is
                 not a whole number from 1 to the model's dimension.
         """
-        if self.kind != "embedding":
+        if self.kind not in ("embedding", "static"):
             raise InvalidOptionError(f"--truncate-dim (truncate_dim=) slices a sentence embedding; {self.path} is a "
                                      f"{self.kind} model, whose outputs are not truncated: leave it out")
         problem = truncate_dim_problem(truncate_dim, self.source_dim)

@@ -182,6 +182,8 @@ def string_static_module(spec: Any) -> Any:
                 # where a float16 file has rounded 1e-12 to 0
                 norm = tf.norm(embedding, axis=1, keepdims=True)
                 embedding = tf.where(norm > 0, embedding / tf.maximum(norm, 1e-12), tf.zeros_like(embedding))
+            if spec.truncate_dim is not None:  # after Normalize, as SentenceTransformer(truncate_dim=N)
+                embedding = tf.slice(embedding, [0, 0], [-1, spec.truncate_dim])
             return {"sentence_embedding": embedding}
 
     return StringStaticEncoder()

@@ -142,3 +142,17 @@ def test_stages_are_refused_by_name_for_a_static_embedding(static_export):
 
     with pytest.raises(UnsupportedModelError, match="--stages: a static embedding has no stages to bisect"):
         drift_by_stage(static_export[0], ["hello"])
+
+
+def test_truncate_dim_of_a_static_embedding_is_sentence_transformers_on_every_target(static_export, tmp_path):
+    """SentenceTransformer(path, truncate_dim=N) slices a static model's embedding after its Normalize, too."""
+    from sentence_transformers import SentenceTransformer
+
+    model = static_export[0]
+    result = exporter.export(model, tmp_path / "out", targets=list(TARGETS), variants=False, truncate_dim=5)
+    assert result.passed and result.manifest["output"]["shape"] == ["batch", 5]
+    texts = ["hello world", "", "the quick brown fox " * 3]
+    expected = SentenceTransformer(str(model), device="cpu", truncate_dim=5).encode(texts)
+    for target in TARGETS:
+        got = exporter.load(result.out, target).encode(texts)
+        assert got.shape == (3, 5) and np.abs(got - expected).max() <= TOLERANCE[target], target

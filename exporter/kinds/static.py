@@ -198,9 +198,11 @@ class Static(Embedding):
         return str(first.get("type", "")).rsplit(".", 1)[-1] == "StaticEmbedding"
 
     def read(self, path: Path) -> Any:
-        return read_static_model(path)
+        from ..model import with_stored_truncate_dim
+
+        return with_stored_truncate_dim(read_static_model(path))
 
     def reference(self, spec: Any) -> Any:
         from ..verify.reference import StaticReferenceRunner
 
-        return StaticReferenceRunner(spec.path)
+        return StaticReferenceRunner(spec.path, truncate_dim=spec.truncate_dim)

@@ -32,8 +32,9 @@ class TargetRow:
     @property
     def passed(self) -> bool:
         variants = self.parity.get("variants", {}).values()
-        return all(p.get("passed", True) for key, p in self.parity.items() if key != "variants") and all(
-            v["passed"] for v in variants)
+        prompts = self.parity.get("prompts", {}).values()  # one row per prompt graph (exporter/kinds/embedding.py)
+        return all(p.get("passed", True) for key, p in self.parity.items() if key not in ("variants", "prompts")) \
+            and all(v["passed"] for v in variants) and all(p["passed"] for p in prompts)
 
     def variant_rows(self) -> list["TargetRow"]:
         """Return one row per variant (``<target>:<name>``) for the summary table."""
@@ -235,6 +236,8 @@ def _parity_message(rows: list[TargetRow]) -> str:
         for sub in (row, *row.variant_rows()):
             for failure in sub.parity.get("embeddings", sub.parity.get("scores", {})).get("failures", []):
                 lines.append(f"  - {sub.target}: {failure}")
+        for name, prompt in row.parity.get("prompts", {}).items():
+            lines += [f"  - {row.target} prompt {name!r}: {failure}" for failure in prompt["failures"]]
     return "\n".join(lines)
 
 

@@ -137,3 +137,15 @@ def test_prompt_names_that_clash_as_signature_keys_are_refused(prompt_model, tmp
 def test_prompt_key_makes_a_signature_key_of_any_name():
     assert [prompt_key(name) for name in ("query", "Retrieval-Query", "1st", "  ")] == \
         ["query", "Retrieval_Query", "p_1st", "prompt"]
+
+
+def test_router_models_are_refused_by_name(prompt_model, tmp_path):
+    from exporter.errors import UnsupportedModelError
+
+    folder = tmp_path / "model"
+    shutil.copytree(prompt_model, folder)
+    (folder / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "",
+                                                      "type": "sentence_transformers.base.modules.router.Router"}]))
+    with pytest.raises(UnsupportedModelError, match=r"Router'? \(a Router \(Asym\) model runs other modules per "
+                                                    r"route .*not exported yet\)"):
+        read_model(folder)

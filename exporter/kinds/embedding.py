@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..progress import counted, note
-from ..runtime.artifacts import artifact
+from ..runtime.artifacts import ARTIFACTS, artifact
 from ..runtime.prompts import graph_keys, prompt_file
 from ..verify.corpus import parity_texts_with
 from ..verify.parity import compare_embeddings, compare_tokens
@@ -86,22 +86,36 @@ class Embedding(Kind):
                                                    reference_embeddings=expected).to_dict()
         variants = target.variants(out)
         if variants:
-            results["variants"] = {
-                v.name: {"file": v.file, "bytes": (out / v.file).stat().st_size,
-                         **({"shows": v.shows} if v.shows else {}),
-                         **compare_embeddings(reference, v.runner, texts, thresholds=v.thresholds,
-                                              batch_sizes=v.batch_sizes, reference_embeddings=expected).to_dict()}
-                for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
-        prompts = self._prompt_parity(target, out, reference, texts, runners)
+            results["variants"] = {v.name: self._variant_parity(target, v, out, reference, texts, expected)
+                                   for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
+        prompts = self._prompt_parity(artifact(target.name), out, reference, texts, runners,
+                                      thresholds=target.thresholds, batch_sizes=target.parity_batch_sizes)
         if prompts:
             results["prompts"] = prompts
         return results
 
-    def _prompt_parity(self, target: Any, out: Path, reference: Any, texts: list[str],
-                       runners: dict[str, Any]) -> dict[str, Any]:
-        """Return {prompt name: its graph's figures} for each prompt graph besides the default one that ``target``'s
-        main file holds: the token ids of prompt + text and the embeddings, against ``encode(prompt_name=...)``."""
-        row = artifact(target.name)
+    def _variant_parity(self, target: Any, variant: Any, out: Path, reference: Any, texts: list[str],
+                        expected: Any) -> dict[str, Any]:
+        """Return a variant's figures, with its prompt graphs' where it holds the other prompts (TFLite's)."""
+        report = {"file": variant.file, "bytes": (out / variant.file).stat().st_size,
+                  **({"shows": variant.shows} if variant.shows else {}),
+                  **compare_embeddings(reference, variant.runner, texts, thresholds=variant.thresholds,
+                                       batch_sizes=variant.batch_sizes, reference_embeddings=expected).to_dict()}
+        row = next((row for row in ARTIFACTS if row.target == f"{target.name}:{variant.name}"), None)
+        prompts = self._prompt_parity(row, out, reference, texts, {"model": variant.runner},
+                                      thresholds=variant.thresholds, batch_sizes=variant.batch_sizes) if row else {}
+        if prompts:
+            report["prompts"] = prompts
+            report["failures"] += [f"prompt {name!r}: {failure}" for name, prompt in prompts.items()
+                                   for failure in prompt["failures"]]
+            report["passed"] = not report["failures"]
+        return report
+
+    def _prompt_parity(self, row: Any, out: Path, reference: Any, texts: list[str], runners: dict[str, Any], *,
+                       thresholds: Any, batch_sizes: Any) -> dict[str, Any]:
+        """Return {prompt name: its graph's figures} for each prompt graph besides the default one that the file of
+        ``row`` (a row of the table of artifacts) holds: the token ids of prompt + text where ``runners`` has a
+        tokenizer, and the embeddings, against ``encode(prompt_name=...)``."""
         model = reference.model
         default = model.prompts.get(model.default_prompt_name, "") if model.default_prompt_name else ""
         keys = graph_keys(model.prompts, default)
@@ -109,12 +123,13 @@ class Embedding(Kind):
         if not first or not row.prompts:
             return {}
         results = {}
-        for key, name in counted(sorted(first.items()), lambda item: f"prompt {item[1]!r} of {target.name}"):
-            prompted = reference.prompted(name)
+        for key, name in counted(sorted(first.items()), lambda item: f"prompt {item[1]!r} of {row.target}"):
             runner = row.open_prompt(out, key, opened=runners["model"])
             results[name] = {"graph": prompt_file(row.file, key) if row.prompts == "file" else key,
-                             **compare_embeddings(prompted, runner, texts, thresholds=target.thresholds,
-                                                  batch_sizes=target.parity_batch_sizes).to_dict()}
+                             **compare_embeddings(reference.prompted(name), runner, texts, thresholds=thresholds,
+                                                  batch_sizes=batch_sizes,
+                                                  reference_embeddings=_prompted_expected(reference, name, texts))
+                             .to_dict()}
             if "tokenizer" in runners:
                 tokens = compare_tokens(reference, runners["tokenizer"], [model.prompts[name] + text for text in texts])
                 results[name]["tokens"] = tokens.to_dict()
@@ -122,3 +137,12 @@ class Embedding(Kind):
                     results[name]["failures"].append(f"{tokens.count} token mismatch(es) of prompt + text")
             results[name]["passed"] = not results[name]["failures"]
         return results
+
+
+def _prompted_expected(reference: Any, name: str, texts: list[str]) -> Any:
+    """Return ``encode(texts, prompt_name=name)`` of the reference, computed once per export or check."""
+    cache = reference.__dict__.setdefault("prompted_expected", {})
+    key = (name, hash(tuple(texts)))
+    if key not in cache:
+        cache[key] = reference.prompted(name).encode(texts)
+    return cache[key]

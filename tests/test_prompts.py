@@ -56,6 +56,15 @@ def test_each_prompt_has_its_graph_and_passes_parity_in_every_target(prompt_expo
         assert document["max_abs_diff"] <= 1e-5 and row.passed
 
 
+def test_summary_table_has_a_row_per_prompt_graph(prompt_export):
+    from exporter.cli import format_table
+
+    lines = {line.split(" | ")[0].strip(): line for line in format_table(prompt_export.rows).splitlines()}
+    for target in TARGETS:
+        assert lines[f"{target} prompt=document"].rstrip().endswith("PASS")
+    assert "model.document.onnx" in lines["onnx prompt=document"]
+
+
 def test_prompt_graphs_share_one_weight_file(prompt_export):
     import onnx
 

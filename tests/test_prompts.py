@@ -21,6 +21,8 @@ from exporter.runtime.prompts import prompt_key
 PROMPTS = {"query": "query: ", "document": "the passage to find: "}
 TEXTS = ["What is the capital of France?", "Paris is the capital of France.", "", "naïve café ünïcode"]
 TARGETS = ("onnx", "savedmodel", "tflite")
+#: the serving layout that exposes the prompts too (TF Serving: a request's signature_name)
+LAYOUTS = ("tfserving",)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def prompt_model(tiny_model):
 @pytest.fixture(scope="module")
 def prompt_export(prompt_model, tmp_path_factory) -> exporter.ExportResult:
     return once_per_run(tmp_path_factory, "prompts", lambda folder: exporter.export(
-        prompt_model, folder / "export", targets=",".join(TARGETS), variants=False))
+        prompt_model, folder / "export", targets=",".join(TARGETS + LAYOUTS), variants=False))
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +52,11 @@ def test_each_prompt_has_its_graph_and_passes_parity_in_every_target(prompt_expo
     assert rows["query"]["pooled_from_token"] == 3 and rows["document"]["pooled_from_token"] == 6  # [CLS] + pieces
     assert manifest["targets"]["onnx"]["prompt_graphs"] == {"document": "onnx/model.document.onnx"}
     assert "document" in manifest["targets"]["savedmodel"]["signatures"]
+    assert manifest["targets"]["tfserving"]["prompt_signatures"]["document"]["body"]["signature_name"] == "document"
+    assert {row.target for row in prompt_export.rows if "prompts" in row.parity} == set(TARGETS + LAYOUTS)
     for row in prompt_export.rows:
         document = row.parity["prompts"]["document"]
-        assert document["passed"] and document["tokens"]["mismatches"] == 0, (row.target, document)
+        assert document["passed"] and document.get("tokens", {}).get("mismatches", 0) == 0, (row.target, document)
         assert document["max_abs_diff"] <= 1e-5 and row.passed
 
 
@@ -60,7 +64,7 @@ def test_summary_table_has_a_row_per_prompt_graph(prompt_export):
     from exporter.cli import format_table
 
     lines = {line.split(" | ")[0].strip(): line for line in format_table(prompt_export.rows).splitlines()}
-    for target in TARGETS:
+    for target in TARGETS + LAYOUTS:
         assert lines[f"{target} prompt=document"].rstrip().endswith("PASS")
     assert "model.document.onnx" in lines["onnx prompt=document"]
 

@@ -140,7 +140,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("tflite:int8", "tflite/model_int8.tflite", TFLiteRunner, LITERT, ("threads", "name"), prompts="signature"),
     Artifact("triton", "triton/*_onnx", TritonRequestRunner, (*ONNX_RUNTIME, "tritonclient"), layout=True),
     Artifact("triton:tf", "triton/*_tf", TritonRequestRunner, (*TENSORFLOW, "tritonclient"), layout=True),
-    Artifact("tfserving", "tfserving", TfServingRestRunner, (*TENSORFLOW, "tensorflow-serving-api"), layout=True),
+    Artifact("tfserving", "tfserving", TfServingRestRunner, (*TENSORFLOW, "tensorflow-serving-api"), layout=True,
+             prompts="signature"),
 )
 
 

@@ -32,8 +32,16 @@ class TargetRow:
     @property
     def passed(self) -> bool:
         variants = self.parity.get("variants", {}).values()
-        return all(p.get("passed", True) for key, p in self.parity.items() if key != "variants") and all(
-            v["passed"] for v in variants)
+        prompts = self.parity.get("prompts", {}).values()  # one row per prompt graph (exporter/kinds/embedding.py)
+        return all(p.get("passed", True) for key, p in self.parity.items() if key not in ("variants", "prompts")) \
+            and all(v["passed"] for v in variants) and all(p["passed"] for p in prompts)
+
+    def prompt_rows(self) -> list["TargetRow"]:
+        """Return one row per prompt graph besides the default one (``<target> prompt=<name>``) for the summary table."""
+        return [TargetRow(f"{self.target} prompt={name}", [p["graph"]], p.get("bytes", 0), 0.0,
+                          {"embeddings": {k: v for k, v in p.items() if k != "tokens"},
+                           **({"tokens": p["tokens"]} if "tokens" in p else {})})
+                for name, p in self.parity.get("prompts", {}).items()]
 
     def variant_rows(self) -> list["TargetRow"]:
         """Return one row per variant (``<target>:<name>``) for the summary table."""
@@ -238,7 +246,10 @@ def _parity_message(rows: list[TargetRow]) -> str:
         if tokens and not tokens["passed"]:
             lines.append(f"  - {row.target}: {tokens['mismatches']} token mismatch(es), e.g. "
                          f"{tokens['first_mismatches'][0].get('text')!r}")
-        for sub in (row, *row.variant_rows()):
+        for sub in (row, *row.variant_rows(), *row.prompt_rows()):
+            tokens = sub.parity.get("tokens", {})
+            if sub is not row and tokens and not tokens["passed"]:
+                lines.append(f"  - {sub.target}: {tokens['mismatches']} token mismatch(es) of prompt + text")
             for failure in sub.parity.get("embeddings", sub.parity.get("scores", {})).get("failures", []):
                 lines.append(f"  - {sub.target}: {failure}")
     return "\n".join(lines)

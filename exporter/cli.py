@@ -198,10 +198,10 @@ def format_table(rows: list) -> str:
     header = ("target", "files", "size", "token mismatches", "min cosine", "max abs diff", "retention", "time",
               "parity")
     lines = [header]
-    for row in [sub for row in rows for sub in (row, *row.variant_rows())]:
+    for row in [sub for row in rows for sub in (row, *row.variant_rows(), *row.prompt_rows())]:
         tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings") or row.parity.get("scores")
         lines.append((
-            row.target, _files(row.files), _size(row.bytes),
+            row.target, _files(row.files), _size(row.bytes) if row.bytes else "-",
             _token_cell(tokens) if tokens else "-",
             _cosine_cell(emb) if emb and "min_cosine" in emb else "-", f"{emb['max_abs_diff']:.1e}" if emb else "-",
             f"{emb['retention']:.4f}" if emb and emb.get("retention") is not None else "-",
@@ -218,7 +218,7 @@ def check_document(result: Any) -> dict[str, Any]:
     """Return ``st-export check --json``'s document: one entry per target and variant, the exit code."""
     entries = []
     for row in result.rows:
-        for sub in (row, *row.variant_rows()):
+        for sub in (row, *row.variant_rows(), *row.prompt_rows()):
             tokens = sub.parity.get("tokens") or {}
             emb = sub.parity.get("embeddings") or sub.parity.get("scores") or {}
             failures = [*(failure for kind in FAILURE_KINDS for failure in sub.parity.get(kind, {}).get("failures", [])),

@@ -20,6 +20,7 @@ from .modules import ModuleConverter, ModuleEntry
 from .modules.truncate import Truncate
 from .runtime.truncation import truncate_dim_problem
 from .modules.transformer import TransformerConfig
+from .runtime.prompts import IMPLICIT_PROMPTS, graph_keys, key_problems
 from .tokenizers.shared.family import TokenizerSpec
 
 
@@ -36,6 +37,11 @@ class ModelSpec:
     prompt: str = ""
     #: tokens of the prompt, [CLS] included, that pooling skips when include_prompt is False
     prompt_length: int = 0
+    #: every named prompt ``encode(prompt_name=...)`` takes, as SentenceTransformer holds them (exporter/runtime/prompts.py)
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    #: prompt text → its ``prompt_length`` (the tokens ST's pooling skips when include_prompt is False)
+    prompt_lengths: dict[str, int] = field(default_factory=dict)
     #: the model kind (exporter/kinds): "embedding" (SentenceTransformer) or "reranker" (CrossEncoder)
     kind: str = "embedding"
     #: what the kind adds to the modules: the reranker's classifier head (exporter.kinds.reranker.ClassifierHead)
@@ -55,6 +61,27 @@ class ModelSpec:
         if self.truncate_dim is not None:
             built.append(Truncate(self.truncate_dim))
         return torch.nn.Sequential(*built).eval()
+
+    def with_prompt(self, text: str) -> "ModelSpec":
+        """Return this spec with ``text`` as the prompt its graphs prepend (one of ``prompts``' texts, or "")."""
+        return replace(self, prompt=text, prompt_length=self.prompt_lengths.get(text, 0))
+
+    @property
+    def pooled_from_token(self) -> int:
+        """Return the first token pooling takes (the prompt's length when include_prompt is False, else 0)."""
+        return 0 if self.modules[1].config.include_prompt else self.prompt_length
+
+    def prompt_graphs(self) -> dict[str, str]:
+        """Return {key: prompt text} of the graphs besides the default prompt's, one per other text of ``prompts``
+        (exporter/runtime/prompts.py names them)."""
+        keys = graph_keys(self.prompts, self.prompt)
+        return {key: self.prompts[name] for name, key in keys.items() if key}
+
+    @property
+    def pooling_per_prompt(self) -> bool:
+        """Return True when the prompts differ in the tokens pooling skips (include_prompt False, a prompt given)."""
+        return bool(self.prompt_graphs()) and not self.modules[1].config.include_prompt \
+            and any(self.prompt_lengths.values())
 
     def describe(self) -> list[dict[str, Any]]:
         """Return one manifest row per module."""
@@ -117,13 +144,21 @@ def _entries(path: Path) -> list[ModuleEntry]:
     ]
 
 
+#: module classes of sentence-transformers not exported yet, and why (said beside the supported ones)
+NOT_YET_MODULES = {"Router": "a Router (Asym) model runs other modules per route (encode_query / encode_document); "
+                             "Router models are not exported yet",
+                   "Asym": "an Asym model runs other modules per route; Router/Asym models are not exported yet"}
+
+
 def _converters(entries: list[ModuleEntry], problems: list[str]) -> list[ModuleConverter]:
     converters = []
     for entry in entries:
         cls = module_registry.converter_class(entry.type_name)
         if cls is None:
+            why = NOT_YET_MODULES.get(entry.type_name.rsplit(".", 1)[-1]) \
+                if entry.type_name.startswith("sentence_transformers.") else None
             problems.append(
-                f"modules.json entry {entry.index} has type {entry.type_name!r}; "
+                f"modules.json entry {entry.index} has type {entry.type_name!r}{f' ({why})' if why else ''}; "
                 f"supported: {', '.join(module_registry.supported_class_names())}"
             )
             continue
@@ -211,20 +246,34 @@ def read_embedding_model(path: Path) -> ModelSpec:
     dim = _embedding_dim(converters, problems) if not problems else 0
     if problems:
         raise UnsupportedModelError(problems)
-    prompt = _default_prompt(path)
+    prompts, default_name = _prompts(path)
+    lengths = {text: tokenizer_registry.prompt_length(converters[0].config, text)
+               for text in dict.fromkeys(prompts.values()) if text}
+    prompt = prompts[default_name] if default_name else ""
     return ModelSpec(path=path, modules=converters, tokenizer=tokenizer, embedding_dim=dim,
-                     weight_files=weight_hashes(path, converters), prompt=prompt,
-                     prompt_length=tokenizer_registry.prompt_length(converters[0].config, prompt) if prompt else 0)
+                     weight_files=weight_hashes(path, converters), prompt=prompt, prompt_length=lengths.get(prompt, 0),
+                     prompts=prompts, default_prompt_name=default_name, prompt_lengths=lengths)
 
 
-def _default_prompt(path: Path) -> str:
-    """Return the prompt ``SentenceTransformer.encode`` prepends by default ("" for none)."""
-    config = read_json(path / "config_sentence_transformers.json", required=False) or {}
-    name = config.get("default_prompt_name")
-    if not name:
-        return ""
-    prompts = config.get("prompts") or {}
-    if name not in prompts:
-        raise InvalidModelError(f"{path / 'config_sentence_transformers.json'}: default_prompt_name {name!r} "
-                                f"is not one of the prompts {sorted(prompts)}")
-    return str(prompts[name] or "")
+def _prompts(path: Path) -> tuple[dict[str, str], str | None]:
+    """Return (the prompts ``SentenceTransformer`` holds: the file's over {"query": "", "document": ""}, the
+    ``default_prompt_name``).
+
+    Raises:
+        InvalidModelError: ``prompts`` is not an object of strings, default_prompt_name is not one of them, or two
+            names cannot each have their own signature key (exporter/runtime/prompts.py).
+    """
+    where = path / "config_sentence_transformers.json"
+    config = read_json(where, required=False) or {}
+    given = config.get("prompts") or {}
+    if not isinstance(given, dict) or not all(isinstance(k, str) and isinstance(v, (str, type(None)))
+                                              for k, v in given.items()):
+        raise InvalidModelError(f"{where}: prompts must be an object of prompt name → text")
+    prompts = {name: "" for name in IMPLICIT_PROMPTS} | {name: text or "" for name, text in given.items()}
+    name = config.get("default_prompt_name") or None
+    if name is not None and name not in prompts:
+        raise InvalidModelError(f"{where}: default_prompt_name {name!r} is not one of the prompts {sorted(prompts)}")
+    problems = key_problems(list(prompts))
+    if problems:
+        raise InvalidModelError(f"{where}: " + "; ".join(problems))
+    return prompts, name

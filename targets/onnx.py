@@ -12,6 +12,7 @@ from exporter.graphs.encoder import DEFAULT_OPSET, IR_VERSION
 from exporter.graphs.shared_weights import DATA_FILE, SharedWeights
 from exporter.progress import note
 from exporter.runtime.artifacts import open_runner, open_tokenizer
+from exporter.runtime.prompts import prompt_file
 from exporter.tokenizers.shared.framing_onnx import DOMAINS
 
 from . import BuildResult, Target, Variant, register
@@ -40,6 +41,31 @@ def _too_large_for_variants(weights: Path) -> str:
             "one protobuf, which cannot pass 2 GiB; model.onnx and encoder.onnx are written and checked")
 
 
+def _prompt_graphs(spec: Any, out: Path, tokenizer: onnx.ModelProto, encoder: onnx.ModelProto,
+                   weights: SharedWeights, *, opset: int) -> dict[str, str]:
+    """Write ``model.<key>.onnx`` for each prompt besides the default one and return {key: its file name}.
+
+    Each is the default graph with its own prompt prepended; where pooling skips the prompt (include_prompt False)
+    its encoder is exported again with that prompt's length. Every tensor is stored once, in ``weights``.
+    """
+    kind = kinds.get(spec.kind)
+    files = {}
+    for key, text in spec.prompt_graphs().items():
+        note(f"the graph of prompt {key!r}")
+        prompted = spec.with_prompt(text)
+        own = encoder
+        if prompted.pooled_from_token != spec.pooled_from_token:
+            with tempfile.TemporaryDirectory(dir=out) as tmp:
+                own = weights.externalize(kind.export_encoder(prompted, Path(tmp) / "encoder.onnx", opset=opset,
+                                                              external_data=True), base_dir=Path(tmp))
+        with weights.resolvable():
+            graph = kind.compose_onnx(tokenizer, own, prompted)
+        files[key] = prompt_file("model.onnx", key)
+        weights.save(graph, weights.path.parent / files[key])
+        onnx.checker.check_model(str(weights.path.parent / files[key]))
+    return files
+
+
 @register
 class OnnxTarget(Target):
     """ONNX Runtime (Python, Java, C, C#), Triton: needs onnxruntime-extensions' custom-op library."""
@@ -65,6 +91,7 @@ class OnnxTarget(Target):
         with weights.resolvable():
             model = kind.compose_onnx(tokenizer, encoder, spec)
         weights.save(model, folder / "model.onnx")
+        prompt_files = _prompt_graphs(spec, out, tokenizer, encoder, weights, opset=opset)
         weights.save(encoder, folder / "encoder.onnx")
         onnx.checker.check_model(str(folder / "model.onnx"))
         too_large = (kind.variants_problem(spec) or _too_large_for_variants(folder / DATA_FILE)) \
@@ -72,7 +99,7 @@ class OnnxTarget(Target):
         if too_large:
             note(f"no variants: {too_large}")
         variants = build_variants(spec, folder, tokenizer, opset=opset, weights=weights) if options.get("variants", True) and not too_large else {}
-        files = [folder / n for n in ("model.onnx", "tokenizer.onnx", "encoder.onnx", DATA_FILE)]
+        files = [folder / n for n in ("model.onnx", *prompt_files.values(), "tokenizer.onnx", "encoder.onnx", DATA_FILE)]
         return BuildResult(files=files, details={
             "weights": {"file": DATA_FILE, "bytes": (folder / DATA_FILE).stat().st_size,
                         "note": "ONNX external data shared by every .onnx file here (each tensor stored once): "
@@ -84,6 +111,8 @@ class OnnxTarget(Target):
                        if spec.prompt_length and not spec.modules[1].config.include_prompt else 0,
                        "note": "tokenizer.onnx tokenizes the text alone; encoder.onnx expects ids of prompt + text"}
             if spec.prompt else None,
+            **({"prompt_graphs": {key: f"{self.name}/{file}" for key, file in prompt_files.items()}}
+               if prompt_files else {}),
             "graphs": {"model.onnx": _io(model), "tokenizer.onnx": _io(tokenizer), "encoder.onnx": _io(encoder)},
             **({"variants": variants} if variants else {}),
             **({"variants_skipped": too_large} if too_large else {}),

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,9 @@ def signatures_described(spec: Any, rows: str = "None") -> dict[str, Any]:
     """Return the manifest's description of ``serving_default`` and ``tokenize`` (``rows``: how the batch is shown)."""
     inputs, outputs = signature_io(spec)
     strings = {name: f"string [{rows}]" for name in inputs}
-    return {"serving_default": {"inputs": strings,
-                                "outputs": {name: f"float32 [{rows}, {size}]" for name, size in outputs.items()}},
+    embedding = {"inputs": strings, "outputs": {name: f"float32 [{rows}, {size}]" for name, size in outputs.items()}}
+    return {"serving_default": embedding,
+            **{key: {**embedding, "prompt": text} for key, text in spec.prompt_graphs().items()},
             "tokenize": {"inputs": strings,
                          "outputs": {name: f"int64 [{rows}, {'L' if rows == 'N' else 'None'}]"
                                      for name in ("input_ids", "attention_mask", "token_type_ids")}}}
@@ -57,7 +59,7 @@ def _one_dimensional(text: Any, name: str = "text") -> Any:
     return tf.ensure_shape(text, [None], name=f"{name}_must_be_a_vector_of_strings")
 
 
-def _tf_encoder(spec: Any) -> tuple[Any, Any]:
+def _tf_encoder(spec: Any, **options: Any) -> tuple[Any, Any]:
     """Return (onnx-tf's module of the kind's encoder graph, its raw call: ``encode(module, **tokens) -> outputs``)."""
     from exporter.graphs.onnx_for_tf import transformer_scope
     from exporter.graphs.onnx_tf_compat import ONNX_TF_OPSET, onnx_tf_backend
@@ -68,7 +70,7 @@ def _tf_encoder(spec: Any) -> tuple[Any, Any]:
     # tf.Variable each): the working directory is where onnx's checker and numpy_helper resolve them
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
         encoder = kinds.get(spec.kind).export_encoder(spec, Path(tmp) / "encoder.onnx", opset=ONNX_TF_OPSET,
-                                                      external_data=True)
+                                                      external_data=True, **options)
         for rewrite in spec.transformer.architecture.tf_rewrites(scope=transformer_scope(encoder)):
             rewrite(encoder)
         note("converting it with onnx-tf")
@@ -94,7 +96,10 @@ def string_encoder_module(spec: Any) -> Any:
 
     from exporter.tokenizers.shared.framing_tf import TokenizerTF
 
-    tf_encoder, encode = _tf_encoder(spec)
+    # one encoder for every prompt: where pooling skips the prompt, its length is the encoder's fourth input
+    per_prompt = spec.pooling_per_prompt
+    tf_encoder, encode = _tf_encoder(spec, **({"prompt_input": True} if per_prompt else {}))
+    text_spec = [tf.TensorSpec([None], tf.string, name="text")]
 
     class StringEncoder(tf.Module):
         def __init__(self):
@@ -102,21 +107,37 @@ def string_encoder_module(spec: Any) -> Any:
             self.tokenizer = TokenizerTF(spec.tokenizer)
             self.encoder = tf_encoder
             self.prompt = spec.prompt
+            #: signature key → the embedding of its prompt (exporter/runtime/prompts.py); serving_default's is the
+            #: default prompt's
+            self.prompt_signatures = {key: tf.function(functools.partial(self.embed, spec.with_prompt(text)),
+                                                       input_signature=text_spec, autograph=False)
+                                      for key, text in spec.prompt_graphs().items()}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        @tf.function(input_signature=text_spec, autograph=False)
         def tokenize(self, text):
             return self.tokenizer.tokenize(_one_dimensional(text))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        @tf.function(input_signature=text_spec, autograph=False)
         def serving_default(self, text):
+            return self.embed(spec, text)
+
+        def embed(self, prompted, text):
             text = _one_dimensional(text)
             # the encoder's reshapes cannot take 0 rows: one row of [CLS] [SEP] is sliced away after.
             # No string ops here (TFLite has no kernels for them): the prompt is prepended as bytes.
-            tokens = self.tokenizer.tokenize(text, prompt=self.prompt, min_rows=1)
+            tokens = self.tokenizer.tokenize(text, prompt=prompted.prompt, min_rows=1)
+            if per_prompt:
+                tokens["prompt_length"] = tf.constant(prompted.pooled_from_token, tf.int64)
             embedding = encode(self.encoder, **tokens)["sentence_embedding"]
             return {"sentence_embedding": embedding[:tf.shape(text)[0]]}
 
     return StringEncoder()
+
+
+def signature_functions(module: Any) -> dict[str, Any]:
+    """Return {signature key: its tf.function} of a module from :func:`string_encoder_module`: ``SIGNATURES`` and one
+    per prompt besides the default one."""
+    return {**{name: getattr(module, name) for name in SIGNATURES}, **getattr(module, "prompt_signatures", {})}
 
 
 def string_pair_module(spec: Any) -> Any:
@@ -206,7 +227,7 @@ class SavedModelTarget(Target):
         module = string_encoder_module(spec)
         folder = out / FOLDER
         # the functions, not concrete functions: TF traces each once then (twice otherwise)
-        signatures = {name: getattr(module, name) for name in SIGNATURES}
+        signatures = signature_functions(module)
         note("tracing and saving the signatures (tokenizer and encoder)")
         tf.saved_model.save(module, str(folder), signatures=signatures)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -218,6 +239,7 @@ class SavedModelTarget(Target):
             "load_with": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
             "prompt": {"text": spec.prompt, "in": "serving_default",
                        "note": "tokenize() tokenizes the text alone"} if spec.prompt else None,
+            **({"prompt_signatures": sorted(spec.prompt_graphs())} if spec.prompt_graphs() else {}),
         })
 
     def runners(self, out: Path) -> dict[str, Any]:

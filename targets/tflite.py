@@ -115,6 +115,8 @@ def _smoke_run(path: Path, spec: Any) -> str:
         else:
             runner.encode(["", "Hello world"])
             runner.tokenize(["", "Hello world"])
+            for key in spec.prompt_graphs():
+                runner.encode(["", "Hello world"], signature=key)
     except RuntimeError as exc:
         raise TFLiteConversionError(f"{path.name} does not run in {runner.runtime}: {exc}") from None
     return runner.runtime
@@ -137,7 +139,7 @@ class TFLiteTarget(Target):
         files, details = [], {}
         for file_name in counted(names, lambda name: f"converting {name}"):
             quantization, meaning = FILES[file_name]
-            data = convert(out / "savedmodel", quantization)
+            data = convert(out / "savedmodel", quantization, signatures=(*SIGNATURES, *spec.prompt_graphs()))
             (folder / file_name).write_bytes(data)
             files.append(folder / file_name)
             details[file_name] = {"quantization": meaning, **describe(data)}

@@ -122,6 +122,9 @@ class TfServingTarget(Target):
             "name": name, "layout": f"{FOLDER}/{name}/{VERSION}/", "model_config_file": f"{FOLDER}/{CONFIG}",
             "base_path": f"{base_path.rstrip('/')}/{name}", "signature": "serving_default",
             "rest": rest_examples(name, spec),
+            **({"prompt_signatures": {key: {"url": f"POST http://localhost:8501/v1/models/{name}:predict",
+                                            "body": {"signature_name": key, "instances": EXAMPLE_TEXTS}}
+                                      for key in spec.prompt_graphs()}} if spec.prompt_graphs() else {}),
             "ops": sources, "unservable_ops": bad, "custom_ops": ops,
             "min_runtime": {"tensorflow_model_server": tf.__version__,
                             "note": f"written with tensorflow {tf.__version__} and tensorflow-text "

@@ -44,6 +44,9 @@ DEFAULT_OP_LIBRARY = "/opt/ortextensions/libortextensions.so"
 DEFAULT_TF_OP_DIR = "/opt/tensorflow_text/ops"
 DEFAULT_MAX_BATCH_SIZE = 64
 TF_DEPRECATION = "Triton's TensorFlow backend is deprecated since release 25.03; prefer <name>_onnx"
+#: what the layout holds of a model's other prompts (exporter/runtime/prompts.py)
+TRITON_PROMPTS = ("<name>_onnx and <name>_tf serve the default prompt only; the other prompts are onnx/model.<key>.onnx "
+                  "and the SavedModel's signatures <key>, not laid out as Triton models yet")
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,7 @@ class TritonTarget(Target):
             "http_example": http_example(name, spec),
             "custom_op_library": "libortextensions.so of onnxruntime-extensions (see docs/serving.md)",
             "deprecations": [TF_DEPRECATION] if f"{name}_tf" in models else [],
+            **({"prompts": TRITON_PROMPTS} if spec.prompt_graphs() else {}),
         })
 
     def _build_tf(self, out: Path, name: str, settings: TritonSettings, spec: Any) -> tuple[list[Path], dict]:

@@ -199,7 +199,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
                 dense: tuple[tuple[int, str, bool], ...] = (), normalize: bool = True, fmt: str = "v6",
                 max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0,
                 prompt: str | None = None, include_prompt: bool = True,
-                tokenizer_json_limits: int | None = None) -> Path:
+                tokenizer_json_limits: int | None = None, prompts: dict[str, str] | None = None,
+                default_prompt_name: str | None = None) -> Path:
     """Write a tiny model to ``folder`` and return it.
 
     Args:
@@ -207,6 +208,7 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
         dense: one (out_features, activation class name, bias) per Dense layer.
         tokenizer_json_limits: write fixed padding and truncation to this length into tokenizer.json,
             as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.
+        prompt: the "query" prompt, made the default one; ``prompts`` and ``default_prompt_name``: any others.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(ARCHITECTURES)}")
@@ -229,9 +231,10 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
         dim = out
     if normalize:
         modules.append(Normalize())
-    prompts = {"query": prompt} if prompt is not None else None
+    if prompt is not None:
+        prompts, default_prompt_name = {"query": prompt, **(prompts or {})}, "query"
     SentenceTransformer(modules=modules, device="cpu", prompts=prompts,
-                        default_prompt_name="query" if prompts else None).save(str(folder))
+                        default_prompt_name=default_prompt_name).save(str(folder))
     shutil.rmtree(hf)
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
     if fmt == "legacy":

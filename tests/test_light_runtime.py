@@ -80,7 +80,7 @@ def test_load_encodes_like_sentence_transformers(bundled_export, bundled_referen
     assert tuple(model.encode(corpus[:3], convert_to_tensor=True).shape) == (3, expected.shape[1])
     quantized = exporter.load(bundled_export.out, "onnx:int8", threads=1).encode(corpus, batch_size=7)
     assert _cosines(quantized, expected).min() >= 0.98
-    for name in ("prompt_name", "device", "output_value", "precision", "no_such_argument"):
+    for name in ("device", "output_value", "precision", "no_such_argument"):
         with pytest.raises(InvalidInputError, match=f"encode\\({name}="):
             model.encode(corpus[:1], **{name: None})
     with pytest.raises(InvalidInputError, match=r"texts\[1\] is bytes"):

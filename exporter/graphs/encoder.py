@@ -22,14 +22,20 @@ DEFAULT_OPSET = 20
 TRANSFORMER_SCOPE = "/chain.0/model"
 
 
+#: the encoder's fourth input when one graph serves several prompts (``export_encoder(prompt_input=True)``)
+PROMPT_LENGTH = "prompt_length"
+
+
 class _Encoder(torch.nn.Module):
     def __init__(self, spec: ModelSpec, stages: bool):
         super().__init__()
         self.chain = spec.build_torch()
         self.stages = stages
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
+    def forward(self, input_ids, attention_mask, token_type_ids, prompt_length=None):
         features = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if prompt_length is not None:
+            features[PROMPT_LENGTH] = prompt_length
         outputs = []
         for index, module in enumerate(self.chain):
             features = module(features)
@@ -44,7 +50,7 @@ def stage_names(spec: ModelSpec) -> list[str]:
 
 
 def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, stages: bool = False,
-                   external_data: bool = False) -> onnx.ModelProto:
+                   external_data: bool = False, prompt_input: bool = False) -> onnx.ModelProto:
     """Write the encoder graph to ``path`` and return it.
 
     Args:
@@ -55,9 +61,13 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
             alone, to find where a mismatch starts.
         external_data: write the weights to ``<path>.data`` and return the graph pointing to them (a small
             protobuf however large the model: over 2 GB, the only way); otherwise inline in both.
+        prompt_input: a fourth input ``prompt_length`` (int64 []): the tokens pooling skips, so that one graph
+            serves every prompt of a model whose Pooling has include_prompt False (the TF targets' signatures).
     """
     module = _Encoder(spec, stages).eval()
     example = torch.ones((2, 8), dtype=torch.int64)
+    inputs = (example, example, torch.zeros_like(example), *([torch.tensor(1)] if prompt_input else []))
+    names = [*TOKEN_NAMES, *([PROMPT_LENGTH] if prompt_input else [])]
     outputs = stage_names(spec) if stages else [OUTPUT_NAME]
     axes = {name: {0: "batch", 1: "sequence"} for name in TOKEN_NAMES}
     axes.update({name: {0: "batch"} for name in outputs})
@@ -66,8 +76,8 @@ def export_encoder(spec: ModelSpec, path: Path, *, opset: int = DEFAULT_OPSET, s
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (example, example, torch.zeros_like(example)), str(path), dynamo=False,
-            input_names=list(TOKEN_NAMES), output_names=outputs, dynamic_axes=axes,
+            module, inputs, str(path), dynamo=False,
+            input_names=names, output_names=outputs, dynamic_axes=axes,
             opset_version=opset, do_constant_folding=True,
         )
     model = onnx.load(str(path))

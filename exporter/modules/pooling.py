@@ -118,8 +118,11 @@ class _PoolingModule(torch.nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         tokens, mask = features["token_embeddings"], features["attention_mask"]
-        if self.prompt_length:  # ST zeroes the mask of the prompt (right padding: the first positions)
-            keep = torch.arange(mask.shape[1]).unsqueeze(0) >= self.prompt_length
+        # a graph input (int64 []) where one encoder serves several prompts (exporter/graphs/encoder.py), else the
+        # default prompt's length
+        length = features.get("prompt_length", self.prompt_length)
+        if isinstance(length, torch.Tensor) or length:  # ST zeroes the prompt's mask (right padding: the first positions)
+            keep = torch.arange(mask.shape[1]).unsqueeze(0) >= length
             mask = mask * keep.to(mask.dtype)
         pooled = [_pool(mode, tokens, mask) for mode in self.modes]
         features["sentence_embedding"] = torch.cat(pooled, dim=-1)

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from ..errors import ArtifactNotFoundError, InvalidInputError, MissingPackageError
 from .onnx import OnnxRunner
+from .prompts import prompt_file
+from .runners import SignatureRunner
 from .savedmodel import SavedModelRunner
 from .tflite import TFLiteRunner
 from .tfserving import TfServingRestRunner
@@ -46,6 +48,9 @@ class Artifact:
     tokenizer: str | None = None
     #: a serving layout's copy of another target's graph: checked, benchmarked, not opened by load
     layout: bool = False
+    #: how the file holds a model's other prompts (exporter/runtime/prompts.py): "file" (``model.<key>.onnx``
+    #: beside it), "signature" (signature ``<key>``); None: the default prompt only
+    prompts: str | None = None
 
     @property
     def base(self) -> str:
@@ -86,6 +91,25 @@ class Artifact:
                                     f"{', '.join(row.target for row in ARTIFACTS if row.tokenizer)}")
         return self._opened(Path(out) / self.tokenizer, options)
 
+    def open_prompt(self, out: Path, key: str, opened: Any = None, **options: Any) -> Any:
+        """Return the Runner of the prompt graph ``key`` ("": the default prompt's) of this file in ``out``.
+
+        Args:
+            opened: this file's Runner when already open (a signature's Runner reuses it).
+
+        Raises:
+            ArtifactNotFoundError: the export does not hold the file.
+            InvalidInputError: this file holds its model's default prompt only.
+        """
+        if not key:
+            return opened if opened is not None else self.open(out, **options)
+        if self.prompts == "signature":
+            return SignatureRunner(opened if opened is not None else self.open(out, **options), key)
+        if self.prompts == "file":
+            return self._opened(Path(out) / prompt_file(self.file, key), options)
+        raise InvalidInputError(f"{self.target} holds its model's default prompt only; the other prompts are in "
+                                f"{', '.join(row.target for row in ARTIFACTS if row.prompts)}")
+
     def _opened(self, path: Path, options: dict[str, Any]) -> Any:
         given = {name: value for name, value in options.items() if value is not None}
         refused = sorted(set(given) - set(self.options))
@@ -105,17 +129,19 @@ class Artifact:
 #: every file an export can hold that a Runner runs; targets' main files first, in the targets' order
 ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("onnx", "onnx/model.onnx", OnnxRunner, ONNX_RUNTIME, ("providers", "threads", "name"),
-             tokenizer="onnx/tokenizer.onnx"),
+             tokenizer="onnx/tokenizer.onnx", prompts="file"),
     Artifact("onnx:optimized", "onnx/model_optimized.onnx", OnnxRunner, ONNX_RUNTIME, ("providers", "threads", "name")),
     Artifact("onnx:int8", "onnx/model_int8.onnx", OnnxRunner, ONNX_RUNTIME, ("providers", "threads", "name")),
-    Artifact("savedmodel", "savedmodel", SavedModelRunner, TENSORFLOW, ("device",), tokenizer="savedmodel"),
+    Artifact("savedmodel", "savedmodel", SavedModelRunner, TENSORFLOW, ("device",), tokenizer="savedmodel",
+             prompts="signature"),
     Artifact("tflite", "tflite/model.tflite", TFLiteRunner, LITERT, ("threads", "name"),
-             tokenizer="tflite/model.tflite"),
-    Artifact("tflite:fp16", "tflite/model_fp16.tflite", TFLiteRunner, LITERT, ("threads", "name")),
-    Artifact("tflite:int8", "tflite/model_int8.tflite", TFLiteRunner, LITERT, ("threads", "name")),
+             tokenizer="tflite/model.tflite", prompts="signature"),
+    Artifact("tflite:fp16", "tflite/model_fp16.tflite", TFLiteRunner, LITERT, ("threads", "name"), prompts="signature"),
+    Artifact("tflite:int8", "tflite/model_int8.tflite", TFLiteRunner, LITERT, ("threads", "name"), prompts="signature"),
     Artifact("triton", "triton/*_onnx", TritonRequestRunner, (*ONNX_RUNTIME, "tritonclient"), layout=True),
     Artifact("triton:tf", "triton/*_tf", TritonRequestRunner, (*TENSORFLOW, "tritonclient"), layout=True),
-    Artifact("tfserving", "tfserving", TfServingRestRunner, (*TENSORFLOW, "tensorflow-serving-api"), layout=True),
+    Artifact("tfserving", "tfserving", TfServingRestRunner, (*TENSORFLOW, "tensorflow-serving-api"), layout=True,
+             prompts="signature"),
 )
 
 

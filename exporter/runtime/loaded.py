@@ -16,13 +16,12 @@ import numpy as np
 from ..errors import InvalidInputError
 from .artifacts import artifact
 from .manifest import read_manifest
+from .prompts import document_prompt_name, query_prompt_name, resolved_prompt_name
 from .runners import DEFAULT_BATCH_SIZE, checked_batch_size, checked_pairs, checked_texts, in_batches
 from .truncation import truncate_dim_problem, truncated
 
 #: SentenceTransformer.encode's keyword arguments that have no meaning for an export, and why
 NOT_HERE = {
-    "prompt_name": "the export holds its model's default prompt, applied inside the graph",
-    "prompt": "the export holds its model's default prompt, applied inside the graph; prepend text yourself",
     "device": "pass providers= (and threads=) to exporter.load",
     "output_value": "an export returns sentence embeddings only",
     "precision": "choose a quantized file with exporter.load(OUT, target='onnx:int8')",
@@ -65,12 +64,17 @@ class _Opened:
         if providers and "providers" not in row.options:
             raise InvalidInputError(f"providers= is for the onnx targets; {target} runs on TensorFlow's devices")
         self.target = target
-        self._runner = row.open(self.out, providers=providers,
-                                threads=threads if "threads" in row.options else None)
+        self._options = {"providers": providers, "threads": threads if "threads" in row.options else None}
+        self._runner = row.open(self.out, **self._options)
 
 
 class ExportedModel(_Opened):
     """An export's string-in graph with ``encode(sentences, batch_size=32, ...)`` as SentenceTransformer has it."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        #: prompt graph key → its Runner, opened on first use ("": the default prompt's, ``_runner``)
+        self._prompt_runners: dict[str, Any] = {"": self._runner}
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         """Refused: an embedding export embeds texts.
@@ -103,13 +107,52 @@ class ExportedModel(_Opened):
     def get_sentence_embedding_dimension(self) -> int:
         return int(self.manifest["output"]["shape"][1])
 
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Return {prompt name: text} of the model's prompts, as SentenceTransformer.prompts (each has its graph)."""
+        return {name: row["text"] for name, row in self._prompt_rows().items()}
+
+    @property
+    def default_prompt_name(self) -> str | None:
+        return self.manifest.get("prompts", {}).get("default_prompt_name")
+
+    def _prompt_rows(self) -> dict[str, Any]:
+        return self.manifest.get("prompts", {}).get("prompts", {})  # exports written before prompts: none
+
+    def _prompted_runner(self, prompt_name: str | None, prompt: str | None) -> Any:
+        """Return the Runner of the graph holding the prompt ``encode`` applies (exporter/runtime/prompts.py)."""
+        rows = self._prompt_rows()
+        name = resolved_prompt_name(rows, self.default_prompt_name, prompt_name=prompt_name, prompt=prompt)
+        key = rows[name]["key"] if name is not None else ""
+        if key not in self._prompt_runners:
+            self._prompt_runners[key] = artifact(self.target, layouts=False).open_prompt(
+                self.out, key, opened=self._runner, **self._options)
+        return self._prompt_runners[key]
+
+    def encode_query(self, sentences: str | Sequence[str], *, prompt_name: str | None = None,
+                     prompt: str | None = None, **kwargs: Any) -> Any:
+        """Return ``encode`` with the "query" prompt when neither ``prompt_name`` nor ``prompt`` is given, as
+        SentenceTransformer.encode_query (its other arguments are encode's)."""
+        return self.encode(sentences, prompt_name=query_prompt_name(self._prompt_rows(), prompt_name, prompt),
+                           prompt=prompt, **kwargs)
+
+    def encode_document(self, sentences: str | Sequence[str], *, prompt_name: str | None = None,
+                        prompt: str | None = None, **kwargs: Any) -> Any:
+        """Return ``encode`` with the first of the "document", "passage", "corpus" prompts when neither
+        ``prompt_name`` nor ``prompt`` is given, as SentenceTransformer.encode_document."""
+        return self.encode(sentences, prompt_name=document_prompt_name(self._prompt_rows(), prompt_name, prompt),
+                           prompt=prompt, **kwargs)
+
     def encode(self, sentences: str | Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
                show_progress_bar: bool | None = None, convert_to_numpy: bool = True, convert_to_tensor: bool = False,
-               normalize_embeddings: bool = False, truncate_dim: int | None = None, **unsupported: Any) -> Any:
+               normalize_embeddings: bool = False, truncate_dim: int | None = None, *,
+               prompt_name: str | None = None, prompt: str | None = None, **unsupported: Any) -> Any:
         """Return the sentence embeddings: float32 [N, D] numpy (one text: [D]), as SentenceTransformer.encode.
 
         Args:
             sentences: a str or a list of str.
+            prompt_name: one of the model's prompts (``prompts``), each in its own graph; None: the default prompt.
+            prompt: a prompt text; an export holds its model's prompts only, so it must be one of their texts.
             batch_size: texts per model call (memory grows with batch × length²).
             show_progress_bar: a bar over the texts (tqdm when installed).
             convert_to_numpy: False returns a list of 1-D arrays.
@@ -126,13 +169,14 @@ class ExportedModel(_Opened):
             raise InvalidInputError("; ".join(f"encode({name}=...) is not supported here: "
                                               f"{NOT_HERE.get(name, 'SentenceTransformer.encode has no such argument')}"
                                               for name in unsupported))
+        runner = self._prompted_runner(prompt_name, prompt)
         single = isinstance(sentences, str)
         texts = checked_texts([sentences] if single else sentences)
         truncate_dim = self._checked_truncate_dim(truncate_dim)
         bar = _progress_bar(len(texts)) if show_progress_bar else None
 
         def encode_batch(batch: list[str]) -> np.ndarray:
-            out = self._runner.encode(batch, batch_size=max(1, len(batch)))
+            out = runner.encode(batch, batch_size=max(1, len(batch)))
             if bar is not None:
                 bar.update(len(batch))
             return out

@@ -125,6 +125,17 @@ def checked_pairs(pairs: object) -> tuple[list[str], list[str]]:
     return queries, documents
 
 
+class SignatureRunner:
+    """A Runner's ``encode`` through another signature of its file (a prompt's: exporter/runtime/prompts.py)."""
+
+    def __init__(self, runner: Runner, signature: str):
+        self.runner, self.signature = runner, signature
+        self.name = f"{runner.name} [{signature}]"
+
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return self.runner.encode(texts, batch_size, signature=self.signature)  # type: ignore[call-arg]
+
+
 class PairScoring:
     """``score_and_logits``, ``score`` and ``tokenize_pairs`` of a reranker's Runner, written once for every runtime.
 

@@ -83,9 +83,10 @@ class TFLiteRunner(PairScoring):
     def _call(self, signature: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self._called(signature, text=checked_texts(texts))
 
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(lambda chunk: self._call("serving_default", chunk)["sentence_embedding"], texts,
-                          batch_size)
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
+               signature: str = "serving_default") -> np.ndarray:
+        """Return the embeddings of ``texts`` through ``signature`` (a prompt's: exporter/runtime/prompts.py)."""
+        return in_batches(lambda chunk: self._call(signature, chunk)["sentence_embedding"], texts, batch_size)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         outputs = self._call("tokenize", texts)

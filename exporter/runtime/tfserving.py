@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ArtifactNotFoundError
+from ..errors import ArtifactNotFoundError, InvalidInputError
 from .runners import DEFAULT_BATCH_SIZE, PairScoring, in_batches
 
 #: the model server's ``--model_config_file``, in the layout's folder
@@ -80,16 +80,23 @@ class TfServingRestRunner(PairScoring):
         """Return the response TF Serving gives to a ``:predict`` JSON body (both through JSON text)."""
         import tensorflow as tf
 
-        inputs, row_format = predict_inputs(json.loads(json.dumps(body)), self.input_names)
+        body = json.loads(json.dumps(body))
+        inputs, row_format = predict_inputs(body, self.input_names)
         tensors = {name: tf.constant(values, dtype=tf.string, shape=[len(values)]) for name, values in inputs.items()}
-        outputs = {name: value.numpy() for name, value in self.signature(**tensors).items()}
+        name = body.get("signature_name", "serving_default")  # a prompt's signature (exporter/runtime/prompts.py)
+        if name not in self.model.signatures:
+            raise InvalidInputError(f"signature_name {name!r}: the model has {', '.join(self.model.signatures)}")
+        outputs = {name: value.numpy() for name, value in self.model.signatures[name](**tensors).items()}
         return json.loads(json.dumps(predict_response(outputs, row_format)))
 
-    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return in_batches(self._predict, texts, batch_size)
+    def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
+               signature: str = "serving_default") -> np.ndarray:
+        """Return the embeddings of ``texts`` through ``signature`` (sent as the body's ``signature_name``)."""
+        return in_batches(lambda chunk: self._predict(chunk, signature), texts, batch_size)
 
-    def _predict(self, texts: list[str]) -> np.ndarray:
-        response = self.predict({"instances": texts})
+    def _predict(self, texts: list[str], signature: str = "serving_default") -> np.ndarray:
+        body = {"instances": texts, **({"signature_name": signature} if signature != "serving_default" else {})}
+        response = self.predict(body)
         return np.array(response["predictions"], dtype=np.float32).reshape(len(texts), -1)
 
     def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:

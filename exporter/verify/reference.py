@@ -6,6 +6,7 @@ benchmarks hold it beside an artifact's Runner.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +29,14 @@ class ReferenceRunner:
         self.model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=False,
                                          local_files_only=True, truncate_dim=truncate_dim)
         self.name = f"sentence-transformers ({device})"
+        #: the prompt ``encode`` applies (None: the model's default)
+        self.prompt_name: str | None = None
+
+    def prompted(self, prompt_name: str) -> "ReferenceRunner":
+        """Return this runner encoding with ``encode(prompt_name=...)`` (the same model, not loaded again)."""
+        runner = copy.copy(self)
+        runner.prompt_name, runner.name = prompt_name, f"{self.name} prompt_name={prompt_name!r}"
+        return runner
 
     def encode(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         return in_batches(self._encode, texts, batch_size)
@@ -35,7 +44,8 @@ class ReferenceRunner:
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
-        out = self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+        out = self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False,
+                                prompt_name=self.prompt_name)
         return out.astype(np.float32)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

@@ -110,6 +110,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
                                  "everything in OUT: pass one of them")
     with _step(progress, "reading the model"):
         spec = read_model(model_dir)
+        spec = kinds.get(spec.kind).configured(spec, options or {})  # the kind's settings (--sparse-top-k)
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
         previous = export_to_add_to(out, spec) if add else None
     created = missing_ancestors(out.parent)  # removed again if the export fails

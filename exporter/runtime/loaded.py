@@ -275,7 +275,8 @@ def _sparse_rows(indices: np.ndarray, values: np.ndarray, vocab: int, *, torch_t
     if torch_tensor:
         torch = _torch()
         coo = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, dims]).astype(np.int64)),
-                                      torch.from_numpy(weights.astype(np.float32)), (len(indices), vocab))
+                                      torch.from_numpy(weights.astype(np.float32)), (len(indices), vocab),
+                                      check_invariants=False)
         return coo.coalesce() if sparse else coo.to_dense()
     if sparse:
         from scipy.sparse import csr_array

@@ -32,7 +32,7 @@ def signature_io(spec: Any) -> tuple[list[str], dict[str, int]]:
     return [row["name"] for row in inputs], {row["name"]: row["shape"][1] for row in outputs}
 
 
-def _output_types(spec: Any) -> dict[str, tuple[str, Any]]:
+def output_types(spec: Any) -> dict[str, tuple[str, Any]]:
     """Return {output: (its type, its size per row)} of ``serving_default``, as the kind's manifest_io says."""
     output = kinds.get(spec.kind).manifest_io(spec)["output"]
     rows = [output, *(value for value in output.values() if isinstance(value, dict))]
@@ -45,7 +45,7 @@ def signatures_described(spec: Any, rows: str = "None") -> dict[str, Any]:
     strings = {name: f"string [{rows}]" for name in inputs}
     return {"serving_default": {"inputs": strings,
                                 "outputs": {name: f"{kind} [{rows}, {size}]"
-                                            for name, (kind, size) in _output_types(spec).items()}},
+                                            for name, (kind, size) in output_types(spec).items()}},
             "tokenize": {"inputs": strings,
                          "outputs": {name: f"int64 [{rows}, {'L' if rows == 'N' else 'None'}]"
                                      for name in ("input_ids", "attention_mask", "token_type_ids")}}}

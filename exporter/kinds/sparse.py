@@ -175,7 +175,7 @@ def _top_k_option(value: Any) -> int:
 @register
 class Sparse(Kind):
     name = "sparse"
-    targets = ("onnx", "savedmodel", "tflite")
+    targets = None  # every target: onnx, savedmodel, tflite (its families), triton, tfserving
     no_variants = ("the optimized and int8 onnx files are built for the embedding and reranker graphs; a SPLADE "
                    "graph's top-K would need its own int8 bar (its active dimensions move): not written yet")
 

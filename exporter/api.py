@@ -271,6 +271,7 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     manifest["checked_texts"] = record
     with _step(progress, "reading the model"):
         spec = read_model(source)  # export's checks, before SentenceTransformer loads (and unpickles) anything
+        spec = kind.configured(spec, kind.recorded_options(manifest))  # as exported (a sparse model's top-K)
     with _step(progress, "running the reference model"):
         reference = kind.reference(spec)
         expected = kind.expected(reference, texts)

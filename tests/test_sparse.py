@@ -216,3 +216,28 @@ def test_sparse_options_are_refused_for_an_embedding_model(tiny_model, tmp_path)
 def test_bad_sparse_top_k_is_refused(sparse_model, tmp_path):
     with pytest.raises(InvalidOptionError, match="whole number"):
         exporter.export(sparse_model("wordpiece"), tmp_path / "out", targets="onnx", options={"sparse_top_k": -2})
+
+
+def test_without_torch_encode_returns_scipy_csr_and_decode_reads_it(sparse_exports, sparse_encoder, monkeypatch):
+    from scipy.sparse import csr_array
+
+    import exporter.runtime.loaded as loaded_module
+
+    model, result = sparse_exports("bpe")
+    monkeypatch.setattr(loaded_module, "_has_torch", lambda: False)
+    loaded = exporter.load(result.out)
+    got = loaded.encode(TEXTS)
+    reference = sparse_encoder(model)
+    expected = reference.encode(TEXTS)
+    assert isinstance(got, csr_array)
+    assert np.allclose(got.toarray(), expected.to_dense().numpy(), atol=TOLERANCE, rtol=0)
+    assert [[t for t, _ in row] for row in loaded.decode(got, top_k=3)] == \
+        [[t for t, _ in row] for row in reference.decode(expected, top_k=3)]
+
+
+def test_check_reruns_the_sparse_parity_and_the_manifest_promises(sparse_exports):
+    _, result = sparse_exports("bpe")
+    checked = exporter.check(result.out)
+    assert checked.passed, [row.parity for row in checked.rows]
+    (row,) = checked.rows
+    assert row.parity["settings"]["passed"] and row.parity["sparse"]["set_mismatches"] == 0

@@ -55,6 +55,11 @@ class Kind:
                                      f"{self.name} model")
         return spec
 
+    def recorded_options(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Return the export options an export's ``manifest`` records that :meth:`configured` reads (``check``
+        applies them to the model it reads again)."""
+        return {}
+
     def target_problems(self, target: str) -> list[str]:
         """Return why ``target`` cannot export this kind (empty: it can)."""
         if self.targets is None or target in self.targets:

@@ -195,6 +195,10 @@ class Sparse(Kind):
             head = replace(head, dense=True)
         return replace(spec, head=head)
 
+    def recorded_options(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        recorded = manifest.get("sparse") or {}
+        return {"sparse_top_k": recorded.get("top_k"), "sparse_dense": bool(recorded.get("dense"))}
+
     def onnx_tokenizer(self, spec: Any, *, opset: int, ir_version: int) -> Any:
         from ..tokenizers.shared.framing_onnx import tokenizer_model
 

@@ -241,3 +241,15 @@ def test_check_reruns_the_sparse_parity_and_the_manifest_promises(sparse_exports
     assert checked.passed, [row.parity for row in checked.rows]
     (row,) = checked.rows
     assert row.parity["settings"]["passed"] and row.parity["sparse"]["set_mismatches"] == 0
+
+
+def test_cli_sparse_flags_set_k_and_the_dense_output(sparse_model, tmp_path):
+    from exporter.cli import main
+
+    out = tmp_path / "out"
+    assert main([str(sparse_model("bpe")), "-o", str(out), "--targets", "onnx", "--no-variants", "-q",
+                 "--sparse-top-k", "3", "--sparse-dense"]) == 0  # parity checked: the reference's top 3
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sparse"]["top_k"] == 3 and manifest["sparse"]["dense"] is True
+    indices, values = exporter.load(out).encode_sparse(TEXTS)
+    assert indices.shape == (len(TEXTS), 3)

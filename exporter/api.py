@@ -124,6 +124,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         spec = read_model(model_dir)
         if truncate_dim is not None:
             spec = spec.truncated(truncate_dim)
+        spec = kinds.get(spec.kind).configured(spec, options or {})  # the kind's settings (--sparse-top-k)
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
         previous = export_to_add_to(out, spec) if add else None
     created = missing_ancestors(out.parent)  # removed again if the export fails
@@ -289,6 +290,7 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
         spec = read_model(source)  # export's checks, before SentenceTransformer loads (and unpickles) anything
         if manifest.get("truncate_dim") is not None:
             spec = spec.truncated(manifest["truncate_dim"])
+        spec = kind.configured(spec, kind.recorded_options(manifest))  # as exported (a sparse model's top-K)
     with _step(progress, "running the reference model"):
         reference = kind.reference(spec)
         expected = kind.expected(reference, texts)

@@ -69,6 +69,12 @@ def _export_parser() -> argparse.ArgumentParser:
                              "[batch, N] in every target, checked against it; 1 to the model's dimension (default: "
                              "the model's own, its config's truncate_dim when it holds one)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
+    sparse = parser.add_argument_group("sparse encoders (SPLADE)")
+    sparse.add_argument("--sparse-top-k", type=int, default=None, metavar="K",
+                        help="keep the top K dimensions of each text (default: the model's max_active_dims, else 0: "
+                             "every non-zero dimension)")
+    sparse.add_argument("--sparse-dense", action="store_true",
+                        help="also output the [batch, vocab] vectors as 'dense'")
     serving = parser.add_argument_group("serving layouts (triton, tfserving targets)")
     serving.add_argument("--name", default=None, metavar="NAME",
                          help="model name in the Triton repository (NAME_onnx, NAME_tf) and in TF Serving "
@@ -120,10 +126,11 @@ def _truncate_dim(text: str) -> int:
 
 
 def _serving_options(args: argparse.Namespace) -> dict:
-    """Return the serving-layout flags that were given, as ``export(options=...)`` keys."""
+    """Return the serving-layout and sparse-encoder flags that were given, as ``export(options=...)`` keys."""
     given = {"name": args.name, "triton_op_library": args.triton_op_library,
              "triton_max_batch_size": args.triton_max_batch_size, "triton_tf_op_dir": args.triton_tf_op_dir,
-             "tfserving_base_path": args.tfserving_base_path}
+             "tfserving_base_path": args.tfserving_base_path, "sparse_top_k": args.sparse_top_k,
+             "sparse_dense": args.sparse_dense or None}
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -199,7 +206,8 @@ def format_table(rows: list) -> str:
               "parity")
     lines = [header]
     for row in [sub for row in rows for sub in (row, *row.variant_rows(), *row.prompt_rows())]:
-        tokens, emb = row.parity.get("tokens"), row.parity.get("embeddings") or row.parity.get("scores")
+        tokens = row.parity.get("tokens")
+        emb = row.parity.get("embeddings") or row.parity.get("scores") or row.parity.get("sparse")
         lines.append((
             row.target, _files(row.files), _size(row.bytes) if row.bytes else "-",
             _token_cell(tokens) if tokens else "-",
@@ -220,7 +228,7 @@ def check_document(result: Any) -> dict[str, Any]:
     for row in result.rows:
         for sub in (row, *row.variant_rows(), *row.prompt_rows()):
             tokens = sub.parity.get("tokens") or {}
-            emb = sub.parity.get("embeddings") or sub.parity.get("scores") or {}
+            emb = sub.parity.get("embeddings") or sub.parity.get("scores") or sub.parity.get("sparse") or {}
             failures = [*(failure for kind in FAILURE_KINDS for failure in sub.parity.get(kind, {}).get("failures", [])),
                         *emb.get("failures", [])]
             if tokens and not tokens.get("passed", True):

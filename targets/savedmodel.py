@@ -30,14 +30,22 @@ def signature_io(spec: Any) -> tuple[list[str], dict[str, int]]:
     io = kinds.get(spec.kind).manifest_io(spec)
     inputs = io["input"] if isinstance(io["input"], list) else [io["input"]]
     outputs = [io["output"], *(value for value in io["output"].values() if isinstance(value, dict))]
-    return [row["name"] for row in inputs], {row["name"]: int(row["shape"][1]) for row in outputs}
+    return [row["name"] for row in inputs], {row["name"]: row["shape"][1] for row in outputs}
+
+
+def output_types(spec: Any) -> dict[str, tuple[str, Any]]:
+    """Return {output: (its type, its size per row)} of ``serving_default``, as the kind's manifest_io says."""
+    output = kinds.get(spec.kind).manifest_io(spec)["output"]
+    rows = [output, *(value for value in output.values() if isinstance(value, dict))]
+    return {row["name"]: (row["type"], row["shape"][1]) for row in rows}
 
 
 def signatures_described(spec: Any, rows: str = "None") -> dict[str, Any]:
     """Return the manifest's description of ``serving_default`` and ``tokenize`` (``rows``: how the batch is shown)."""
-    inputs, outputs = signature_io(spec)
+    inputs = signature_io(spec)[0]
     strings = {name: f"string [{rows}]" for name in inputs}
-    embedding = {"inputs": strings, "outputs": {name: f"float32 [{rows}, {size}]" for name, size in outputs.items()}}
+    embedding = {"inputs": strings, "outputs": {name: f"{kind} [{rows}, {size}]"
+                                                for name, (kind, size) in output_types(spec).items()}}
     return {"serving_default": embedding,
             **{key: {**embedding, "prompt": text} for key, text in spec.prompt_graphs().items()},
             "tokenize": {"inputs": strings,
@@ -92,6 +100,8 @@ def string_encoder_module(spec: Any) -> Any:
         return string_pair_module(spec)
     if spec.kind == "static":
         return string_static_module(spec)
+    if spec.kind == "sparse":
+        return string_sparse_module(spec)
     import tensorflow as tf
 
     from exporter.tokenizers.shared.framing_tf import TokenizerTF
@@ -208,6 +218,37 @@ def string_static_module(spec: Any) -> Any:
             return {"sentence_embedding": embedding}
 
     return StringStaticEncoder()
+
+
+def string_sparse_module(spec: Any) -> Any:
+    """Return a sparse (SPLADE) model's in-memory ``tf.Module``: ``serving_default(text) -> {indices, values[,
+    dense]}`` (the top-K of :mod:`exporter.graphs.splade`, as ``tf.math.top_k``) and ``tokenize(text)``."""
+    import tensorflow as tf
+
+    from exporter.graphs.splade import output_names
+    from exporter.tokenizers.shared.framing_tf import TokenizerTF
+
+    tf_encoder, encode = _tf_encoder(spec)
+    names = output_names(spec.head.dense)
+
+    class StringSparseEncoder(tf.Module):
+        def __init__(self):
+            super().__init__(name="st_exporter")
+            self.tokenizer = TokenizerTF(spec.tokenizer)
+            self.encoder = tf_encoder
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def tokenize(self, text):
+            return self.tokenizer.tokenize(_one_dimensional(text))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def serving_default(self, text):
+            text = _one_dimensional(text)
+            # as for embeddings: the encoder cannot take 0 rows, so one row of [CLS] [SEP] is sliced away after
+            outputs = encode(self.encoder, **self.tokenizer.tokenize(text, min_rows=1))
+            return {name: outputs[name][:tf.shape(text)[0]] for name in names}
+
+    return StringSparseEncoder()
 
 
 @register

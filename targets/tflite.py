@@ -112,6 +112,9 @@ def _smoke_run(path: Path, spec: Any) -> str:
         if spec.kind == "reranker":
             runner.score_and_logits(["", "Hello"], ["world", ""])
             runner.tokenize_pairs(["", "Hello"], ["world", ""])
+        elif spec.kind == "sparse":
+            runner.encode_sparse(["", "Hello world"])
+            runner.tokenize(["", "Hello world"])
         else:
             runner.encode(["", "Hello world"])
             runner.tokenize(["", "Hello world"])

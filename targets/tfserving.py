@@ -70,6 +70,12 @@ def rest_examples(name: str, spec: Any) -> dict[str, Any]:
     """Return the documented REST requests and the shape of their responses (a reranker's: query and document)."""
     url = f"POST http://localhost:8501/v1/models/{name}:predict"
     inputs, outputs = signature_io(spec)
+    if spec.kind == "sparse":
+        rows = ("one object per text, in request order: {indices: K ints, values: K floats} (K: the batch's, pads "
+                "index -1 value 0)")
+        return {"row": {"url": url, "body": {"instances": EXAMPLE_TEXTS}, "response": {"predictions": rows}},
+                "columnar": {"url": url, "body": {"inputs": {"text": EXAMPLE_TEXTS}},
+                             "response": {"outputs": "{indices: [N, K] ints, values: [N, K] floats}"}}}
     if inputs == ["text"]:
         rows = f"one list of {outputs['sentence_embedding']} floats per text, in request order"
         return {"row": {"url": url, "body": {"instances": EXAMPLE_TEXTS}, "response": {"predictions": rows}},

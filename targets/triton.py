@@ -35,7 +35,7 @@ from exporter.runtime.triton import TritonRequestRunner, model_config_schema
 from exporter.verify.parity import Thresholds
 
 from . import BuildResult, Target, Variant, register
-from .savedmodel import signature_io
+from .savedmodel import output_types, signature_io
 
 FOLDER = "triton"
 #: where docs/serving.md tells users to mount libortextensions.so in the Triton container
@@ -105,14 +105,14 @@ def _onnx_model_copy(source: Path, version: Path) -> list[Path]:
 
 def model_config(*, name: str, platform: str, max_batch_size: int, inputs: Sequence[str], input_dims: Sequence[int],
                  input_reshape: Sequence[int] | None, outputs: dict[str, Sequence[int]], op_libraries: Sequence[str],
-                 comment: str) -> str:
+                 comment: str, int64_outputs: Sequence[str] = ()) -> str:
     """Return a ``config.pbtxt``: Triton's ``ModelConfig`` message, printed by protobuf's text format (which
     quotes and escapes every string), under a comment line.
 
     Args:
         inputs: the string inputs ("text"; a reranker's "query" and "document"), each ``input_dims`` reshaped to
             ``input_reshape`` (None: no reshape).
-        outputs: {name: dims} of the FP32 outputs.
+        outputs: {name: dims} of the outputs, FP32 but ``int64_outputs`` (a sparse model's ``indices``).
     """
     from google.protobuf import text_format
 
@@ -124,7 +124,8 @@ def model_config(*, name: str, platform: str, max_batch_size: int, inputs: Seque
             string.reshape.SetInParent()  # an empty shape is meaningful: [1] per request becomes a scalar per row
             string.reshape.shape.extend(input_reshape)
     for output_name, dims in outputs.items():
-        config.output.add(name=output_name, data_type=schema.TYPE_FP32, dims=list(dims))
+        data_type = schema.TYPE_INT64 if output_name in int64_outputs else schema.TYPE_FP32
+        config.output.add(name=output_name, data_type=data_type, dims=list(dims))
     if max_batch_size > 0:
         config.dynamic_batching.SetInParent()
     config.model_operations.op_library_filename.extend(op_libraries)
@@ -133,21 +134,25 @@ def model_config(*, name: str, platform: str, max_batch_size: int, inputs: Seque
 
 def _served_io(spec: Any, batching: bool) -> dict[str, Any]:
     """Return ``model_config``'s inputs and outputs for the model's signature (batching: Triton adds the batch axis)."""
-    inputs, outputs = signature_io(spec)
+    inputs = signature_io(spec)[0]
+    # a sparse model's K depends on the batch (-1); its indices are int64
+    outputs = {name: size if isinstance(size, int) else -1 for name, (_, size) in output_types(spec).items()}
     return {"inputs": inputs, "input_dims": [1] if batching else [-1], "input_reshape": [] if batching else None,
-            "outputs": {name: [size] if batching else [-1, size] for name, size in outputs.items()}}
+            "outputs": {name: [size] if batching else [-1, size] for name, size in outputs.items()},
+            "int64_outputs": [name for name, (kind, _) in output_types(spec).items() if kind == "int64"]}
 
 
 def http_example(name: str, spec: Any) -> dict[str, Any]:
     """Return the documented KServe v2 request of two rows and the shape of its response."""
-    inputs, outputs = signature_io(spec)
+    inputs = signature_io(spec)[0]
     rows = {"text": ["Hello world", "Grüß Gott"], "query": ["what is a reranker", "was ist ein Reranker"],
             "document": ["A model that scores a query and a document together.", "Ein Modell, das Paare bewertet."]}
     return {"url": f"POST /v2/models/{name}_onnx/infer",
             "body": {"inputs": [{"name": input_name, "shape": [2, 1], "datatype": "BYTES", "data": rows[input_name]}
                                 for input_name in inputs]},
-            "response": {"outputs": [{"name": output_name, "datatype": "FP32", "shape": [2, size],
-                                      "data": f"[{2 * size} floats, row-major]"} for output_name, size in outputs.items()]}}
+            "response": {"outputs": [{"name": output_name, "datatype": kind.upper().replace("FLOAT", "FP"),
+                                      "shape": [2, size], "data": f"[2 × {size} values, row-major]"}
+                                     for output_name, (kind, size) in output_types(spec).items()]}}
 
 
 def model_folders(out: Path) -> dict[str, Path]:

@@ -385,3 +385,51 @@ def build_static_model(folder: Path, *, vocab: str = "uncased", dim: int = 16, n
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
     return folder
 
+
+#: the transformers masked-LM of each architecture the sparse (SPLADE) tests build
+MASKED_LMS = {"bert": ("BertConfig", "BertForMaskedLM"), "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForMaskedLM"),
+              "roberta": ("RobertaConfig", "RobertaForMaskedLM")}
+
+
+def build_sparse_encoder(folder: Path, *, arch: str = "bert", pooling_strategy: str = "max",
+                         activation_function: str = "relu", max_active_dims: int | None = None,
+                         legacy_module: bool = True, max_seq_length: int = 40, seed: int = 0) -> Path:
+    """Write a tiny random SPLADE SparseEncoder (masked LM + SpladePooling) to ``folder`` and return it.
+
+    Args:
+        arch: "bert" (the bundled MiniLM WordPiece vocab), "xlm-roberta" (multilingual-e5-small's Unigram) or
+            "roberta" (the byte-level BPE trained here).
+        legacy_module: save the transformer as ``MLMTransformer`` (as SPLADE models on the hub are); False: as
+            ``Transformer`` with ``transformer_task="fill-mask"`` (sentence-transformers ≥ 5.4).
+    """
+    import transformers
+    from sentence_transformers import SparseEncoder
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sparse_encoder.modules import MLMTransformer, SpladePooling
+
+    config_name, model_name = MASKED_LMS[arch]
+    tokenizer = _tokenizer(ARCHITECTURES[arch], folder / "_vocab")
+    small = dict(vocab_size=tokenizer.vocab_size if arch == "bert" else len(tokenizer), hidden_size=HIDDEN,
+                 num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    if arch == "bert":
+        small["max_position_embeddings"] = 128
+    else:
+        small.update(max_position_embeddings=130, type_vocab_size=1, pad_token_id=1)
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_name)(getattr(transformers, config_name)(**small)).eval()
+    # a random head makes about half the vocabulary positive at every token; a negative bias leaves a few dozen
+    # active dimensions per text, as a trained SPLADE model has
+    with torch.no_grad():
+        head = model.get_output_embeddings()
+        head.bias.sub_(0.38)
+    hf = folder / "_hf"
+    model.save_pretrained(str(hf))
+    tokenizer.save_pretrained(str(hf))
+    cls = MLMTransformer if legacy_module else Transformer
+    extra = {} if legacy_module else {"transformer_task": "fill-mask"}
+    modules = [cls(str(hf), max_seq_length=max_seq_length, **extra),
+               SpladePooling(pooling_strategy=pooling_strategy, activation_function=activation_function)]
+    SparseEncoder(modules=modules, device="cpu", max_active_dims=max_active_dims).save(str(folder))
+    shutil.rmtree(hf)
+    shutil.rmtree(folder / "_vocab", ignore_errors=True)
+    return folder

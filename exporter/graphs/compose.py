@@ -46,17 +46,18 @@ def _wired(merged: onnx.ModelProto, b: GraphBuilder, inputs: dict[str, str], row
     return merged
 
 
-def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *, prompt: str = "") -> onnx.ModelProto:
-    """Return tokenizer ∘ encoder: ``text`` [N] → ``sentence_embedding`` [N, D] in one graph.
+def compose_string_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *, prompt: str = "",
+                         outputs: tuple[str, ...] = ("sentence_embedding",)) -> onnx.ModelProto:
+    """Return tokenizer ∘ encoder: ``text`` [N] → ``outputs`` (``sentence_embedding`` [N, D]) in one graph.
 
     The model's default prompt is prepended to every text, as ``encode`` does.
     """
-    merged = _merged(tokenizer, encoder, ["sentence_embedding"])
+    merged = _merged(tokenizer, encoder, list(outputs))
     b = GraphBuilder("batch")
     rows, padded = _at_least_one_row(b, "text")
     if prompt:
         padded = b.op("StringConcat", [b.const([prompt], "prompt"), padded])
-    return _wired(merged, b, {"text": padded}, rows, ["sentence_embedding"])
+    return _wired(merged, b, {"text": padded}, rows, list(outputs))
 
 
 def compose_pair_model(tokenizer: onnx.ModelProto, encoder: onnx.ModelProto,

@@ -2,9 +2,10 @@
 
 A folder is one of sentence-transformers' model classes (``config_sentence_transformers.json`` ``model_type``):
 ``SentenceTransformer`` (the *embedding* kind: ``text`` in, ``sentence_embedding`` out) or ``CrossEncoder``
-(the *reranker* kind: ``query`` and ``document`` in, ``score`` and ``logits`` out); a ``SentenceTransformer`` whose
-first module is a ``StaticEmbedding`` (model2vec) is the *static* kind (``text`` in, ``sentence_embedding`` out,
-no special tokens, an embedding-bag mean). A kind subclasses
+(the *reranker* kind: ``query`` and ``document`` in, ``score`` and ``logits`` out) or ``SparseEncoder`` (the
+*sparse* kind, SPLADE: ``text`` in, ``indices`` and ``values`` of the top-K dimensions out); a ``SentenceTransformer``
+whose first module is a ``StaticEmbedding`` (model2vec) is the *static* kind (``text`` in, ``sentence_embedding``
+out, no special tokens, an embedding-bag mean). A kind subclasses
 :class:`Kind` in ``exporter/kinds/<kind>.py`` with :func:`register`; the model reader, the targets, the manifest
 and the parity check ask it (``kinds.get(spec.kind)``) for what differs, instead of testing the kind's name.
 The runtime side (``exporter.load``) reads ``manifest["kind"]`` and keeps its own table (it imports no builder).
@@ -16,13 +17,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from .. import model_folder
-from ..errors import UnsupportedModelError
+from ..errors import InvalidOptionError, UnsupportedModelError
 from ..registry import import_submodules
 
 _KINDS: dict[str, type["Kind"]] = {}
 #: config_sentence_transformers.json model_type values no kind exports yet, and why
-NOT_YET = {"SparseEncoder": "SparseEncoder (SPLADE) models are not exported yet",
-           "MultiVectorEncoder": "multi-vector (ColBERT) models are not exported yet"}
+NOT_YET = {"MultiVectorEncoder": "multi-vector (ColBERT) models are not exported yet"}
 
 
 class Kind:
@@ -43,6 +43,24 @@ class Kind:
     def read(self, path: Path) -> Any:
         """Return the validated ModelSpec of the folder (``exporter.model.read_model`` calls it)."""
         raise NotImplementedError
+
+    def configured(self, spec: Any, options: dict[str, Any]) -> Any:
+        """Return ``spec`` with the export's ``options`` this kind reads applied (the sparse kind's top-K).
+
+        Raises:
+            InvalidOptionError: a sparse encoder's setting (``sparse_top_k``, ``sparse_dense``) for another kind.
+        """
+        given = [f"--{key.replace('_', '-')}" for key in ("sparse_top_k", "sparse_dense") if options.get(key)
+                 is not None and options.get(key) is not False]
+        if given:
+            raise InvalidOptionError(f"{', '.join(given)}: settings of a SparseEncoder's export; this model is a "
+                                     f"{self.name} model")
+        return spec
+
+    def recorded_options(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Return the export options an export's ``manifest`` records that :meth:`configured` reads (``check``
+        applies them to the model it reads again)."""
+        return {}
 
     def target_problems(self, target: str) -> list[str]:
         """Return why ``target`` cannot export this kind (empty: it can)."""
@@ -128,7 +146,7 @@ def of_folder(path: str | Path | None) -> Kind:
     """Return the kind of the model folder ``path`` (None, the bundled model, and a folder no kind claims: embedding).
 
     Raises:
-        UnsupportedModelError: a model class no kind exports yet (SparseEncoder...).
+        UnsupportedModelError: a model class no kind exports yet (MultiVectorEncoder...).
     """
     _load_all()
     if path is None or not Path(path).is_dir() or model_folder.root_problems(Path(path).resolve()):
@@ -136,5 +154,6 @@ def of_folder(path: str | Path | None) -> Kind:
     declared = st_model_type(Path(path))
     if declared in NOT_YET:
         raise UnsupportedModelError([f"{path}: config_sentence_transformers.json model_type {declared!r}: "
-                                     f"{NOT_YET[declared]}; supported: SentenceTransformer, CrossEncoder"])
+                                     f"{NOT_YET[declared]}; supported: SentenceTransformer, CrossEncoder, "
+                                     "SparseEncoder"])
     return next(cls() for cls in sorted(_KINDS.values(), key=lambda kind: kind.order) if cls.claims(Path(path)))

@@ -17,7 +17,8 @@ from ..errors import InvalidInputError
 from .artifacts import artifact
 from .manifest import read_manifest
 from .prompts import document_prompt_name, query_prompt_name, resolved_prompt_name
-from .runners import DEFAULT_BATCH_SIZE, checked_batch_size, checked_pairs, checked_texts, in_batches
+from .runners import (DEFAULT_BATCH_SIZE, SPARSE_PAD_INDEX, checked_batch_size, checked_pairs, checked_texts,
+                      in_batches)
 from .truncation import truncate_dim_problem, truncated
 
 #: SentenceTransformer.encode's keyword arguments that have no meaning for an export, and why
@@ -323,16 +324,178 @@ class ExportedReranker(_Opened):
         return sorted(results, key=lambda row: row["score"], reverse=True)[:top_k]
 
 
+#: SparseEncoder.encode's keyword arguments that have no meaning for a sparse export, and why
+NOT_IN_SPARSE = {**{name: NOT_HERE[name] for name in ("device", "pool", "chunk_size")},
+                 "prompt_name": "a sparse export holds no prompt; prepend it to the texts yourself",
+                 "prompt": "a sparse export holds no prompt; prepend it to the texts yourself"}
+
+
+def _sparse_rows(indices: np.ndarray, values: np.ndarray, vocab: int, *, torch_tensor: bool, sparse: bool) -> Any:
+    """Return the [N, vocab] vectors of the top-K arrays: a torch sparse COO tensor (``sparse``) or dense one when
+    ``torch_tensor``, else a scipy.sparse CSR array (``sparse``) or a dense numpy array."""
+    rows, columns = np.nonzero(indices != SPARSE_PAD_INDEX)
+    dims, weights = indices[rows, columns], values[rows, columns]
+    if torch_tensor:
+        torch = _torch()
+        coo = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, dims]).astype(np.int64)),
+                                      torch.from_numpy(weights.astype(np.float32)), (len(indices), vocab),
+                                      check_invariants=False)
+        return coo.coalesce() if sparse else coo.to_dense()
+    if sparse:
+        from scipy.sparse import csr_array
+
+        return csr_array((weights, (rows, dims)), shape=(len(indices), vocab), dtype=np.float32)
+    dense = np.zeros((len(indices), vocab), np.float32)
+    dense[rows, dims] = weights
+    return dense
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+class ExportedSparseEncoder(_Opened):
+    """A sparse (SPLADE) export's string-in graph with SparseEncoder's ``encode``, ``encode_query``,
+    ``encode_document`` and ``decode``.
+
+    ``encode`` returns what SparseEncoder.encode returns when torch is installed: a torch sparse COO tensor [N, vocab]
+    (one text: [vocab]). Without torch it returns a scipy.sparse CSR array (``convert_to_sparse_tensor=True``) or a
+    dense numpy array; :meth:`encode_sparse` returns the graph's own (indices, values) arrays and needs numpy only.
+    """
+
+    @property
+    def vocabulary(self) -> list[str | None]:
+        """The token of each dimension (SparseEncoder's tokenizer.convert_ids_to_tokens), from the manifest."""
+        return self.manifest["sparse"]["vocabulary"]
+
+    def get_embedding_dimension(self) -> int:
+        return len(self.vocabulary)
+
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: a sparse export encodes texts.
+
+        Raises:
+            InvalidInputError: always, saying to use encode.
+        """
+        raise InvalidInputError("this export is a sparse encoder (SparseEncoder): use encode(texts); predict and "
+                                "rank are for a CrossEncoder's export")
+
+    rank = predict
+
+    def encode_sparse(self, sentences: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
+                      max_active_dims: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return (indices int64, values float32) [N, K]: each text's active dimensions, values descending, rows padded
+        with index -1 and value 0 (numpy only)."""
+        indices, values = self._runner.encode_sparse(checked_texts(sentences), batch_size=batch_size)
+        if max_active_dims is not None:
+            size = checked_batch_size(max_active_dims)  # a positive int, as SparseEncoder requires
+            indices, values = indices[:, :size], values[:, :size]
+        return indices, values
+
+    def encode(self, sentences: str | Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
+               show_progress_bar: bool | None = None, convert_to_tensor: bool = True,
+               convert_to_sparse_tensor: bool = True, save_to_cpu: bool = False, max_active_dims: int | None = None,
+               **unsupported: Any) -> Any:
+        """Return the sparse vectors of ``sentences`` as SparseEncoder.encode: [N, vocab] (one text: [vocab]).
+
+        Args:
+            sentences: a str or a list of str.
+            batch_size: texts per model call.
+            show_progress_bar: a bar over the texts (tqdm when installed).
+            convert_to_tensor: False returns a list of per-text vectors.
+            convert_to_sparse_tensor: a sparse result (torch COO, or scipy CSR without torch); False: dense.
+            save_to_cpu: accepted for SparseEncoder's signature (the result is always on the CPU).
+            max_active_dims: keep at most this many dimensions per text (the largest), as SparseEncoder does.
+
+        Raises:
+            InvalidInputError: input that is not a str or a list of str, or an argument with no meaning here.
+        """
+        if unsupported:
+            raise InvalidInputError("; ".join(f"encode({name}=...) is not supported here: "
+                                              f"{NOT_IN_SPARSE.get(name, 'SparseEncoder.encode has no such argument')}"
+                                              for name in unsupported))
+        single = isinstance(sentences, str)
+        texts = checked_texts([sentences] if single else sentences)
+        size = checked_batch_size(batch_size)
+        bar = _progress_bar(len(texts)) if show_progress_bar else None
+        parts = []
+        for start in range(0, len(texts), size) or [0]:
+            parts.append(self.encode_sparse(texts[start:start + size], batch_size=size,
+                                            max_active_dims=max_active_dims))
+            if bar is not None:
+                bar.update(len(texts[start:start + size]))
+        if bar is not None:
+            bar.close()
+        width = max(part[0].shape[1] for part in parts)
+        indices = np.concatenate([np.pad(i, ((0, 0), (0, width - i.shape[1])), constant_values=SPARSE_PAD_INDEX)
+                                  for i, _ in parts], axis=0)
+        values = np.concatenate([np.pad(v, ((0, 0), (0, width - v.shape[1]))) for _, v in parts], axis=0)
+        vectors = _sparse_rows(indices, values, self.get_embedding_dimension(), torch_tensor=_has_torch(),
+                               sparse=convert_to_sparse_tensor)
+        if single:
+            return vectors[0]
+        return vectors if convert_to_tensor else [vectors[i] for i in range(len(texts))]
+
+    def encode_query(self, sentences: str | Sequence[str], **kwargs: Any) -> Any:
+        """Return :meth:`encode` of ``sentences`` (one graph for queries and documents: not a Router model)."""
+        return self.encode(sentences, **kwargs)
+
+    encode_document = encode_query
+
+    def decode(self, embeddings: Any, top_k: int | None = None) -> list[Any]:
+        """Return [(token, weight)] by descending weight, as SparseEncoder.decode (a list of them for [N, vocab]).
+
+        Args:
+            embeddings: what :meth:`encode` returned (torch sparse or dense, scipy sparse, numpy), [vocab] or
+                [N, vocab]; or the (indices, values) arrays of :meth:`encode_sparse`.
+            top_k: at most this many tokens per text (None: every active one).
+
+        Raises:
+            InvalidInputError: a top_k that is not a positive int, or embeddings of another shape.
+        """
+        if top_k is not None:
+            checked_batch_size(top_k)
+        dense = _as_dense(embeddings, self.get_embedding_dimension())
+        single = dense.ndim == 1
+        rows = []
+        for row in np.atleast_2d(dense):
+            active = np.flatnonzero(row)
+            order = active[np.argsort(-row[active], kind="stable")][:top_k]
+            rows.append([(self.vocabulary[i], float(row[i])) for i in order])
+        return rows[0] if single else rows
+
+
+def _as_dense(embeddings: Any, vocab: int) -> np.ndarray:
+    """Return ``embeddings`` (torch, scipy, numpy, or an (indices, values) pair) as a dense float32 numpy array."""
+    if isinstance(embeddings, tuple) and len(embeddings) == 2:
+        indices, values = (np.asarray(part) for part in embeddings)
+        return _sparse_rows(np.atleast_2d(indices), np.atleast_2d(values), vocab, torch_tensor=False, sparse=False)
+    if hasattr(embeddings, "to_dense") and hasattr(embeddings, "layout"):  # torch
+        embeddings = embeddings.to_dense().cpu().numpy()
+    elif hasattr(embeddings, "toarray"):  # scipy.sparse
+        embeddings = embeddings.toarray()
+    dense = np.asarray(embeddings, dtype=np.float32)
+    if dense.ndim not in (1, 2) or dense.shape[-1] != vocab:
+        raise InvalidInputError(f"decode() takes [vocab] or [N, vocab] vectors of this export (vocab {vocab}); got "
+                                f"shape {dense.shape}")
+    return dense
+
+
 #: the class ``load`` returns for each kind of :data:`exporter.runtime.manifest.KINDS`
-LOADED = {"embedding": ExportedModel, "reranker": ExportedReranker,
+LOADED = {"embedding": ExportedModel, "reranker": ExportedReranker, "sparse": ExportedSparseEncoder,
           "static": ExportedModel}  # a static embedding (model2vec) is encoded as any SentenceTransformer
 
 
 def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
-         providers: Sequence[str] | None = None) -> "ExportedModel | ExportedReranker":
+         providers: Sequence[str] | None = None) -> "ExportedModel | ExportedReranker | ExportedSparseEncoder":
     """Return the export in ``out`` as a model with its sentence-transformers class's methods: ``encode`` for an
-    embedding export (SentenceTransformer's), ``predict`` and ``rank`` for a reranker (CrossEncoder's); the kind is
-    read from the manifest.
+    embedding export (SentenceTransformer's), ``predict`` and ``rank`` for a reranker (CrossEncoder's), ``encode``,
+    ``encode_query``, ``encode_document`` and ``decode`` for a sparse encoder (SparseEncoder's); the kind is read
+    from the manifest.
 
     Args:
         out: a directory written by st-export.

@@ -19,7 +19,7 @@ FIELDS: dict[str, type] = {"source": dict, "source.path": str, "source.weights_s
 TARGET_FIELDS: dict[str, type] = {"files": dict}
 FILE_FIELDS: dict[str, type] = {"bytes": int, "sha256": str}
 #: the model kinds an export may hold (``manifest["kind"]``; exporter/kinds registers the builders of each)
-KINDS = ("embedding", "reranker", "static")
+KINDS = ("embedding", "reranker", "sparse", "static")
 JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 

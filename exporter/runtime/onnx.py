@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError, InvalidInputError
-from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, PairScoring, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, PairScoring, SparseEncoding, checked_texts, in_batches
 
 
 def ort_session(path: Path, providers: Sequence[str] | None = None, threads: int | None = None) -> Any:
@@ -28,7 +28,7 @@ def ort_session(path: Path, providers: Sequence[str] | None = None, threads: int
     return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
 
 
-class OnnxRunner(PairScoring):
+class OnnxRunner(PairScoring, SparseEncoding):
     """A string-in ONNX graph (``model.onnx``, or ``tokenizer.onnx`` for ``tokenize``) in onnxruntime."""
 
     def __init__(self, path: str | Path, *, providers: Sequence[str] | None = None, name: str | None = None,
@@ -62,3 +62,6 @@ class OnnxRunner(PairScoring):
                         strict=True))
 
     _pair_tokens = _pair_outputs  # the tokenizer graph's outputs are the token arrays
+
+    def _sparse_outputs(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self._run(texts), strict=True))

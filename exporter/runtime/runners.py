@@ -24,6 +24,9 @@ from ..errors import InvalidInputError
 #: contract: defined here, where the artifacts are read, and used by the graph builders)
 TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
+#: the index of a pad in a sparse (SPLADE) export's ``indices`` (its value is 0): never a vocabulary id
+SPARSE_PAD_INDEX = -1
+
 #: texts per model call in ``encode`` unless told otherwise (SentenceTransformer.encode's default)
 DEFAULT_BATCH_SIZE = 32
 
@@ -182,3 +185,33 @@ def checked_sides(queries: object, documents: object) -> tuple[list[str], list[s
     if len(query) != len(document):
         raise InvalidInputError(f"{len(query)} queries and {len(document)} documents; give one document per query")
     return query, document
+
+
+class SparseEncoding:
+    """``encode_sparse`` of a sparse (SPLADE) export's Runner, written once for every runtime.
+
+    A Runner mixes it in and defines ``_sparse_outputs(texts) -> {name: array}``: its graph's ``indices`` (int64) and
+    ``values`` (float32) [n, K] (and ``dense`` when exported) on one batch of n texts.
+    """
+
+    def _sparse_outputs(self, texts: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def encode_sparse(self, texts: Sequence[str],
+                      batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Return (indices int64, values float32), [N, K] each: each text's top-K dimensions, values descending.
+
+        K is the widest batch's; the other rows are padded with index :data:`SPARSE_PAD_INDEX` and value 0.
+
+        Raises:
+            InvalidInputError: texts that are not a list of str, or a bad batch_size.
+        """
+        items = checked_texts(texts)
+        size = checked_batch_size(batch_size)
+        outs = [self._sparse_outputs(items[i:i + size]) for i in (range(0, len(items), size) or [0])]
+        width = max(out["indices"].shape[1] for out in outs)
+        indices = np.concatenate([np.pad(out["indices"], ((0, 0), (0, width - out["indices"].shape[1])),
+                                         constant_values=SPARSE_PAD_INDEX) for out in outs], axis=0)
+        values = np.concatenate([np.pad(out["values"], ((0, 0), (0, width - out["values"].shape[1])))
+                                 for out in outs], axis=0)
+        return indices.astype(np.int64), values.astype(np.float32)

@@ -10,10 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .runners import DEFAULT_BATCH_SIZE, PairScoring, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, PairScoring, SparseEncoding, checked_texts, in_batches
 
 
-class SavedModelRunner(PairScoring):
+class SavedModelRunner(PairScoring, SparseEncoding):
     """The SavedModel's signatures through TensorFlow: ``encode`` and ``tokenize`` (``text``), or a reranker's
     ``score_and_logits`` and ``tokenize_pairs`` (``query``, ``document``)."""
 
@@ -51,3 +51,6 @@ class SavedModelRunner(PairScoring):
 
     def _pair_tokens(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
         return self._called("tokenize", query=queries, document=documents)
+
+    def _sparse_outputs(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return self._call("serving_default", texts)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError, ExporterError, MissingPackageError
-from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, PairScoring, checked_texts, in_batches
+from .runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, PairScoring, SparseEncoding, checked_texts, in_batches
 
 
 class LiteRTMissingError(MissingPackageError):
@@ -53,7 +53,7 @@ def open_interpreter(path: Path, *, threads: int | None = None) -> tuple[Any, st
     return interpreter, f"ai-edge-litert {version('ai-edge-litert')} InterpreterWithCustomOps"
 
 
-class TFLiteRunner(PairScoring):
+class TFLiteRunner(PairScoring, SparseEncoding):
     """A ``.tflite`` file's signatures through the LiteRT interpreter (``encode`` and ``tokenize``; a reranker's
     ``score_and_logits`` and ``tokenize_pairs``).
 
@@ -97,3 +97,6 @@ class TFLiteRunner(PairScoring):
 
     def _pair_tokens(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
         return self._called("tokenize", query=queries, document=documents)
+
+    def _sparse_outputs(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return self._call("serving_default", texts)

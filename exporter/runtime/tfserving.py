@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArtifactNotFoundError, InvalidInputError
-from .runners import DEFAULT_BATCH_SIZE, PairScoring, in_batches
+from .runners import DEFAULT_BATCH_SIZE, PairScoring, SparseEncoding, in_batches
 
 #: the model server's ``--model_config_file``, in the layout's folder
 CONFIG = "models.config"
@@ -58,7 +58,7 @@ def predict_response(outputs: dict[str, np.ndarray], row_format: bool) -> dict[s
     return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
 
 
-class TfServingRestRunner(PairScoring):
+class TfServingRestRunner(PairScoring, SparseEncoding):
     """``tfserving/<name>/<version>`` found through ``models.config``, called with REST JSON bodies (a reranker's
     pairs as ``{"instances": [{"query": …, "document": …}]}``)."""
 
@@ -105,3 +105,11 @@ class TfServingRestRunner(PairScoring):
         rows = response["predictions"]
         return {name: np.array([row[name] for row in rows], dtype=np.float32).reshape(len(queries), -1)
                 for name in ("score", "logits")}
+
+    def _sparse_outputs(self, texts: list[str]) -> dict[str, np.ndarray]:
+        rows = self.predict({"instances": texts})["predictions"]
+        if not rows:
+            return {"indices": np.zeros((0, 0), np.int64), "values": np.zeros((0, 0), np.float32)}
+        types = {"indices": np.int64, "values": np.float32, "dense": np.float32}
+        return {name: np.array([row[name] for row in rows], dtype=kind).reshape(len(texts), -1)
+                for name, kind in types.items() if name in rows[0]}

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ParityError
 from .onnx import ort_session
-from .runners import DEFAULT_BATCH_SIZE, PairScoring, checked_batch_size, in_batches
+from .runners import DEFAULT_BATCH_SIZE, PairScoring, SparseEncoding, checked_batch_size, in_batches
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,7 +43,7 @@ def read_model_config(path: Path) -> Any:
     return text_format.Parse(Path(path).read_text(encoding="utf-8"), model_config_schema().ModelConfig())
 
 
-class TritonRequestRunner(PairScoring):
+class TritonRequestRunner(PairScoring, SparseEncoding):
     """A Triton model folder fed as Triton feeds its backend, after reading its ``config.pbtxt``.
 
     Texts (a reranker's pairs: ``query`` and ``document``, one tensor each) go out in requests of at most
@@ -107,7 +107,8 @@ class TritonRequestRunner(PairScoring):
         rows = len(next(iter(columns.values())))
         for declared in self.config.output:
             expected = self._full_shape(declared.dims, rows)
-            if list(outputs[declared.name].shape) != expected:
+            got = list(outputs[declared.name].shape)
+            if len(got) != len(expected) or any(e not in (-1, g) for e, g in zip(expected, got, strict=True)):
                 raise ParityError(f"{self.folder.name}: output {declared.name} shape "
                                   f"{list(outputs[declared.name].shape)}, config promises {expected}")
         return outputs
@@ -127,3 +128,10 @@ class TritonRequestRunner(PairScoring):
 
     def _pair_outputs(self, queries: list[str], documents: list[str]) -> dict[str, np.ndarray]:
         return self._request({"query": queries, "document": documents})
+
+    def encode_sparse(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Return a sparse model's (indices, values), in requests of at most ``batch_size`` texts and max_batch_size."""
+        return super().encode_sparse(texts, self._step(checked_batch_size(batch_size)))
+
+    def _sparse_outputs(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return self._request({"text": texts})

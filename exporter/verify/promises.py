@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import kinds
 from ..manifest import sha256_of
 
 
@@ -37,7 +38,7 @@ def settings_report(out: Path, manifest: dict[str, Any], spec: Any) -> dict[str,
     recorded = {"source.modules": manifest["source"].get("modules"), "tokenizer": manifest.get("tokenizer"),
                 "output.shape": manifest.get("output", {}).get("shape")}
     actual = {"source.modules": spec.describe(), "tokenizer": spec.tokenizer.describe(),
-              "output.shape": ["batch", spec.embedding_dim]}
+              "output.shape": kinds.get(spec.kind).manifest_io(spec)["output"]["shape"]}
     for key, value in recorded.items():
         if _differs(value, json.loads(json.dumps(actual[key]))):
             failures.append(f"manifest.json {key}: {json.dumps(value)[:120]} is not what the model has")

@@ -311,29 +311,29 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
                     row.parity["servers"] = {"failures": problems, "passed": not problems}
                     row.parity.update(kind.parity(target, out, reference, texts, expected, known))
                 except Exception as exc:  # whatever a runtime raises for a file it cannot load or run
-                    row.parity["runs"] = {"passed": False, "failures": [_run_failure(target.name, out, exc)]}
+                    row.parity["runs"] = {"passed": False, "failures": [_run_failure(target.name, out, exc, kind)]}
             row.seconds = time.perf_counter() - start  # the check's time (an export's rows show the build's)
             rows.append(row)
     return ExportResult(out=out, manifest=manifest, rows=rows)
 
 
-def _opened_and_run(target: str, out: Path) -> Iterator[tuple[Path, Any]]:
-    """Yield (path, a call that opens it and runs it on one text) for each of ``target``'s files in ``out``, in the
-    artifact table's order, a tokenizer graph after its model."""
+def _opened_and_run(target: str, out: Path, kind: kinds.Kind) -> Iterator[tuple[Path, Any]]:
+    """Yield (path, a call that opens it and runs it on one input of ``kind``) for each of ``target``'s files in
+    ``out``, in the artifact table's order, a tokenizer graph after its model."""
     from .runtime.artifacts import ARTIFACTS
 
     for row in ARTIFACTS:
         if row.base == target and row.path(out).exists():
-            yield row.path(out), lambda row=row: row.open(out).encode(["a"])
+            yield row.path(out), lambda row=row: kind.run_once(row.open(out))
             if row.tokenizer:
-                yield out / row.tokenizer, lambda row=row: row.open_tokenizer(out).tokenize(["a"])
+                yield out / row.tokenizer, lambda row=row: kind.tokenize_once(row.open_tokenizer(out))
 
 
-def _run_failure(target: str, out: Path, exc: Exception) -> str:
+def _run_failure(target: str, out: Path, exc: Exception, kind: kinds.Kind) -> str:
     """Return the check's failure for a target whose files match the manifest but do not load or run, naming the
     first of its files that does not open or run on its own (``exc``, what the parity run raised, otherwise)."""
     culprit, error = out / target, exc
-    for path, attempt in _opened_and_run(target, out):
+    for path, attempt in _opened_and_run(target, out, kind):
         try:
             attempt()
         except Exception as found:  # as in check: whatever the runtime raises

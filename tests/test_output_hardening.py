@@ -293,3 +293,16 @@ def test_a_symlink_out_stays_and_its_target_gets_the_export(force, capsys, tiny_
     assert (real / "manifest.json").is_file() and not (real / "stale.txt").exists()
     assert [p.name for p in parent.iterdir()] == ["link"] and sorted(p.name for p in tmp_path.iterdir()) == [
         "out", "real"]
+
+
+def test_a_reranker_file_changed_with_its_manifest_entry_is_named_not_its_model(capsys, reranker_exports, tmp_path):
+    """check opens and runs each file as its kind is run (pairs for a reranker), so the culprit is the file changed:
+    before, every reranker file was run with encode(), which failed on model.onnx first whatever had changed."""
+    out = tmp_path / "out"
+    shutil.copytree(reranker_exports("wordpiece")[2].out, out)
+    _strings_garbled(out / "onnx/tokenizer.onnx")
+    _with_manifest_updated(out, "onnx", "onnx/tokenizer.onnx")
+    code, _, err = _run(capsys, "check", out, "-q")
+    assert code == 1 and "Traceback" not in err
+    named = [line for line in err.splitlines() if "does not load or run" in line]
+    assert named and all("onnx/tokenizer.onnx does not load" in line for line in named), err

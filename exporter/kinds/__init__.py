@@ -104,6 +104,15 @@ class Kind:
         """Return the reference's outputs on the parity inputs (computed once, compared with every artifact)."""
         raise NotImplementedError
 
+    def run_once(self, runner: Any) -> Any:
+        """Return the outputs of an opened model file of this kind on one input (check runs each file alone to name
+        the one that does not load or run)."""
+        return runner.encode(["a"])
+
+    def tokenize_once(self, runner: Any) -> Any:
+        """Return the outputs of an opened tokenizer graph of this kind on one input."""
+        return runner.tokenize(["a"])
+
     def parity(self, target: Any, out: Path, reference: Any, inputs: list[Any], expected: Any,
                known: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
         """Return the parity figures of ``target``'s files in ``out`` against the reference."""

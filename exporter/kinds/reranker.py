@@ -194,6 +194,12 @@ class Reranker(Kind):
     name = "reranker"
     targets = None  # every target: onnx, savedmodel, tflite (its families), triton, tfserving
 
+    def run_once(self, runner: Any) -> Any:
+        return runner.score_and_logits(["a"], ["b"])
+
+    def tokenize_once(self, runner: Any) -> Any:
+        return runner.tokenize_pairs(["a"], ["b"])
+
     def variants_problem(self, spec: Any) -> str:
         from ..graphs.encoder_fused import classifier_fusion_problem
 

@@ -179,6 +179,9 @@ class Sparse(Kind):
     no_variants = ("the optimized and int8 onnx files are built for the embedding and reranker graphs; a SPLADE "
                    "graph's top-K would need its own int8 bar (its active dimensions move): not written yet")
 
+    def run_once(self, runner: Any) -> Any:
+        return runner.encode_sparse(["a"])
+
     @classmethod
     def claims(cls, path: Path) -> bool:
         return st_model_type(path) == "SparseEncoder"

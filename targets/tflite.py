@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from exporter import kinds
 from exporter.verify.parity import Thresholds
 from exporter.progress import counted, note
 from exporter.runtime.artifacts import artifact, open_runner, variants_of
@@ -138,7 +139,10 @@ class TFLiteTarget(Target):
     def build(self, spec: Any, out: Path, *, options: dict[str, Any]) -> BuildResult:
         folder = out / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
-        names = list(FILES) if options.get("variants", True) else ["model.tflite"]
+        no_variants = kinds.get(spec.kind).no_tflite_variants
+        if no_variants and options.get("variants", True):
+            note(f"no fp16/int8 files: {no_variants}")
+        names = list(FILES) if options.get("variants", True) and not no_variants else ["model.tflite"]
         files, details = [], {}
         for file_name in counted(names, lambda name: f"converting {name}"):
             quantization, meaning = FILES[file_name]
@@ -158,6 +162,7 @@ class TFLiteTarget(Target):
             "signatures": signatures_described(spec, rows="N"),
             "graphs": details, "runtime": runtime, "app_needs": APP_RUNTIME,
             "prompt": {"text": spec.prompt, "in": "serving_default"} if spec.prompt else None,
+            **({"no_variants": no_variants} if no_variants else {}),
         })
 
     def runners(self, out: Path) -> dict[str, Any]:

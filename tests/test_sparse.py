@@ -53,8 +53,9 @@ def sparse_exports(sparse_model, tmp_path_factory):
         if family not in done:
             *_, targets, options = FAMILIES[family]
             model = sparse_model(family)
+            # variants asked for, as a plain st-export asks: the kind writes none (onnx, tflite) and says why
             done[family] = model, exporter.export(model, tmp_path_factory.mktemp(family) / "export", targets=targets,
-                                                  variants=False, options=options)
+                                                  options=options)
         return done[family]
 
     return export
@@ -253,3 +254,12 @@ def test_cli_sparse_flags_set_k_and_the_dense_output(sparse_model, tmp_path):
     assert manifest["sparse"]["top_k"] == 3 and manifest["sparse"]["dense"] is True
     indices, values = exporter.load(out).encode_sparse(TEXTS)
     assert indices.shape == (len(TEXTS), 3)
+
+
+def test_a_default_export_writes_no_unproven_quantized_file_and_says_why(sparse_exports):
+    """TFLite's fp16/int8 files move the active dimensions: a plain export (variants on) writes model.tflite alone
+    and records why, instead of failing parity on the int8 file and writing nothing."""
+    _, result = sparse_exports("wordpiece")
+    tflite = result.manifest["targets"]["tflite"]
+    assert sorted(f.rsplit("/", 1)[-1] for f in tflite["files"]) == ["model.tflite"]
+    assert "active dimensions" in tflite["no_variants"] and result.passed

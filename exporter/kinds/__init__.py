@@ -76,6 +76,9 @@ class Kind:
         """Return why the onnx target writes no int8/optimized variants for this model ("": it does)."""
         return self.no_variants
 
+    #: why the tflite target writes no fp16/int8 files for this kind ("": it does)
+    no_tflite_variants: ClassVar[str] = ""
+
     def onnx_tokenizer(self, spec: Any, *, opset: int, ir_version: int) -> Any:
         """Return the standalone tokenizer graph (strings → the three int64 [N, L] token arrays)."""
         raise NotImplementedError

@@ -179,6 +179,9 @@ class Sparse(Kind):
     no_variants = ("the optimized and int8 onnx files are built for the embedding and reranker graphs; a SPLADE "
                    "graph's top-K would need its own int8 bar (its active dimensions move): not written yet")
 
+    no_tflite_variants = ("TFLite's fp16 and int8 files move a SPLADE model's active dimensions (216 of 264 parity runs "
+                          "differ in the int8 file of the tests' model), and no bar on them is calibrated yet")
+
     def run_once(self, runner: Any) -> Any:
         return runner.encode_sparse(["a"])
 

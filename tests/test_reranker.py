@@ -209,11 +209,11 @@ def test_a_manifest_of_an_unknown_kind_is_refused_by_name(reranker_exports, tmp_
     out = tmp_path / "export"
     shutil.copytree(result.out, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["kind"] = "sparse"
+    manifest["kind"] = "multi_vector"
     (out / "manifest.json").write_text(json.dumps(manifest))
     for call in (exporter.load, exporter.check):
-        with pytest.raises(InvalidManifestError, match="kind: \"sparse\"; this version of st-exporter reads "
-                                                      "embedding, reranker"):
+        with pytest.raises(InvalidManifestError, match="kind: \"multi_vector\"; this version of st-exporter "
+                                                      "reads embedding, reranker, sparse, static"):
             call(out)
 
 

@@ -263,3 +263,15 @@ def test_a_default_export_writes_no_unproven_quantized_file_and_says_why(sparse_
     tflite = result.manifest["targets"]["tflite"]
     assert sorted(f.rsplit("/", 1)[-1] for f in tflite["files"]) == ["model.tflite"]
     assert "active dimensions" in tflite["no_variants"] and result.passed
+
+
+def test_a_sparse_encoder_with_a_query_prompt_is_refused_by_name(sparse_model, tmp_path):
+    """SparseEncoder.encode_query prepends a "query" prompt; an export holding none would answer otherwise."""
+    model = tmp_path / "model"
+    shutil.copytree(sparse_model("wordpiece"), model)
+    config = json.loads((model / "config_sentence_transformers.json").read_text())
+    config["prompts"] = {"query": "query: ", "document": ""}
+    (model / "config_sentence_transformers.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModelError, match=r"prompts \['query'\]: a SparseEncoder's prompts are not "
+                                                    r"exported yet"):
+        read_model(model)

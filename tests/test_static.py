@@ -156,3 +156,13 @@ def test_truncate_dim_of_a_static_embedding_is_sentence_transformers_on_every_ta
     for target in TARGETS:
         got = exporter.load(result.out, target).encode(texts)
         assert got.shape == (3, 5) and np.abs(got - expected).max() <= TOLERANCE[target], target
+
+
+def test_a_static_embedding_with_prompts_is_refused_by_name(tmp_path):
+    model = build_static_model(tmp_path / "model")
+    config = json.loads((model / "config_sentence_transformers.json").read_text())
+    config["prompts"] = {"query": "query: ", "document": ""}
+    (model / "config_sentence_transformers.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModelError, match=r"prompts \['query'\]: a static embedding's prompts are not "
+                                                    r"exported yet"):
+        read_model(model)

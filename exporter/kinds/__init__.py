@@ -154,6 +154,23 @@ def st_model_type(path: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def prompt_problems(path: Path, model: str) -> list[str]:
+    """Return why the prompts of a ``model`` folder cannot be exported by a kind whose graphs hold none: its default
+    prompt, or any non-empty prompt that sentence-transformers' encode_query / encode_document would prepend (an
+    export that ignored them would answer otherwise, silently)."""
+    try:
+        config = json.loads((path / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    config = config if isinstance(config, dict) else {}
+    name, prompts = config.get("default_prompt_name"), config.get("prompts")
+    named = sorted(key for key, text in prompts.items() if text) if isinstance(prompts, dict) else []
+    where = path / "config_sentence_transformers.json"
+    return ([f"{where}: default_prompt_name {name!r}: a {model}'s prompt is not exported yet; remove it"]
+            if name else []) + ([f"{where}: prompts {named}: a {model}'s prompts are not exported yet "
+                                 "(encode_query/encode_document would prepend them); remove them"] if named else [])
+
+
 def of_folder(path: str | Path | None) -> Kind:
     """Return the kind of the model folder ``path`` (None, the bundled model, and a folder no kind claims: embedding).
 

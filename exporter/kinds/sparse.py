@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from ..errors import InvalidModelError, InvalidOptionError, UnsupportedModelError
 from ..files import read_json
 from ..progress import counted, note
-from . import Kind, register, st_model_type
+from . import Kind, prompt_problems, register, st_model_type
 
 SUPPORTED_CHAIN = ("MLMTransformer (or Transformer with transformer_task \"fill-mask\") → SpladePooling "
                    "(a SPLADE model)")
@@ -109,12 +109,6 @@ def _max_active_dims(path: Path, problems: list[str]) -> int | None:
     return value
 
 
-def _prompt_problems(path: Path) -> list[str]:
-    name = _st_config(path).get("default_prompt_name")
-    return [f"{path / 'config_sentence_transformers.json'}: default_prompt_name {name!r}: a SparseEncoder's prompt "
-            "is not exported yet; remove it"] if name else []
-
-
 def read_sparse(path: Path) -> Any:
     """Return the validated ModelSpec of a SparseEncoder folder (every problem listed at once).
 
@@ -140,7 +134,7 @@ def read_sparse(path: Path) -> Any:
     if problems:
         raise UnsupportedModelError(problems)
     converter = Transformer(entry, Transformer.read(entry, problems))
-    problems += _prompt_problems(path)
+    problems += prompt_problems(path, "SparseEncoder")
     strategy, activation = _pooling(pooling.folder, problems)
     max_active = _max_active_dims(path, problems)
     tokenizer = tokenizer_registry.read_tokenizer(converter.config, problems) if converter.config else None

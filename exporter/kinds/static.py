@@ -20,7 +20,7 @@ from ..errors import InvalidModelError, UnsupportedModelError
 from ..files import load_state_dict, read_json, weights_file
 from ..modules import ModuleConverter, ModuleEntry
 from ..tokenizers.shared.family import UNTRUNCATED
-from . import register, st_model_type
+from . import prompt_problems, register, st_model_type
 from .embedding import Embedding
 
 #: the module chain a static model may have
@@ -135,13 +135,6 @@ def _head(entries: list[ModuleEntry], problems: list[str]) -> list[ModuleConvert
     return head
 
 
-def _prompt_problems(path: Path) -> list[str]:
-    config = read_json(path / "config_sentence_transformers.json", required=False) or {}
-    name = config.get("default_prompt_name") if isinstance(config, dict) else None
-    return [f"{path / 'config_sentence_transformers.json'}: default_prompt_name {name!r}: a static embedding's "
-            "prompt is not exported yet; remove it"] if name else []
-
-
 def _reference_tokenizer(folder: Path) -> Any:
     """Return the tokenizer StaticEmbedding runs (its tokenizer.json), wrapped for the family readers."""
     from tokenizers import Tokenizer
@@ -170,7 +163,7 @@ def read_static_model(path: Path) -> Any:
     entries = _chain(path)
     static = StaticEmbeddingModule(entries[0], StaticEmbeddingModule.read(entries[0], problems))
     converters = [static, *_head(entries, problems)]
-    problems += _prompt_problems(path)
+    problems += prompt_problems(path, "static embedding")
     config = static.config
     settings = TransformerConfig(folder=config.folder, model_type="StaticEmbedding", hidden_size=config.dim,
                                  max_seq_length=config.max_seq_length, do_lower_case=False, architecture=None,

@@ -26,12 +26,10 @@ from typing import Any, Callable
 import numpy as np
 
 from . import machine
-from .static import RESULTS, median_seconds, texts_of
+from .static import RESULTS, loaded_runners, texts_of, timed_cells
 from .workloads import SEED, sentences
 
 TARGETS = ("onnx", "savedmodel", "tflite")
-#: (name, texts per call, words per text)
-CELLS = (("b32 medium", 32, 60), ("b1 short", 1, 10))
 #: the share of the vocabulary active per text once the decoder bias is lowered
 ACTIVE_SHARE = 0.01
 MAX_SEQ_LENGTH = 256
@@ -80,21 +78,13 @@ def parity(out: Path) -> dict[str, Any]:
 
 def speed(model: Path, out: Path, repeats: int) -> dict[str, Any]:
     """Return the median milliseconds per ``encode`` call of each runner, per cell, and the active dims per text."""
-    import exporter
     from sentence_transformers import SparseEncoder
 
     reference = SparseEncoder(str(model), device="cpu")
     runners: dict[str, Callable[[list[str]], Any]] = {
         "sentence-transformers": lambda texts: reference.encode(texts, batch_size=len(texts)),
-        **{target: (lambda loaded: lambda texts: loaded.encode(texts, batch_size=len(texts)))(exporter.load(out, target))
-           for target in TARGETS}}
-    cells = {}
-    for name, batch, words in CELLS:
-        texts = texts_of(batch, words)
-        seconds = {runner: median_seconds(lambda run=run: run(texts), repeats) for runner, run in runners.items()}
-        base = seconds["sentence-transformers"]
-        cells[name] = {runner: {"median_ms": round(s * 1e3, 3), "speedup_vs_st": round(base / s, 2)}
-                       for runner, s in seconds.items()}
+        **loaded_runners(out, TARGETS)}
+    cells = timed_cells(runners, repeats)
     active = reference.encode(texts_of(32, 60), convert_to_sparse_tensor=False).count_nonzero(dim=1).float()
     return {"cells": cells, "active_dims_per_text_b32_medium": float(np.median(active.numpy()))}
 

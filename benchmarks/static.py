@@ -64,6 +64,27 @@ def median_seconds(call: Callable[[], Any], repeats: int) -> float:
     return statistics.median(runs)
 
 
+def loaded_runners(out: Path, targets: tuple[str, ...]) -> dict[str, Callable[[list[str]], Any]]:
+    """Return {target: encode(texts) in one call} of each target's loaded export."""
+    import exporter
+
+    return {target: (lambda loaded: lambda texts: loaded.encode(texts, batch_size=len(texts)))(exporter.load(out, target))
+            for target in targets}
+
+
+def timed_cells(runners: dict[str, Callable[[list[str]], Any]], repeats: int) -> dict[str, Any]:
+    """Return, per cell of :data:`CELLS`, each runner's median milliseconds and its speed-up over the
+    "sentence-transformers" runner's, all timed in this process."""
+    cells = {}
+    for name, batch, words in CELLS:
+        texts = texts_of(batch, words)
+        seconds = {runner: median_seconds(lambda run=run: run(texts), repeats) for runner, run in runners.items()}
+        base = seconds["sentence-transformers"]
+        cells[name] = {runner: {"median_ms": round(s * 1e3, 4), "speedup_vs_st": round(base / s, 2)}
+                       for runner, s in seconds.items()}
+    return cells
+
+
 def parity(model: Path, out: Path) -> dict[str, Any]:
     """Return each target's parity figures from the export's manifest, and on texts past the truncation."""
     import targets as target_registry
@@ -91,7 +112,6 @@ def parity(model: Path, out: Path) -> dict[str, Any]:
 
 def speed(model: Path, out: Path, repeats: int) -> dict[str, Any]:
     """Return the median seconds per ``encode`` call of each runner, per cell, and model2vec's distance to ST."""
-    import exporter
     from model2vec import StaticModel
     from exporter.verify.reference import StaticReferenceRunner
 
@@ -100,15 +120,8 @@ def speed(model: Path, out: Path, repeats: int) -> dict[str, Any]:
     runners: dict[str, Callable[[list[str]], Any]] = {
         "sentence-transformers": lambda texts: reference.encode(texts, batch_size=len(texts)),
         "model2vec": lambda texts: model2vec.encode(texts, batch_size=len(texts)),
-        **{target: (lambda loaded: lambda texts: loaded.encode(texts, batch_size=len(texts)))(exporter.load(out, target))
-           for target in TARGETS}}
-    cells = {}
-    for name, batch, words in CELLS:
-        texts = texts_of(batch, words)
-        seconds = {runner: median_seconds(lambda run=run: run(texts), repeats) for runner, run in runners.items()}
-        base = seconds["sentence-transformers"]
-        cells[name] = {runner: {"median_ms": round(s * 1e3, 4), "speedup_vs_st": round(base / s, 2)}
-                       for runner, s in seconds.items()}
+        **loaded_runners(out, TARGETS)}
+    cells = timed_cells(runners, repeats)
     texts = texts_of(32, 60)
     model2vec_diff = float(np.abs(model2vec.encode(texts) - reference.encode(texts)).max())
     return {"cells": cells, "model2vec_max_abs_diff_vs_st": model2vec_diff}

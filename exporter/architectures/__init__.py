@@ -62,6 +62,12 @@ class Architecture:
             kwargs["token_type_ids"] = token_type_ids
         return kwargs
 
+    def call_kwargs(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return the keyword arguments ``model`` (the loaded transformers model) is called with: ``forward_kwargs``,
+        unless the architecture needs the model's config for them (masks built from it)."""
+        return self.forward_kwargs(input_ids, attention_mask, token_type_ids)
+
     def embeddings(self, model: torch.nn.Module, input_ids: torch.Tensor,
                    token_type_ids: torch.Tensor) -> torch.Tensor:
         """Return the embedding layer's output (for the encoder ONNX Runtime's optimizer fuses)."""

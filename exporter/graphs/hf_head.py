@@ -27,5 +27,5 @@ class HeadModel(torch.nn.Module):
         """Return the head's logits for the three token arrays."""
         if not self.token_type_ids:
             token_type_ids = torch.zeros_like(input_ids)
-        kwargs = self.architecture.forward_kwargs(input_ids, attention_mask, token_type_ids)
+        kwargs = self.architecture.call_kwargs(self.model, input_ids, attention_mask, token_type_ids)
         return self.model(**kwargs, return_dict=True).logits

@@ -193,7 +193,7 @@ class _TransformerModule(torch.nn.Module):
         self.architecture = config.architecture
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        kwargs = self.architecture.forward_kwargs(features["input_ids"], features["attention_mask"],
-                                                  features["token_type_ids"])
+        kwargs = self.architecture.call_kwargs(self.model, features["input_ids"], features["attention_mask"],
+                                               features["token_type_ids"])
         features["token_embeddings"] = self.model(**kwargs, return_dict=True).last_hidden_state
         return features

@@ -20,7 +20,7 @@ from .shared.family import Family, TokenizerSpec, registry
 __all__ = ["FAMILIES", "families", "prompt_length", "read_tokenizer", "reference_tokenizer", "vocabulary_problems"]
 
 #: the families, by folder name
-FAMILIES = ("wordpiece", "unigram", "bpe")
+FAMILIES = ("wordpiece", "unigram", "bpe", "spbpe")
 
 
 def families() -> dict[str, Family]:
@@ -30,23 +30,30 @@ def families() -> dict[str, Family]:
     return registry()
 
 
+def family_of(data: dict[str, Any]) -> Family | None:
+    """Return the family that reads the backend tokenizer JSON ``data``: of those reading its model type, the one
+    whose ``claims`` takes it, else the one without ``claims``; None when no family reads it."""
+    model_type = data.get("model", {}).get("type")
+    readers = [family for family in families().values() if model_type in family.model_types]
+    claimed = [family for family in readers if family.claims and family.claims(data)]
+    return next(iter(claimed or [family for family in readers if not family.claims]), None)
+
+
 def read_tokenizer(transformer: TransformerConfig, problems: list[str], reference: Any = None) -> TokenizerSpec | None:
     """Return the spec of the model's tokenizer, or None after appending why it is unsupported.
 
     ``reference``: the tokenizer the model runs, where it is not transformers' tokenizer of the folder
     (a ``StaticEmbedding`` runs its ``tokenizer.json`` as a ``tokenizers.Tokenizer``; see :func:`reference_tokenizer`).
     """
-    by_model_type = {model_type: family for family in families().values() for model_type in family.model_types}
     tokenizer = reference_tokenizer(transformer) if reference is None else reference
     mismatch = vocabulary_problems(transformer, tokenizer)
     problems.extend(mismatch)  # reported with any family problem below
     data = json.loads(tokenizer.backend_tokenizer.to_str())
     model_type = data.get("model", {}).get("type")
-    family = by_model_type.get(model_type)
+    family = family_of(data)
     if family is None:
-        problems.append(
-            f"tokenizer model {model_type!r} in {transformer.folder}; supported: {', '.join(sorted(by_model_type))}"
-        )
+        supported = sorted({t for f in families().values() for t in f.model_types})
+        problems.append(f"tokenizer model {model_type!r} in {transformer.folder}; supported: {', '.join(supported)}")
         return None
     spec = family.spec.read(data, tokenizer, transformer, problems)
     return None if mismatch else spec

@@ -49,7 +49,9 @@ class ReferenceRunner:
         return out.astype(np.float32)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True,
+        """Return the reference's ids padded on the right, as every graph pads (a tokenizer that pads on the left,
+        as Gemma's, only moves its pads: ``encode`` itself, which the embeddings are held to, pads its own way)."""
+        encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True, padding_side="right",
                                        max_length=self.model.max_seq_length, return_tensors="np")
         return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
 

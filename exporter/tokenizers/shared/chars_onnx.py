@@ -160,5 +160,7 @@ def sentencepiece_ids(b: GraphBuilder, model: bytes, reference_ids, words: str, 
         pieces, splits = after(b, pieces, b.op("Cast", [splits], to=TensorProto.INT64))
     ids = b.op("Gather", [b.const(reference_ids, "reference_ids"), pieces])
     starts = b.op("Slice", [splits, b.const([1]), b.const([-1])])
-    piece_word = b.op("CumSum", [ones_at(b, b.op("Shape", [ids]), starts, reduction="add"), b.const(0)])
+    count = b.op("Shape", [ids])  # one slot more: words without pieces may end the batch (start = count)
+    marks = ones_at(b, b.op("Add", [count, b.const([1])]), starts, reduction="add")
+    piece_word = b.op("Slice", [b.op("CumSum", [marks, b.const(0)]), b.const([0]), count])
     return ids, b.op("Gather", [word_row, piece_word])

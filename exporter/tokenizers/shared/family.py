@@ -376,6 +376,9 @@ class Family:
     #: frames a (query, document) pair into one sequence (what the reranker kind needs): every family does, through
     #: the shared framing; ``Framing.pairs`` says whether one tokenizer's template can
     pairs: bool = True
+    #: where families read one model type (BPE: byte-level, SentencePiece's with byte fallback): the backend JSONs
+    #: this family reads of it; None: every one no other family's ``claims`` takes
+    claims: Callable[[dict[str, Any]], bool] | None = None
 
     @property
     def name(self) -> str:
@@ -389,11 +392,12 @@ def register(family: Family) -> Family:
     """Return ``family`` after adding it to the registry (each family's ``__init__`` calls this once).
 
     Raises:
-        ValueError: a graph it claims has no emitter, or a model type another family reads (a programming error).
+        ValueError: a graph it claims has no emitter, or a model type another family reads with neither saying
+            which JSONs it ``claims`` (a programming error).
     """
     missing = [graph for graph in family.graphs if EMITTER_OF[graph] not in family.emitters]
     taken = [t for other in _REGISTERED.values() if other.name != family.name for t in other.model_types
-             if t in family.model_types]
+             if t in family.model_types and not (family.claims or other.claims)]
     if missing or taken or not set(family.graphs) <= set(GRAPHS):
         raise ValueError(f"tokenizer family {family.name!r}: graphs {family.graphs} (of {GRAPHS}), no emitter for "
                          f"{missing}, model types read by another family {taken}")

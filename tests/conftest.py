@@ -144,6 +144,22 @@ def roberta_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     return once_per_run(tmp_path_factory, "roberta", lambda folder: exporter.export(model, folder / "export"))
 
 
+#: the tiny EmbeddingGemma of tests/test_gemma.py and tests/test_tiny_models.py: EmbeddingGemma-300m's modules
+#: (mean pooling, Dense up 4x and back down, identity, no bias, Normalize) and its named prompts
+GEMMA_OPTIONS = dict(arch="gemma3_text", pooling=("mean",), dense=((128, "Identity", False), (32, "Identity", False)),
+                     prompts={"query": "task: search result | query: ", "document": "title: none | text: "})
+
+
+@pytest.fixture(scope="session")
+def gemma_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
+    """A tiny EmbeddingGemma (random weights, a SentencePiece BPE with byte fallback trained here) exported to the
+    targets that build its graphs themselves (TFLite is refused by name; Triton and TF Serving package these same
+    graphs: tests/test_roberta.py proves them on the same kernels), with every variant."""
+    model = tiny_model("gemma3_text_mean_dense_norm", **GEMMA_OPTIONS)
+    return once_per_run(tmp_path_factory, "gemma",
+                        lambda folder: exporter.export(model, folder / "export", targets="onnx,savedmodel"))
+
+
 #: the tiny CrossEncoders of tests/test_reranker.py and tests/test_reranker_serving.py, one per vocabulary (the
 #: bundled MiniLM WordPiece, multilingual-e5-small's Unigram, the trained byte-level BPE): family → (architecture,
 #: labels, how it is saved, activation_fn recorded): one label (rank) and three (predict only), both layouts; the

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROBERTA_OPTIONS, XLMR_OPTIONS
+from conftest import GEMMA_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.verify.server_ops import (LINKED, NOT_LINKED, SERVERS, TEXT_OPS, TF_SERVING, TRITON_TF, UNKNOWN,
                                         server_problems, server_verdicts)
 from exporter.verify.tf_ops import savedmodel_ops
@@ -20,12 +20,14 @@ DOCUMENTED = {
     "wordpiece": {"FastWordpieceTokenizeWithOffsets", "TFText>ByteSplitWithOffsets", "TFText>FastWordpieceDetokenize"},
     "unigram": {"TFText>FastSentencepieceTokenize", "TFText>ByteSplitWithOffsets", "TFText>FastWordpieceDetokenize"},
     "bpe": {"SentencepieceOp", "SentencepieceTokenizeOp", "TFText>ByteSplitWithOffsets"},
+    "spbpe": {"SentencepieceOp", "SentencepieceTokenizeOp"},
 }
 EXPORTS = {"bundled_export": "wordpiece", "mpnet_export": "wordpiece", "xlmr_export": "unigram",
            "roberta_export": "bpe"}
 #: a tiny model per family (the names and options of conftest's and test_tiny_models' models: built once)
 FAMILY_MODELS = {"wordpiece": ("bert_uncased_mean_norm", {}), "unigram": ("xlmr_cls_mean_dense_norm", XLMR_OPTIONS),
-                 "bpe": ("roberta_mean_norm", ROBERTA_OPTIONS)}
+                 "bpe": ("roberta_mean_norm", ROBERTA_OPTIONS),
+                 "spbpe": ("gemma3_text_mean_dense_norm", GEMMA_OPTIONS)}
 
 
 @pytest.fixture(scope="module")

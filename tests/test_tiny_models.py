@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import exporter
-from conftest import ROBERTA_OPTIONS, XLMR_OPTIONS
+from conftest import GEMMA_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -45,9 +45,12 @@ MODELS = {
     "xlmr_cls_mean_dense_norm": XLMR_OPTIONS,
     # a byte-level BPE trained here: conftest's roberta_export (TFLite cannot run it)
     "roberta_mean_norm": ROBERTA_OPTIONS,
+    # EmbeddingGemma's shape, a SentencePiece BPE with byte fallback trained here: conftest's gemma_export
+    "gemma3_text_mean_dense_norm": GEMMA_OPTIONS,
 }
 #: models whose export a session fixture already made (name → fixture)
-EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export"}
+EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export",
+                       "gemma3_text_mean_dense_norm": "gemma_export"}
 #: folders in sentence-transformers 2.x's layout: what differs is how the folder is read into a ModelSpec, which
 #: every target then builds from alike (their modules and tokenizers are covered in the current layout), so
 #: one target proves the read; the suite's time goes to fixtures that exercise the targets

@@ -74,10 +74,10 @@ TEXT_OPS = {
         ":fast_sentencepiece_tokenizer_cc", 40, "core/kernels/sentencepiece/sentencepiece_tokenizer_kernel.cc#L106",
         "tf_text.FastSentencepieceTokenizer (Unigram)"),
     "SentencepieceOp": TextOp(":sentencepiece_tokenizer_cc", 48, "core/kernels/sentencepiece_kernels.cc#L261",
-                              "tf_text.SentencepieceTokenizer (BPE)"),
+                              "tf_text.SentencepieceTokenizer (BPE, SentencePiece BPE)"),
     "SentencepieceTokenizeOp": TextOp(":sentencepiece_tokenizer_cc", 48,
                                       "core/kernels/sentencepiece_kernels.cc#L385-L404",
-                                      "tf_text.SentencepieceTokenizer (BPE)"),
+                                      "tf_text.SentencepieceTokenizer (BPE, SentencePiece BPE)"),
 }
 
 

@@ -124,3 +124,19 @@ def test_a_causal_gemma3_is_refused_by_name(gemma_export, tmp_path):
     with pytest.raises(UnsupportedModelError, match="use_bidirectional_attention False.*EmbeddingGemma"):
         exporter.export(model, tmp_path / "out", targets="onnx")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_llama_style_sentencepiece_bpe_is_refused_by_name(gemma_export, tmp_path):
+    """The same vocabulary rebuilt as transformers' ``LlamaTokenizer`` (Metaspace, a "▁" before the first word)
+    is still this family's by its byte fallback, and refused naming what differs from Gemma's."""
+    from exporter.model import read_model
+
+    model = tmp_path / "llama"
+    shutil.copytree(gemma_export.manifest["source"]["path"], model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "LlamaTokenizer"
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModelError) as error:
+        read_model(model)
+    assert "normalizer null; supported: Replace(' ', '▁') alone" in str(error.value)
+    assert 'pre-tokenizer {"type": "Metaspace"' in str(error.value)

@@ -140,3 +140,21 @@ def test_a_llama_style_sentencepiece_bpe_is_refused_by_name(gemma_export, tmp_pa
         read_model(model)
     assert "normalizer null; supported: Replace(' ', '▁') alone" in str(error.value)
     assert 'pre-tokenizer {"type": "Metaspace"' in str(error.value)
+
+
+def test_a_vocabulary_with_a_tab_in_place_of_its_byte_piece_is_read(gemma_export, tmp_path):
+    """transformers' conversion of older Gemma tokenizers puts "\\t" where <0x09> was: the reference never falls
+    back to that byte (its character is a piece), so the kernel model gets the byte piece SentencePiece needs as an
+    id of its own, and the vocabulary self-sweep (every piece's text through the ONNX graph) finds no difference."""
+    from exporter.model import read_model
+
+    model = tmp_path / "tab"
+    shutil.copytree(gemma_export.manifest["source"]["path"], model)
+    data = json.loads((model / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    vocab.pop("\t", None)
+    vocab["\t"] = vocab.pop("<0x09>")
+    (model / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    spec = read_model(model).tokenizer
+    assert spec.family == "spbpe" and "<0x09>" not in spec.vocab
+    assert spec.problems("onnx") == []

@@ -51,6 +51,12 @@ def byte_pieces() -> list[str]:
     return [f"<0x{value:02X}>" for value in range(256)]
 
 
+def missing_byte_pieces(vocab: Any) -> list[str]:
+    """Return the byte pieces ``vocab`` lacks (transformers' conversion of older Gemma put "\\t" in <0x09>'s place)."""
+    present = set(vocab)
+    return [p for p in byte_pieces() if p not in present]
+
+
 def claims(data: dict[str, Any]) -> bool:
     """True for a BPE tokenizer JSON with byte fallback (this family's; byte-level BPE has none)."""
     return bool(data.get("model", {}).get("byte_fallback"))
@@ -93,10 +99,11 @@ class SpBpeSpec(TokenizerSpec):
             if (model.get(key) or expected) != expected:
                 problems.append(f"{where}: BPE {key} {model.get(key)!r}; supported: {expected!r}")
         vocab: dict[str, int] = model["vocab"]
-        missing = [p for p in byte_pieces() if p not in vocab]
+        missing = [p for p in missing_byte_pieces(vocab) if int(p[3:5], 16) >= 0x80 or chr(int(p[3:5], 16)) not in vocab]
         if missing:
-            problems.append(f"{where}: byte fallback without {len(missing)} of the 256 byte pieces ({missing[:4]}...); "
-                            "supported: every byte piece <0x00>..<0xFF>, as Gemma's")
+            problems.append(f"{where}: byte fallback without {len(missing)} of the 256 byte pieces ({missing[:4]}...), "
+                            "whose bytes the reference would make <unk>; supported: every byte piece <0x00>..<0xFF>, "
+                            "or an ASCII one whose character is a piece itself (older Gemma's \\t for <0x09>)")
         added = []
         for token in data.get("added_tokens", []):
             content = token["content"]
@@ -150,8 +157,10 @@ class SpBpeSpec(TokenizerSpec):
 
     def ids(self) -> np.ndarray:
         """Return the reference id of each kernel id: the pieces' own, then the kernel's unknown piece (byte
-        fallback leaves no character to it) as the reference's unknown token."""
-        return np.array([*range(len(self.vocab)), self.unk_id], np.int64)
+        fallback leaves no character to it) and the byte pieces the kernel needs but the vocabulary lacks (their
+        characters are pieces: never reached) as the reference's unknown token."""
+        return np.array([*range(len(self.vocab)), self.unk_id, *[self.unk_id] * len(missing_byte_pieces(self.vocab))],
+                        np.int64)
 
     def model_proto(self) -> bytes:
         """Return the SentencePiece BPE model with byte fallback the kernels run over "▁"-spelled text."""
@@ -172,5 +181,7 @@ class SpBpeSpec(TokenizerSpec):
                 model.pieces.add(piece=piece or f"<unused {index}>", score=0.0, type=Piece.CONTROL)
         unk = len(model.pieces)  # SentencePiece needs one; the reference's <unk> is an added token
         model.pieces.add(piece="<kernel unk>", score=0.0, type=Piece.UNKNOWN)
+        for piece in missing_byte_pieces(self.vocab):  # SentencePiece loads byte fallback only with all 256
+            model.pieces.add(piece=piece, score=0.0, type=Piece.BYTE)
         model.trainer_spec.byte_fallback = True
         return kernel_model(model, sp.TrainerSpec.BPE, unk)

@@ -48,6 +48,7 @@ class Gemma3Text(Architecture):
         real = attention_mask[:, None, None, :].bool()  # [B, 1, 1, K]
         blocked = torch.tensor(torch.finfo(model.dtype).min, dtype=model.dtype)
         zero = torch.tensor(0.0, dtype=model.dtype)
-        masks = {"full_attention": torch.where(real & (positions[:, None] >= 0), zero, blocked),
+        every_query = positions[:, None] >= 0  # all True: broadcasts the key mask to [B, 1, Q, K]
+        masks = {"full_attention": torch.where(real & every_query, zero, blocked),
                  "sliding_attention": torch.where(real & near, zero, blocked)}
         return {"input_ids": input_ids, "attention_mask": masks}

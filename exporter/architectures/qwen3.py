@@ -36,8 +36,32 @@ class Qwen3(Architecture):
                        token_type_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}
 
+    def embeddings(self, model: torch.nn.Module, input_ids: torch.Tensor,
+                   token_type_ids: torch.Tensor) -> torch.Tensor:
+        return model.embed_tokens(input_ids)
+
+    def layers(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The decoder layers and final norm, called with the fused path's additive padding mask."""
+        return _DecoderLayers(model)
+
     def tf_rewrites(self, scope: str | None = None) -> list[Callable[[onnx.ModelProto], Any]]:
         """The defaults; integer Div (``rotate_half``'s ``x.shape[-1] // 2``) in float32 (TFLite has no float64 Div)."""
         from ..graphs.onnx_for_tflite import integer_div_in_float32
 
         return [*super().tf_rewrites(scope), integer_div_in_float32]
+
+
+class _DecoderLayers(torch.nn.Module):
+    """``Qwen3Model`` from its token embeddings: the fused-encoder path's ``layers(hidden, attention_mask=additive)``.
+
+    That path builds an encoder's additive mask ([N, 1, S, S], every row the padding row); the model builds its own
+    causal mask from the padding row, so the graph is the plain encoder's (no ORT fusion applies to a decoder).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor]:
+        padding = (attention_mask[:, 0, 0, :] == 0).to(torch.int64)
+        return (self.model(inputs_embeds=hidden, attention_mask=padding, use_cache=False).last_hidden_state,)

@@ -155,10 +155,9 @@ QWEN3_OPTIONS = dict(arch="qwen3", pooling=("lasttoken",), padding_side="left",
 
 @pytest.fixture(scope="session")
 def qwen3_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
-    """The tiny Qwen3 exported to every target (no variants), as ``st-export QWEN3_DIR -o OUT --no-variants``."""
+    """The tiny Qwen3 exported to every target with every variant, as ``st-export QWEN3_DIR -o OUT`` does."""
     model = tiny_model("qwen3_lasttoken_left_padded_prompts", **QWEN3_OPTIONS)
-    return once_per_run(tmp_path_factory, "qwen3",
-                        lambda folder: exporter.export(model, folder / "export", variants=False))
+    return once_per_run(tmp_path_factory, "qwen3", lambda folder: exporter.export(model, folder / "export"))
 
 
 #: the tiny CrossEncoders of tests/test_reranker.py and tests/test_reranker_serving.py, one per vocabulary (the

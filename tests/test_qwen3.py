@@ -65,6 +65,14 @@ def test_encoder_graph_has_no_cache(qwen3_export):
     assert [o.name for o in encoder.graph.output] == ["sentence_embedding"]
 
 
+def test_every_variant_passes_and_the_optimized_one_says_why_it_is_not_fused(qwen3_export):
+    """model_optimized.onnx is the plain decoder (no ORT fusion for it); int8 and fp16 at their own bars."""
+    assert all(row.passed for row in qwen3_export.rows), [row.parity.get("variants") for row in qwen3_export.rows]
+    onnx_target = qwen3_export.manifest["targets"]["onnx"]
+    assert set(onnx_target["parity"]["variants"]) >= {"optimized", "int8"}
+    assert onnx_target["variants"]["optimized"]["fused"].startswith("none (qwen3): ")
+
+
 def test_sliding_window_attention_is_refused_by_name(qwen3_model, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(qwen3_model, model)

@@ -158,6 +158,20 @@ def gemma_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
     model = tiny_model("gemma3_text_mean_dense_norm", **GEMMA_OPTIONS)
     return once_per_run(tmp_path_factory, "gemma",
                         lambda folder: exporter.export(model, folder / "export", targets="onnx,savedmodel"))
+#: Qwen3-Embedding-0.6B's query instruction (its config_sentence_transformers.json "prompts"; no default prompt)
+QWEN3_QUERY_PROMPT = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
+#: the tiny Qwen3 decoder of tests/test_qwen3.py and tests/test_tiny_models.py, laid out as Qwen3-Embedding: last-token
+#: pooling, Normalize, the tokenizer padding on the left, a "query" prompt and an empty "document" one; the bundled
+#: WordPiece vocabulary (Qwen2's BPE is the bpe family's), so that every target, TFLite included, runs it
+QWEN3_OPTIONS = dict(arch="qwen3", pooling=("lasttoken",), padding_side="left",
+                     prompts={"query": QWEN3_QUERY_PROMPT, "document": ""})
+
+
+@pytest.fixture(scope="session")
+def qwen3_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
+    """The tiny Qwen3 exported to every target with every variant, as ``st-export QWEN3_DIR -o OUT`` does."""
+    model = tiny_model("qwen3_lasttoken_left_padded_prompts", **QWEN3_OPTIONS)
+    return once_per_run(tmp_path_factory, "qwen3", lambda folder: exporter.export(model, folder / "export"))
 
 
 #: the tiny CrossEncoders of tests/test_reranker.py and tests/test_reranker_serving.py, one per vocabulary (the

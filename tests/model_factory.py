@@ -58,7 +58,7 @@ ACTIVATION_PATHS = {
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
 ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
-                 "roberta": "roberta", "gemma3_text": "gemma"}
+                 "roberta": "roberta", "gemma3_text": "gemma", "qwen3": "uncased"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
@@ -208,7 +208,8 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         ValueError: an architecture the factory has no tiny model of.
     """
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
-                              RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel)
+                              Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel, XLMRobertaConfig,
+                              XLMRobertaModel)
 
     small = dict(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64)
@@ -227,6 +228,12 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         # EmbeddingGemma's shape, scaled down: bidirectional, one KV head, sliding layers around a global one; the
         # window (8, halved to |i - j| < 5 by the config) is shorter than the corpus texts
         "gemma3_text": lambda: _gemma3_text(vocab_size),
+        # Qwen3-Embedding's layout, small: grouped-query attention (4 query heads, 2 key/value heads) and a head_dim
+        # that is not hidden / heads (as the real 1024 / 16 heads of 128)
+        "qwen3": lambda: Qwen3Model(Qwen3Config(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2,
+                                                num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                                intermediate_size=64, max_position_embeddings=128,
+                                                rope_theta=1000000.0, tie_word_embeddings=True, use_cache=False)),
     }
     if arch not in models:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(models)}")
@@ -250,7 +257,7 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
                 max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0,
                 prompt: str | None = None, include_prompt: bool = True,
                 tokenizer_json_limits: int | None = None, prompts: dict[str, str] | None = None,
-                default_prompt_name: str | None = None) -> Path:
+                default_prompt_name: str | None = None, padding_side: str = "right") -> Path:
     """Write a tiny model to ``folder`` and return it.
 
     Args:
@@ -259,6 +266,7 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
         tokenizer_json_limits: write fixed padding and truncation to this length into tokenizer.json,
             as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.
         prompt: the "query" prompt, made the default one; ``prompts`` and ``default_prompt_name``: any others.
+        padding_side: the tokenizer's (tokenizer_config.json), which the reference pads on ("left": Qwen3-Embedding).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(ARCHITECTURES)}")
@@ -287,6 +295,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
                         default_prompt_name=default_prompt_name).save(str(folder))
     shutil.rmtree(hf)
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
+    if padding_side != "right":  # transformers saves no padding_side it was not built with: written as the hub's
+        _set_tokenizer_config(folder, padding_side=padding_side)
     if fmt == "legacy":
         _to_legacy(folder, tokenizer, max_seq_length, do_lower_case)
     elif tokenizer_json_limits:
@@ -403,9 +413,13 @@ def build_cross_encoder(folder: Path, *, arch: str = "bert", num_labels: int = 1
 
 def _set_model_max_length(folder: Path, length: int) -> None:
     """Write the length CrossEncoder truncates pairs to (tokenizer_config.json model_max_length, as the hub's)."""
+    _set_tokenizer_config(folder, model_max_length=length)
+
+
+def _set_tokenizer_config(folder: Path, **settings) -> None:
     path = folder / "tokenizer_config.json"
     config = json.loads(path.read_text())
-    config["model_max_length"] = length
+    config.update(settings)
     path.write_text(json.dumps(config))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import exporter
-from conftest import GEMMA_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
+from conftest import GEMMA_OPTIONS, QWEN3_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -47,10 +47,12 @@ MODELS = {
     "roberta_mean_norm": ROBERTA_OPTIONS,
     # EmbeddingGemma's shape, a SentencePiece BPE with byte fallback trained here: conftest's gemma_export
     "gemma3_text_mean_dense_norm": GEMMA_OPTIONS,
+    # a decoder: causal attention, last-token pooling, the reference padding on the left: conftest's qwen3_export
+    "qwen3_lasttoken_left_padded_prompts": QWEN3_OPTIONS,
 }
 #: models whose export a session fixture already made (name → fixture)
 EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export",
-                       "gemma3_text_mean_dense_norm": "gemma_export"}
+                       "gemma3_text_mean_dense_norm": "gemma_export", "qwen3_lasttoken_left_padded_prompts": "qwen3_export"}
 #: folders in sentence-transformers 2.x's layout: what differs is how the folder is read into a ModelSpec, which
 #: every target then builds from alike (their modules and tokenizers are covered in the current layout), so
 #: one target proves the read; the suite's time goes to fixtures that exercise the targets
@@ -88,6 +90,8 @@ def test_tiny_model_parity(name, tiny_model, tmp_path, request):
         assert emb["batch_sizes"] == ["all", "1", "7"]
         min_cosine, max_abs_diff = BARS[row.target]
         assert emb["min_cosine"] >= min_cosine and emb["max_abs_diff"] <= max_abs_diff, (row.target, emb)
+        for prompt, figures in parity.get("prompts", {}).items():  # a graph of its own per non-default prompt
+            assert figures["passed"], (row.target, prompt, figures)
 
 
 def test_every_pooling_mode_has_a_fixture():

@@ -23,6 +23,11 @@ real token (pad keys are masked, pooling skips them) and keeps NaN out.
 **Integer Abs** (only architectures that ask for it, e.g. MPNet's relative-position buckets):
 TFLite's ABS has no int64 kernel, so the conversion keeps ``tf.Abs`` (a Flex op); ``Max(x, -x)``
 is the same integers and converts to builtins.
+
+**Integer Div** (only architectures that ask for it, e.g. Qwen3's ``rotate_half``, ``x.shape[-1] // 2``):
+onnx-tf divides integers with ``tf.math.truediv``, a float64 ``RealDiv`` TFLite has no kernel for;
+dividing float32 copies and casting back (truncation, as ONNX's integer Div) is the same integers for
+the shape arithmetic it meets (non-negative, far below 2**24).
 """
 from __future__ import annotations
 
@@ -71,6 +76,31 @@ def integer_abs_as_max(model: onnx.ModelProto) -> int:
         model.graph.node.insert(position, helper.make_node("Neg", [node.input[0]], [negated], name=negated))
         node.op_type = "Max"
         node.input.append(negated)
+        rewritten += 1
+    return rewritten
+
+
+def integer_div_in_float32(model: onnx.ModelProto) -> int:
+    """Rewrite every ``Div`` of integer tensors in place to Cast(float32) → Div → Cast(back).
+
+    Returns:
+        How many Div nodes were rewritten.
+    """
+    types = _types(model)
+    integers = {onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+    rewritten = 0
+    for div in [n for n in model.graph.node if n.op_type == "Div" and types.get(n.input[0]) in integers]:
+        integer_type, result = types[div.input[0]], div.output[0]
+        position = list(model.graph.node).index(div)
+        for index, name in enumerate(list(div.input)):
+            as_float = f"{div.name}/input{index}_float32"
+            model.graph.node.insert(position, helper.make_node("Cast", [name], [as_float], to=onnx.TensorProto.FLOAT,
+                                                               name=as_float))
+            position += 1
+            div.input[index] = as_float
+        div.output[0] = f"{div.name}/quotient_float32"
+        model.graph.node.insert(position + 1, helper.make_node("Cast", [div.output[0]], [result], to=integer_type,
+                                                               name=f"{div.name}/truncated"))
         rewritten += 1
     return rewritten
 

@@ -49,11 +49,20 @@ class ReferenceRunner:
         return out.astype(np.float32)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Return the reference's ids padded on the right, as every graph pads (a tokenizer that pads on the left,
-        as Gemma's, only moves its pads: ``encode`` itself, which the embeddings are held to, pads its own way)."""
-        encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True, padding_side="right",
+        """Return the ids ``encode`` feeds the model, padded on the right (as every export pads) whatever the
+        tokenizer's padding side: a left-padded reference (Qwen3-Embedding) has the same ids in each row."""
+        encoded = self.model.tokenizer(checked_texts(texts), padding=True, truncation=True,
                                        max_length=self.model.max_seq_length, return_tensors="np")
-        return {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
+        tokens = {name: encoded[name].astype(np.int64) for name in TOKEN_NAMES if name in encoded}
+        return right_padded(tokens) if self.model.tokenizer.padding_side == "left" else tokens
+
+
+def right_padded(tokens: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return left-padded rows moved to the right: each row's attended tokens first, its pads after, in order."""
+    mask = tokens["attention_mask"]
+    # a stable sort on "is a pad" keeps the tokens' order and the pads' order
+    order = np.argsort(mask == 0, axis=1, kind="stable")
+    return {name: np.take_along_axis(values, order, axis=1) for name, values in tokens.items()}
 
 
 class StaticReferenceRunner(ReferenceRunner):

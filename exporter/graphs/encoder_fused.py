@@ -49,6 +49,9 @@ class _FusableTransformer(torch.nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids):
         if not self.token_type_ids:
             token_type_ids = torch.zeros_like(input_ids)
+        if not self.architecture.ort_optimizer_type:  # nothing to fuse: the model's own forward
+            kwargs = self.architecture.forward_kwargs(input_ids, attention_mask, token_type_ids)
+            return self.model(**kwargs, return_dict=True).last_hidden_state
         hidden = self.architecture.embeddings(self.model, input_ids, token_type_ids)
         rows, length = attention_mask.shape
         expanded = attention_mask[:, None, None, :].expand(rows, 1, length, length)

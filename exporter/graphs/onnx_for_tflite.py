@@ -23,6 +23,10 @@ real token (pad keys are masked, pooling skips them) and keeps NaN out.
 **Integer Abs** (only architectures that ask for it, e.g. MPNet's relative-position buckets):
 TFLite's ABS has no int64 kernel, so the conversion keeps ``tf.Abs`` (a Flex op); ``Max(x, -x)``
 is the same integers and converts to builtins.
+
+**Integer Div** (only architectures that ask for it, e.g. NomicBERT's rotary ``rotate_half``, whose ``size // 2`` of a
+shape is an int64 Div): onnx-tf converts it to a ``RealDiv`` of integers, which TFLite has no kernel for. Dividing
+float32 copies and casting back truncates toward zero as ONNX's integer Div does (exact below 2**24: tensor sizes).
 """
 from __future__ import annotations
 
@@ -170,3 +174,27 @@ def pad_positions_zeroed(model: onnx.ModelProto, *, scope: str) -> int:
         for offset, node in enumerate(new_nodes):
             graph.node.insert(position + offset, node)
     return len(leaving)
+
+
+def integer_div_via_float(model: onnx.ModelProto) -> int:
+    """Rewrite every ``Div`` of integer tensors in place to Cast(float32) → Div → Cast back (truncating).
+
+    Returns:
+        How many Div nodes were rewritten.
+    """
+    types = _types(model)
+    integers = {onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+    rewritten = 0
+    for node in [n for n in model.graph.node if n.op_type == "Div" and types.get(n.input[0]) in integers]:
+        name, result = node.name or node.output[0], node.output[0]
+        as_float = [f"{name}/input{i}_float" for i in range(2)]
+        position = list(model.graph.node).index(node)
+        for i, (source, target) in enumerate(zip(node.input, as_float, strict=True)):
+            model.graph.node.insert(position + i, helper.make_node("Cast", [source], [target],
+                                                                   to=onnx.TensorProto.FLOAT, name=target))
+        node.input[:] = as_float
+        node.output[0] = f"{name}/quotient_float"
+        model.graph.node.insert(position + 3, helper.make_node("Cast", [node.output[0]], [result],
+                                                               to=types[result], name=f"{name}/truncated"))
+        rewritten += 1
+    return rewritten

@@ -169,13 +169,13 @@ def _converters(entries: list[ModuleEntry], problems: list[str]) -> list[ModuleC
 
 def _check_order(converters: list[ModuleConverter], problems: list[str]) -> None:
     if not converters:
-        problems.append("modules.json lists no modules; supported: Transformer → Pooling → any of Dense/Normalize")
+        problems.append("modules.json lists no modules; supported: Transformer → Pooling → any of Dense/LayerNorm/Normalize")
         return
     stages = [c.stage for c in converters]
     if stages[:2] != ["transformer", "pooling"] or any(s != "head" for s in stages[2:]):
         names = " → ".join(c.class_name for c in converters)
         problems.append(
-            f"module chain {names}; supported: Transformer → Pooling → any of Dense/Normalize"
+            f"module chain {names}; supported: Transformer → Pooling → any of Dense/LayerNorm/Normalize"
         )
 
 

@@ -41,6 +41,7 @@ LEGACY_TYPES = {
     "Pooling": "sentence_transformers.models.Pooling",
     "Dense": "sentence_transformers.models.Dense",
     "Normalize": "sentence_transformers.models.Normalize",
+    "LayerNorm": "sentence_transformers.models.LayerNorm",
 }
 ACTIVATION_PATHS = {
     "Identity": "torch.nn.modules.linear.Identity",

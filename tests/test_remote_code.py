@@ -203,3 +203,47 @@ def test_cli_refusal_names_the_flag(capsys, tmp_path):
     code = main([str(model), "-o", str(tmp_path / "out"), "--targets", "onnx"])
     err = capsys.readouterr().err
     assert code == 2 and "--trust-remote-code" in err and "Traceback" not in err
+
+
+def test_check_asks_for_the_flag_again(own_code_export):
+    """The manifest's record that the code ran gives no consent: check without the flag refuses."""
+    _, _, result = own_code_export
+    with pytest.raises(UnsupportedModelError, match="--trust-remote-code"):
+        exporter.check(result.out)
+
+
+@pytest.fixture
+def nomic_copy(tiny_model, tmp_path):
+    import shutil
+
+    from test_tiny_models import MODELS
+
+    name = "nomic_bert_mean_layernorm_norm_truncated"
+    return Path(shutil.copytree(tiny_model(name, **MODELS[name]), tmp_path / "nomic"))
+
+
+def test_nomic_v15_folder_loads_with_transformers_own_class(nomic_copy):
+    from exporter.model import read_model
+
+    spec = read_model(nomic_copy)
+    assert json.loads((nomic_copy / "config.json").read_text())["auto_map"]["AutoModel"].startswith("nomic-ai/")
+    assert spec.transformer.architecture.model_type == "nomic_bert" and spec.transformer.remote_code is None
+
+
+def test_nomic_hub_keys_that_disagree_with_the_class_are_refused(nomic_copy):
+    from exporter.model import read_model
+
+    config = json.loads((nomic_copy / "config.json").read_text())
+    (nomic_copy / "config.json").write_text(json.dumps({**config, "n_embd": 768, "rotary_emb_fraction": 0.5}))
+    with pytest.raises(UnsupportedModelError) as raised:
+        read_model(nomic_copy)
+    assert "n_embd 768 but transformers' NomicBertConfig reads hidden_size 32" in str(raised.value)
+    assert "rotary_emb_fraction 0.5" in str(raised.value)
+
+
+def test_nomic_with_the_flag_would_load_the_hub_code_and_is_refused(nomic_copy):
+    from exporter.model import read_model
+
+    with pytest.raises(UnsupportedModelError) as raised:
+        read_model(nomic_copy, trust_remote_code=True)
+    assert "'nomic-ai/nomic-bert-2048'" in str(raised.value)

@@ -22,8 +22,9 @@ import inspect
 from copy import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import onnx
 import torch
 
 from . import Architecture
@@ -55,6 +56,13 @@ class RemoteCode(Architecture):
 
     def __init__(self, model_type: str):
         self.model_type = model_type
+
+    def tf_rewrites(self, scope: str | None = None) -> list[Callable[[onnx.ModelProto], Any]]:
+        """The defaults; integer Divs (``size // heads`` of a shape, common in hand-written attention) divided in
+        float32, as TFLite has no integer RealDiv."""
+        from ..graphs.onnx_for_tflite import integer_div_via_float
+
+        return [*super().tf_rewrites(scope), integer_div_via_float]
 
     def for_model(self, model: torch.nn.Module) -> "RemoteCode":
         """Return this architecture feeding ``model`` what sentence-transformers feeds it: the token arrays its

@@ -80,7 +80,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
            check: bool = True,
            opset: int | None = None, variants: bool = True, options: dict[str, Any] | None = None,
            texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None,
-           truncate_dim: int | None = None) -> ExportResult:
+           truncate_dim: int | None = None, trust_remote_code: bool = False) -> ExportResult:
     """Export a sentence-transformers model to string-in artifacts and prove them.
 
     Args:
@@ -106,6 +106,9 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         truncate_dim: export the first N dimensions of the embedding (Matryoshka), what
             ``SentenceTransformer(model_dir, truncate_dim=N).encode`` returns: 1 to the model's dimension; None: the
             model's own (its config_sentence_transformers.json's truncate_dim when it holds one).
+        trust_remote_code: let the model's own modeling code in ``model_dir`` (config.json ``auto_map`` to .py files
+            there) run, for the export and for the reference; off: a model that needs it is refused. The manifest
+            records the files that ran (``source.remote_code``).
 
     Returns:
         ExportResult with the manifest and one summary row per target.
@@ -121,7 +124,7 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         raise InvalidOptionError("--add (add=True) keeps OUT's other targets and --force (force=True) replaces "
                                  "everything in OUT: pass one of them")
     with _step(progress, "reading the model"):
-        spec = read_model(model_dir)
+        spec = read_model(model_dir, trust_remote_code=trust_remote_code)
         if truncate_dim is not None:
             spec = spec.truncated(truncate_dim)
         spec = kinds.get(spec.kind).configured(spec, options or {})  # the kind's settings (--sparse-top-k)
@@ -257,7 +260,8 @@ def _parity_message(rows: list[TargetRow]) -> str:
 
 
 def check(out: str | Path, *, model_dir: str | Path | None = None,
-          texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None) -> ExportResult:
+          texts: str | Path | Sequence[str] | None = None, progress: Progress | None = None,
+          trust_remote_code: bool = False) -> ExportResult:
     """Re-run parity on an existing export (the CLI's ``st-export check OUT``).
 
     Args:
@@ -266,6 +270,8 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
         texts: your own texts, beside the corpora (as for :func:`export`); the result's manifest records
             them under ``checked_texts``.
         progress: called with a short label before each step.
+        trust_remote_code: let the model's own modeling code run, as for :func:`export` (asked again: the
+            manifest's record of it gives no consent).
 
     Returns:
         ExportResult whose rows carry fresh parity figures (``passed`` says if all hold).
@@ -287,7 +293,7 @@ def check(out: str | Path, *, model_dir: str | Path | None = None,
     texts, record = kind.corpus(texts)
     manifest["checked_texts"] = record
     with _step(progress, "reading the model"):
-        spec = read_model(source)  # export's checks, before SentenceTransformer loads (and unpickles) anything
+        spec = read_model(source, trust_remote_code=trust_remote_code)  # export's checks, before SentenceTransformer loads (and unpickles) anything
         if manifest.get("truncate_dim") is not None:
             spec = spec.truncated(manifest["truncate_dim"])
         spec = kind.configured(spec, kind.recorded_options(manifest))  # as exported (a sparse model's top-K)

@@ -69,6 +69,7 @@ def _export_parser() -> argparse.ArgumentParser:
                              "[batch, N] in every target, checked against it; 1 to the model's dimension (default: "
                              "the model's own, its config's truncate_dim when it holds one)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary table")
+    _trust_remote_code_flag(parser)
     sparse = parser.add_argument_group("sparse encoders (SPLADE)")
     sparse.add_argument("--sparse-top-k", type=int, default=None, metavar="K",
                         help="keep the top K dimensions of each text (default: the model's max_active_dims, else 0: "
@@ -154,7 +155,15 @@ def _check_parser() -> argparse.ArgumentParser:
                              "failures); the exit codes stay 0 pass, 1 an artifact misses its bar, 2 bad input (then "
                              "the document holds the error)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _trust_remote_code_flag(parser)
     return parser
+
+
+def _trust_remote_code_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the model's own modeling code run: the .py files in MODEL_DIR that config.json "
+                             "auto_map names (never code from elsewhere: an auto_map to a hub repository is refused); "
+                             "off by default, when such a model is refused; the manifest records the files that ran")
 
 
 def _progress(quiet: bool):
@@ -246,12 +255,12 @@ def check_document(result: Any) -> dict[str, Any]:
             "texts": result.manifest.get("checked_texts"), "targets": entries}
 
 
-def _stage_table(out: str, model_dir: str) -> str:
+def _stage_table(out: str, model_dir: str, *, trust_remote_code: bool = False) -> str:
     from .verify.corpus import parity_texts
     from .verify.debug import drift_by_stage
 
     texts = parity_texts()
-    rows = drift_by_stage(model_dir, texts, export_dir=out)
+    rows = drift_by_stage(model_dir, texts, export_dir=out, trust_remote_code=trust_remote_code)
     width = max(len(r.stage) for r in rows)
     lines = [f"Stage by stage against SentenceTransformer on {len(texts)} texts: the token ids of "
              f"{out}/onnx/tokenizer.onnx,", "then each module's output of the encoder (exported again with every stage as an output, fed the",
@@ -306,11 +315,13 @@ def _run_check(check: Any, argv: list[str]) -> int:
     if args.stages:  # straight to the comparison: the check's parity run would not locate anything
         from .runtime.manifest import read_manifest
 
-        print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"]))
+        print(_stage_table(args.out, args.model or read_manifest(Path(args.out))["source"]["path"],
+                           trust_remote_code=args.trust_remote_code))
         return 0
     # what libraries print while loading a broken file (onnxruntime's "EP Error" banner) stays off the JSON document
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json))
+        result = check(args.out, model_dir=args.model, texts=args.texts, progress=_progress(args.quiet or args.json),
+                       trust_remote_code=args.trust_remote_code)
     if args.json:
         print(json.dumps(check_document(result), indent=1, ensure_ascii=False))
         return 0 if result.passed else 1
@@ -328,7 +339,8 @@ def _run_export(export: Any, argv: list[str]) -> int:
     start = time.perf_counter()
     result = export(args.model_dir, args.output, targets=args.targets, force=args.force, add=args.add,
                     texts=args.texts, check=not args.no_check, opset=args.opset, variants=not args.no_variants,
-                    options=_serving_options(args), progress=_progress(args.quiet), truncate_dim=args.truncate_dim)
+                    options=_serving_options(args), progress=_progress(args.quiet), truncate_dim=args.truncate_dim,
+                    trust_remote_code=args.trust_remote_code)
     print(format_table(result.rows))
     for name, why in result.skipped.items():
         print(f"skipped {name}: {'; '.join(why)}")

@@ -57,7 +57,7 @@ def new_manifest(spec: Any) -> dict[str, Any]:
         "kind": spec.kind,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "source": {"path": str(spec.path), "weights_sha256": spec.weight_files, "config_sha256": config_hashes(spec),
-                   "modules": spec.describe(), "embedding_dim": spec.source_dim},
+                   "modules": spec.describe(), "embedding_dim": spec.source_dim, **remote_code(spec)},
         **({"truncate_dim": spec.truncate_dim} if spec.truncate_dim is not None else {}),
         "tokenizer": spec.tokenizer.describe(),
         "libraries": library_versions(),
@@ -73,6 +73,13 @@ def new_manifest(spec: Any) -> dict[str, Any]:
 CONFIG_SUFFIXES = (".json", ".txt", ".model")
 #: keys saying which library versions wrote a config file, not what the model computes
 VERSION_KEYS = ("__version__", "transformers_version")
+
+
+def remote_code(spec: Any) -> dict[str, Any]:
+    """Return the source's ``remote_code`` entry: the model's own code that ran (--trust-remote-code) and its files'
+    sha256 ({} when transformers' own class loaded the model)."""
+    code = getattr(spec.modules[0].config, "remote_code", None)
+    return {"remote_code": code.describe()} if code is not None else {}
 
 
 def config_hashes(spec: Any) -> dict[str, str]:

@@ -169,13 +169,13 @@ def _converters(entries: list[ModuleEntry], problems: list[str]) -> list[ModuleC
 
 def _check_order(converters: list[ModuleConverter], problems: list[str]) -> None:
     if not converters:
-        problems.append("modules.json lists no modules; supported: Transformer → Pooling → any of Dense/Normalize")
+        problems.append("modules.json lists no modules; supported: Transformer → Pooling → any of Dense/LayerNorm/Normalize")
         return
     stages = [c.stage for c in converters]
     if stages[:2] != ["transformer", "pooling"] or any(s != "head" for s in stages[2:]):
         names = " → ".join(c.class_name for c in converters)
         problems.append(
-            f"module chain {names}; supported: Transformer → Pooling → any of Dense/Normalize"
+            f"module chain {names}; supported: Transformer → Pooling → any of Dense/LayerNorm/Normalize"
         )
 
 
@@ -209,11 +209,13 @@ def with_stored_truncate_dim(spec: ModelSpec) -> ModelSpec:
     return spec.truncated(min(stored, spec.embedding_dim))
 
 
-def read_model(path: str | Path | None = None) -> ModelSpec:
+def read_model(path: str | Path | None = None, *, trust_remote_code: bool = False) -> ModelSpec:
     """Return the validated spec of a sentence-transformers model directory, read by its kind (exporter/kinds).
 
     Args:
         path: the model directory (a SentenceTransformer or a CrossEncoder); None for the bundled all-MiniLM-L6-v2.
+        trust_remote_code: let the transformer's own modeling code in the folder (config.json ``auto_map``) run;
+            without it a model that needs its code is refused (exporter/architectures/remote.py).
 
     Raises:
         ModelNotFoundError: the directory does not exist.
@@ -227,17 +229,19 @@ def read_model(path: str | Path | None = None) -> ModelSpec:
     outside = model_folder.root_problems(path)
     if outside:  # before any kind reads a config file
         raise InvalidModelError(model_folder.refusal(path, outside))
-    return kinds.of_folder(path).read(path)
+    return kinds.of_folder(path).read(path, trust_remote_code=trust_remote_code)
 
 
-def read_embedding_model(path: Path) -> ModelSpec:
+def read_embedding_model(path: Path, *, trust_remote_code: bool = False) -> ModelSpec:
     """Return the validated spec of a SentenceTransformer folder (the embedding kind's reader).
 
     Args:
         path: the model directory, resolved.
+        trust_remote_code: the transformer's own modeling code may run (``--trust-remote-code``).
     """
     problems: list[str] = []
-    converters = _converters(_entries(path), problems)
+    entries = [replace(entry, trust_remote_code=trust_remote_code) for entry in _entries(path)]
+    converters = _converters(entries, problems)
     if not problems:
         _check_order(converters, problems)
     tokenizer = None

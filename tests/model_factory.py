@@ -47,6 +47,7 @@ LEGACY_TYPES = {
     "Pooling": "sentence_transformers.models.Pooling",
     "Dense": "sentence_transformers.models.Dense",
     "Normalize": "sentence_transformers.models.Normalize",
+    "LayerNorm": "sentence_transformers.models.LayerNorm",
 }
 ACTIVATION_PATHS = {
     "Identity": "torch.nn.modules.linear.Identity",
@@ -58,7 +59,7 @@ ACTIVATION_PATHS = {
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
 ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
-                 "roberta": "roberta", "gemma3_text": "gemma", "qwen3": "uncased"}
+                 "roberta": "roberta", "gemma3_text": "gemma", "qwen3": "uncased", "nomic_bert": "uncased"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
@@ -208,8 +209,8 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         ValueError: an architecture the factory has no tiny model of.
     """
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
-                              Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel, XLMRobertaConfig,
-                              XLMRobertaModel)
+                              NomicBertConfig, NomicBertModel, Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel,
+                              XLMRobertaConfig, XLMRobertaModel)
 
     small = dict(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64)
@@ -234,6 +235,8 @@ def _transformer(arch: str, vocab_size: int, seed: int):
                                                 num_attention_heads=4, num_key_value_heads=2, head_dim=16,
                                                 intermediate_size=64, max_position_embeddings=128,
                                                 rope_theta=1000000.0, tie_word_embeddings=True, use_cache=False)),
+        # rotary positions: no table; transformers 5 saves the hub checkpoint's names (attn.Wqkv, mlp.fc11...)
+        "nomic_bert": lambda: NomicBertModel(NomicBertConfig(**small, max_position_embeddings=128)),
     }
     if arch not in models:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(models)}")
@@ -257,7 +260,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
                 max_seq_length: int = 40, do_lower_case: bool = False, seed: int = 0,
                 prompt: str | None = None, include_prompt: bool = True,
                 tokenizer_json_limits: int | None = None, prompts: dict[str, str] | None = None,
-                default_prompt_name: str | None = None, padding_side: str = "right") -> Path:
+                default_prompt_name: str | None = None, padding_side: str = "right", layer_norm: bool = False,
+                truncate_dim: int | None = None) -> Path:
     """Write a tiny model to ``folder`` and return it.
 
     Args:
@@ -267,6 +271,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
             as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.
         prompt: the "query" prompt, made the default one; ``prompts`` and ``default_prompt_name``: any others.
         padding_side: the tokenizer's (tokenizer_config.json), which the reference pads on ("left": Qwen3-Embedding).
+        layer_norm: a LayerNorm module (random affine weights) after the Dense layers, before Normalize.
+        truncate_dim: stored in config_sentence_transformers.json (SentenceTransformer(path) applies it).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(ARCHITECTURES)}")
@@ -287,6 +293,12 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
     for out, activation, bias in dense:
         modules.append(Dense(dim, out, bias=bias, activation_function=getattr(torch.nn, activation)()))
         dim = out
+    if layer_norm:
+        from sentence_transformers.sentence_transformer.modules import LayerNorm
+
+        modules.append(LayerNorm(dim))
+        torch.nn.init.normal_(modules[-1].norm.weight, 1.0, 0.5)
+        torch.nn.init.normal_(modules[-1].norm.bias, 0.0, 0.5)
     if normalize:
         modules.append(Normalize())
     if prompt is not None:
@@ -297,11 +309,36 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
     shutil.rmtree(folder / "_vocab", ignore_errors=True)
     if padding_side != "right":  # transformers saves no padding_side it was not built with: written as the hub's
         _set_tokenizer_config(folder, padding_side=padding_side)
+    if arch == "nomic_bert":
+        _as_nomic_hub_config(folder)
+    if truncate_dim is not None:
+        config = json.loads((folder / "config_sentence_transformers.json").read_text())
+        (folder / "config_sentence_transformers.json").write_text(json.dumps({**config, "truncate_dim": truncate_dim}))
     if fmt == "legacy":
         _to_legacy(folder, tokenizer, max_seq_length, do_lower_case)
     elif tokenizer_json_limits:
         _with_tokenizer_json_limits(folder, tokenizer, tokenizer_json_limits)
     return folder
+
+
+#: what nomic-embed-text-v1.5's config.json holds besides transformers' keys: the auto_map to the hub code and that
+#: code's own keys (its shape ones are written with the tiny model's values)
+NOMIC_HUB_CONFIG = {
+    "auto_map": {"AutoConfig": "nomic-ai/nomic-bert-2048--configuration_hf_nomic_bert.NomicBertConfig",
+                 "AutoModel": "nomic-ai/nomic-bert-2048--modeling_hf_nomic_bert.NomicBertModel",
+                 "AutoModelForMaskedLM": "nomic-ai/nomic-bert-2048--modeling_hf_nomic_bert.NomicBertForPreTraining"},
+    "activation_function": "swiglu", "causal": False, "mlp_fc1_bias": False, "mlp_fc2_bias": False, "prenorm": False,
+    "qkv_proj_bias": False, "rotary_emb_base": 1000, "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False,
+    "rotary_scaling_factor": None, "use_rms_norm": False, "parallel_block": False, "n_positions": 8192}
+
+
+def _as_nomic_hub_config(folder: Path) -> None:
+    """Give a tiny nomic_bert folder nomic-embed-text-v1.5's config.json keys (transformers loads its own class)."""
+    config = json.loads((folder / "config.json").read_text())
+    config.update(NOMIC_HUB_CONFIG, n_embd=config["hidden_size"], n_layer=config["num_hidden_layers"],
+                  n_head=config["num_attention_heads"], n_inner=config["intermediate_size"],
+                  layer_norm_epsilon=config["layer_norm_eps"])
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
 
 
 def _with_tokenizer_json_limits(folder: Path, tokenizer, length: int) -> None:

@@ -50,7 +50,7 @@ def test_unsupported_module_lists_what_is_supported(capsys, copy_of, tmp_path):
     (model / "modules.json").write_text(json.dumps(entries))
     code, err = _run(capsys, str(model), "-o", str(tmp_path / "out"))
     assert code == 2
-    assert "'sentence_transformers.models.LSTM'" in err and "supported: Dense, Normalize, Pooling, Transformer" in err
+    assert "'sentence_transformers.models.LSTM'" in err and "supported: Dense, LayerNorm, Normalize, Pooling, Transformer" in err
     _assert_nothing_written(tmp_path)
 
 

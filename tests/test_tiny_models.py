@@ -49,6 +49,9 @@ MODELS = {
     "gemma3_text_mean_dense_norm": GEMMA_OPTIONS,
     # a decoder: causal attention, last-token pooling, the reference padding on the left: conftest's qwen3_export
     "qwen3_lasttoken_left_padded_prompts": QWEN3_OPTIONS,
+    # nomic-embed-text-v1.5's folder (auto_map to the hub code, loaded by transformers' own class) with its Matryoshka
+    # recipe as modules: a LayerNorm before truncate_dim's slice
+    "nomic_bert_mean_layernorm_norm_truncated": dict(arch="nomic_bert", layer_norm=True, truncate_dim=20),
 }
 #: models whose export a session fixture already made (name → fixture)
 EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export",
@@ -106,7 +109,8 @@ def test_every_registered_module_and_activation_has_a_fixture():
     activations = {layer[1] for options in MODELS.values() for layer in options.get("dense", ())}
     assert activations == set(ACTIVATIONS)
     covered = {"Transformer", "Pooling"} | ({"Dense"} if activations else set()) | (
-        {"Normalize"} if any(options.get("normalize", True) for options in MODELS.values()) else set())
+        {"Normalize"} if any(options.get("normalize", True) for options in MODELS.values()) else set()) | (
+        {"LayerNorm"} if any(options.get("layer_norm") for options in MODELS.values()) else set())
     assert set(supported_class_names()) <= covered
 
 

@@ -91,6 +91,11 @@ class Architecture:
 
         return [tflite_friendly, weight_matmuls_as_2d]
 
+    def for_model(self, model: torch.nn.Module) -> "Architecture":
+        """Return the architecture calling the loaded transformers ``model`` (itself; the model's own code's,
+        exporter/architectures/remote.py, reads what its forward takes)."""
+        return self
+
     def describe(self) -> dict[str, Any]:
         """Return what the manifest records about the architecture."""
         return {"model_type": self.model_type, "token_type_ids": self.takes_token_type_ids,

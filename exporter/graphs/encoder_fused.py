@@ -49,7 +49,7 @@ class _FusableTransformer(torch.nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids):
         if not self.token_type_ids:
             token_type_ids = torch.zeros_like(input_ids)
-        if self.architecture.ort_optimizer_type is None:  # nothing to fuse: the model called as the plain encoder
+        if not self.architecture.ort_optimizer_type:  # nothing to fuse: the model called as the plain encoder
             kwargs = self.architecture.call_kwargs(self.model, input_ids, attention_mask, token_type_ids)
             return self.model(**kwargs, return_dict=True).last_hidden_state
         hidden = self.architecture.embeddings(self.model, input_ids, token_type_ids)

@@ -7,7 +7,8 @@ from ..model import ModelSpec
 
 
 class HeadModel(torch.nn.Module):
-    """``spec``'s transformer loaded with ``auto_class`` (eager attention, local files, no remote code)."""
+    """``spec``'s transformer loaded with ``auto_class`` (eager attention, local files, the folder's own
+    code only with ``--trust-remote-code``)."""
 
     def __init__(self, spec: ModelSpec, auto_class: str):
         super().__init__()
@@ -16,9 +17,9 @@ class HeadModel(torch.nn.Module):
 
         hf_logging.disable_progress_bar()
         self.model = getattr(transformers, auto_class).from_pretrained(
-            str(spec.transformer.folder), local_files_only=True, trust_remote_code=False,
+            str(spec.transformer.folder), local_files_only=True, trust_remote_code=spec.transformer.trust_remote_code,
             attn_implementation="eager").eval()
-        self.architecture = spec.transformer.architecture
+        self.architecture = spec.transformer.architecture.for_model(self.model)
         #: the reference tokenizer returns no token_type_ids (XLM-R, RoBERTa): the model sees zeros
         self.token_type_ids = spec.head.token_type_ids
 

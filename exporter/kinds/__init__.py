@@ -40,8 +40,9 @@ class Kind:
         """Return True when the model folder ``path`` is of this kind."""
         raise NotImplementedError
 
-    def read(self, path: Path) -> Any:
-        """Return the validated ModelSpec of the folder (``exporter.model.read_model`` calls it)."""
+    def read(self, path: Path, *, trust_remote_code: bool = False) -> Any:
+        """Return the validated ModelSpec of the folder (``exporter.model.read_model`` calls it); the transformer's own
+        modeling code (config.json ``auto_map``) may run only with ``trust_remote_code``."""
         raise NotImplementedError
 
     def configured(self, spec: Any, options: dict[str, Any]) -> Any:

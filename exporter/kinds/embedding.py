@@ -31,10 +31,10 @@ class Embedding(Kind):
     def claims(cls, path: Path) -> bool:
         return True
 
-    def read(self, path: Path) -> Any:
+    def read(self, path: Path, *, trust_remote_code: bool = False) -> Any:
         from ..model import read_embedding_model, with_stored_truncate_dim
 
-        return with_stored_truncate_dim(read_embedding_model(path))
+        return with_stored_truncate_dim(read_embedding_model(path, trust_remote_code=trust_remote_code))
 
     def onnx_tokenizer(self, spec: Any, *, opset: int, ir_version: int) -> Any:
         from ..tokenizers.shared.framing_onnx import tokenizer_model
@@ -62,7 +62,8 @@ class Embedding(Kind):
         return parity_texts_with(source)
 
     def reference(self, spec: Any) -> ReferenceRunner:
-        return ReferenceRunner(spec.path, truncate_dim=spec.truncate_dim)
+        return ReferenceRunner(spec.path, truncate_dim=spec.truncate_dim,
+                               trust_remote_code=spec.transformer.trust_remote_code)
 
     def expected(self, reference: ReferenceRunner, inputs: list[str]) -> Any:
         return reference.encode(inputs)

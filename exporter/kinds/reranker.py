@@ -9,7 +9,7 @@ model as CrossEncoders saved before sentence-transformers 5 are. The activation 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -120,11 +120,12 @@ def _task_problems(folder: Path, config: dict[str, Any]) -> list[str]:
     return []
 
 
-def _num_labels(folder: Path) -> int:
+def _num_labels(folder: Path, *, trust_remote_code: bool) -> int:
     """Return the labels transformers gives the model (``id2label``'s size; 2 when config.json says nothing)."""
     from transformers import AutoConfig
 
-    return int(AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False).num_labels)
+    return int(AutoConfig.from_pretrained(str(folder), local_files_only=True,
+                                          trust_remote_code=trust_remote_code).num_labels)
 
 
 def _pair_problems(tokenizer: Any, where: Path) -> list[str]:
@@ -140,7 +141,7 @@ def _prompt_problems(path: Path) -> list[str]:
             "is not exported yet; remove it"] if name else []
 
 
-def read_reranker(path: Path) -> Any:
+def read_reranker(path: Path, *, trust_remote_code: bool = False) -> Any:
     """Return the validated ModelSpec of a CrossEncoder folder (every problem listed at once).
 
     Raises:
@@ -153,7 +154,7 @@ def read_reranker(path: Path) -> Any:
     from ..modules.transformer import Transformer
 
     problems: list[str] = []
-    entry = _entry(path, problems)
+    entry = replace(_entry(path, problems), trust_remote_code=trust_remote_code)
     if problems:
         raise UnsupportedModelError(problems)
     config = read_json(entry.folder / "config.json", required=False)
@@ -165,10 +166,12 @@ def read_reranker(path: Path) -> Any:
         raise UnsupportedModelError(problems)
     converter = Transformer(entry, Transformer.read(entry, problems))
     problems += _prompt_problems(path)
-    tokenizer = tokenizer_registry.read_tokenizer(converter.config, problems) if converter.config else None
+    if converter.config is None:  # transformers could not load its config either (an architecture refused)
+        raise UnsupportedModelError(problems)
+    tokenizer = tokenizer_registry.read_tokenizer(converter.config, problems)
     if tokenizer is not None:
         problems += _pair_problems(tokenizer, entry.folder)
-    num_labels = _num_labels(entry.folder)
+    num_labels = _num_labels(entry.folder, trust_remote_code=converter.config.trust_remote_code)
     activation, where = _activation(path, config, num_labels, problems)
     if problems:
         raise UnsupportedModelError(problems)
@@ -216,8 +219,8 @@ class Reranker(Kind):
         return any(str(c).endswith(("ForSequenceClassification", "ForCausalLM")) for c in classes) or (
             isinstance(config, dict) and isinstance(config.get("sentence_transformers"), dict))
 
-    def read(self, path: Path) -> Any:
-        return read_reranker(path)
+    def read(self, path: Path, *, trust_remote_code: bool = False) -> Any:
+        return read_reranker(path, trust_remote_code=trust_remote_code)
 
     def onnx_tokenizer(self, spec: Any, *, opset: int, ir_version: int) -> Any:
         from ..tokenizers.shared.framing_onnx import pair_tokenizer_model
@@ -252,7 +255,7 @@ class Reranker(Kind):
     def reference(self, spec: Any) -> Any:
         from ..verify.reference import CrossEncoderRunner
 
-        return CrossEncoderRunner(spec.path)
+        return CrossEncoderRunner(spec.path, trust_remote_code=spec.transformer.trust_remote_code)
 
     def expected(self, reference: Any, inputs: list[Any]) -> Any:
         return reference.score_and_logits([q for q, _ in inputs], [d for _, d in inputs])

@@ -109,7 +109,7 @@ def _max_active_dims(path: Path, problems: list[str]) -> int | None:
     return value
 
 
-def read_sparse(path: Path) -> Any:
+def read_sparse(path: Path, *, trust_remote_code: bool = False) -> Any:
     """Return the validated ModelSpec of a SparseEncoder folder (every problem listed at once).
 
     Raises:
@@ -121,7 +121,7 @@ def read_sparse(path: Path) -> Any:
     from ..model import ModelSpec, weight_hashes
     from ..modules.transformer import Transformer
 
-    entries = _entries(path)
+    entries = [replace(entry, trust_remote_code=trust_remote_code) for entry in _entries(path)]
     problems = _chain_problems(entries)
     if problems:
         raise UnsupportedModelError(problems)
@@ -183,8 +183,8 @@ class Sparse(Kind):
     def claims(cls, path: Path) -> bool:
         return st_model_type(path) == "SparseEncoder"
 
-    def read(self, path: Path) -> Any:
-        return read_sparse(path)
+    def read(self, path: Path, *, trust_remote_code: bool = False) -> Any:
+        return read_sparse(path, trust_remote_code=trust_remote_code)
 
     def configured(self, spec: Any, options: dict[str, Any]) -> Any:
         top_k = options.get("sparse_top_k")
@@ -240,7 +240,7 @@ class Sparse(Kind):
     def reference(self, spec: Any) -> Any:
         from ..verify.sparse import SparseReferenceRunner
 
-        return SparseReferenceRunner(spec.path)
+        return SparseReferenceRunner(spec.path, trust_remote_code=spec.transformer.trust_remote_code)
 
     def expected(self, reference: Any, inputs: list[str]) -> Any:
         return reference.dense(inputs)

@@ -190,7 +190,7 @@ class Static(Embedding):
         first = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else {}
         return str(first.get("type", "")).rsplit(".", 1)[-1] == "StaticEmbedding"
 
-    def read(self, path: Path) -> Any:
+    def read(self, path: Path, *, trust_remote_code: bool = False) -> Any:
         from ..model import with_stored_truncate_dim
 
         return with_stored_truncate_dim(read_static_model(path))

@@ -33,6 +33,8 @@ class ModuleEntry:
     name: str
     folder: Path
     type_name: str
+    #: ``--trust-remote-code``: the transformer's own modeling code (config.json ``auto_map``) may run
+    trust_remote_code: bool = False
 
     @property
     def class_name(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from .. import architectures
-from ..architectures import Architecture
+from ..architectures import Architecture, remote
 from ..errors import InvalidModelError
 from ..files import read_json, weights_file, weights_problem
 from . import ModuleConverter, ModuleEntry, register
@@ -31,6 +31,13 @@ class TransformerConfig:
     pair_truncation: Any = "longest_first"
     #: False where the tokenizer is called with ``add_special_tokens=False`` (a ``StaticEmbedding``'s settings)
     specials: bool = True
+    #: the model's own modeling code that runs (``--trust-remote-code``); None: transformers' own class
+    remote_code: remote.RemoteCodeFiles | None = None
+
+    @property
+    def trust_remote_code(self) -> bool:
+        """Return the ``trust_remote_code`` every loader of this transformer passes (True only when its code runs)."""
+        return self.remote_code is not None
 
 
 #: where sentence-transformers reads the Transformer's settings, the first file found (2.x named some per architecture)
@@ -125,6 +132,31 @@ def _tokenizer_path_problem(folder: Path, sbert_file: Path, sbert: dict[str, Any
             f"there, not from the model folder; remove the key and keep the tokenizer's files in {folder}"]
 
 
+def _architecture(entry: ModuleEntry, config: dict[str, Any],
+                  problems: list[str]) -> tuple[Architecture | None, remote.RemoteCodeFiles | None]:
+    """Return (the architecture, the model's own code that runs or None), appending why there is none to ``problems``.
+
+    The model's own code (exporter/architectures/remote.py) runs only with ``--trust-remote-code``, and only from the
+    model folder; without the flag a model that needs it is refused by the flag's name.
+    """
+    folder, model_type = entry.folder, config.get("model_type")
+    if remote.runs_remote_code(config, trusted=entry.trust_remote_code):
+        if not entry.trust_remote_code:
+            problems.append(f"modules.json entry {entry.index}: {remote.untrusted_problem(folder, config)}")
+        found = remote.reference_problems(folder, config)
+        problems.extend(f"modules.json entry {entry.index}: {p}" for p in found)
+        if found or not entry.trust_remote_code:
+            return None, None
+        return remote.RemoteCode(str(model_type)), remote.remote_code_files(folder, config)
+    arch = architectures.architecture(model_type)
+    if arch is None:
+        problems.append(
+            f"modules.json entry {entry.index}: transformer architecture {model_type!r} "
+            f"(config.json model_type); supported: {', '.join(architectures.supported())}"
+        )
+    return arch, None
+
+
 @register
 class Transformer(ModuleConverter):
     class_name = "Transformer"
@@ -137,12 +169,8 @@ class Transformer(ModuleConverter):
         if config is None:
             raise InvalidModelError(f"{folder / 'config.json'}: file not found (the transformer's config)")
         model_type = config.get("model_type")
-        arch = architectures.architecture(model_type)
+        arch, code = _architecture(entry, config, problems)
         if arch is None:
-            problems.append(
-                f"modules.json entry {entry.index}: transformer architecture {model_type!r} "
-                f"(config.json model_type); supported: {', '.join(architectures.supported())}"
-            )
             return None
         weights = weights_file(folder)
         if weights is None:
@@ -161,6 +189,7 @@ class Transformer(ModuleConverter):
             max_positions=arch.max_positions(config),
             vocab_rows=int(config.get("vocab_size") or 0),
             pair_truncation=_pair_truncation(sbert),
+            remote_code=code,
         )
 
     def output_dim(self, input_dim: int) -> int:
@@ -183,14 +212,14 @@ class _TransformerModule(torch.nn.Module):
 
         hf_logging.disable_progress_bar()
 
-        # Eager attention exports to plain MatMul/Softmax at any opset; never run remote code.
+        # Eager attention exports to plain MatMul/Softmax at any opset; the folder's own code only with the flag.
         self.model = AutoModel.from_pretrained(
             str(config.folder),
             local_files_only=True,
-            trust_remote_code=False,
+            trust_remote_code=config.trust_remote_code,
             attn_implementation="eager",
         ).eval()
-        self.architecture = config.architecture
+        self.architecture = config.architecture.for_model(self.model)
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         kwargs = self.architecture.call_kwargs(self.model, features["input_ids"], features["attention_mask"],

@@ -31,7 +31,7 @@ def reference_tokenizer(transformer: TransformerConfig) -> Any:
         raise InvalidModelError(unreadable)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            str(transformer.folder), local_files_only=True, trust_remote_code=False
+            str(transformer.folder), local_files_only=True, trust_remote_code=transformer.trust_remote_code
         )
     except BaseException as exc:  # transformers raises OSError/ValueError/KeyError... for bad files
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":

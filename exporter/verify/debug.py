@@ -35,7 +35,7 @@ def _reference_stages(reference: ReferenceRunner, tokens: dict[str, np.ndarray])
 
 
 def drift_by_stage(model_dir: str | Path | None, texts: Sequence[str], *,
-                   export_dir: str | Path | None = None) -> list[StageDrift]:
+                   export_dir: str | Path | None = None, trust_remote_code: bool = False) -> list[StageDrift]:
     """Return the max abs difference of each stage between our graphs and SentenceTransformer.
 
     Both sides get the reference tokenizer's ids (the default prompt is not applied), so an
@@ -46,14 +46,15 @@ def drift_by_stage(model_dir: str | Path | None, texts: Sequence[str], *,
         model_dir: the source model (None: the bundled one).
         texts: the texts to run.
         export_dir: an export whose ``onnx/tokenizer.onnx`` is compared too.
+        trust_remote_code: let the model's own modeling code run (as ``export(trust_remote_code=True)``).
     """
-    spec = read_model(model_dir)
+    spec = read_model(model_dir, trust_remote_code=trust_remote_code)
     if spec.kind == "static":
         raise UnsupportedModelError(["--stages: a static embedding has no stages to bisect (its table's mean is the "
                                      "embedding); st-export check compares its token ids and embeddings"])
     if spec.truncate_dim is not None:  # one stage per module: the reference's modules' outputs are not truncated
         spec = replace(spec, truncate_dim=None, embedding_dim=spec.source_dim)
-    reference = ReferenceRunner(spec.path)
+    reference = ReferenceRunner(spec.path, trust_remote_code=spec.transformer.trust_remote_code)
     tokens = reference.tokenize(list(texts))
     tokens.setdefault("token_type_ids", np.zeros_like(tokens["input_ids"]))
     rows = []

@@ -19,14 +19,15 @@ from ..runtime.runners import DEFAULT_BATCH_SIZE, TOKEN_NAMES, checked_texts, in
 class ReferenceRunner:
     """``SentenceTransformer.encode`` on the source model (the ground truth)."""
 
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu", truncate_dim: int | None = None):
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", truncate_dim: int | None = None,
+                 trust_remote_code: bool = False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
 
-        self.model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=False,
+        self.model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=trust_remote_code,
                                          local_files_only=True, truncate_dim=truncate_dim)
         self.name = f"sentence-transformers ({device})"
         #: the prompt ``encode`` applies (None: the model's default)
@@ -86,14 +87,15 @@ class StaticReferenceRunner(ReferenceRunner):
 class CrossEncoderRunner:
     """``CrossEncoder.predict`` on the source model (the reranker's ground truth)."""
 
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu"):
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", trust_remote_code: bool = False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from sentence_transformers import CrossEncoder
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        self.model = CrossEncoder(str(model_dir), device=device, trust_remote_code=False, local_files_only=True)
+        self.model = CrossEncoder(str(model_dir), device=device, trust_remote_code=trust_remote_code,
+                                  local_files_only=True)
         self.identity = torch.nn.Identity()
         self.name = f"sentence-transformers CrossEncoder ({device})"
 

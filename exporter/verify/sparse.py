@@ -20,13 +20,14 @@ class SparseReferenceRunner(ReferenceRunner):
     """``SparseEncoder.encode`` on the source model (the sparse kind's ground truth), every active dimension kept:
     the export's K (``max_active_dims`` or ``--sparse-top-k``) is applied when comparing."""
 
-    def __init__(self, model_dir: str | Path, *, device: str = "cpu"):
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", trust_remote_code: bool = False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SparseEncoder
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        self.model = SparseEncoder(str(model_dir), device=device, trust_remote_code=False, local_files_only=True)
+        self.model = SparseEncoder(str(model_dir), device=device, trust_remote_code=trust_remote_code,
+                                   local_files_only=True)
         self.max_active_dims = self.model.max_active_dims
         self.model.max_active_dims = None
         self.name = f"sentence-transformers SparseEncoder ({device})"

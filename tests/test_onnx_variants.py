@@ -61,3 +61,20 @@ def test_no_variants_writes_none(tiny_model, tmp_path):
     assert not any((result.out / "onnx" / f).exists() for f in FILES.values())
     manifest = json.loads((result.out / "manifest.json").read_text())
     assert "variants" not in manifest["targets"]["onnx"]
+
+
+def test_past_the_protobuf_limit_only_the_weight_only_variant_is_built_from_encoder_onnx(tiny_model, tmp_path,
+                                                                                        monkeypatch):
+    """A model whose weights pass 2 GiB (here: a limit of 1 byte) gets model_int8w.onnx, quantized from encoder.onnx
+    one weight at a time, checked against the reference; the other variants are skipped with the reason."""
+    import targets.onnx
+
+    monkeypatch.setattr(targets.onnx, "PROTOBUF_LIMIT", 1)
+    result = exporter.export(tiny_model("bert_uncased_mean_norm"), tmp_path / "out", targets="onnx")
+    onnx_entry = result.manifest["targets"]["onnx"]
+    assert set(onnx_entry["variants"]) == {"int8w"} and "int8w (weight-only" in onnx_entry["variants_skipped"]
+    assert not (result.out / "onnx" / FILES["int8"]).exists() and not (result.out / "onnx" / FILES["optimized"]).exists()
+    parity = _variants(result)
+    assert set(parity) == {"int8w"} and parity["int8w"]["passed"] and parity["int8w"]["min_cosine"] >= 0.99
+    ops = {n.op_type for n in onnx.load(str(result.out / "onnx" / FILES["int8w"])).graph.node}
+    assert "MatMulNBits" in ops

@@ -8,7 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-VECTOR_FLAGS = ("avx", "fma", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+VECTOR_FLAGS = ("avx", "fma", "avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8",
+                "amx_bf16")
+#: the flags that decide which int8 / bf16 kernels ONNX Runtime's MLAS and OpenVINO pick (issue 26): each is
+#: recorded present or absent, so that a report from an AVX2 machine says that it had no AMX
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "amx_int8", "amx_bf16")
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -56,6 +60,37 @@ def flops_per_cycle(flags: list[str], vendor: str) -> tuple[int, str]:
     return 8, "SSE: 4 lanes × 2 (add + mul)"
 
 
+def isa(flags: list[str]) -> dict[str, bool]:
+    """Return each of :data:`ISA_FLAGS` → whether the CPU has it."""
+    return {flag: flag in flags for flag in ISA_FLAGS}
+
+
+def mlas_int8_path(flags: list[str]) -> str:
+    """Return the u8×s8 GEMM kernel family MLAS dispatches to on a CPU with ``flags``.
+
+    ONNX Runtime reports no kernel choice (not in its API, not in its verbose log), so this follows
+    MLAS's own dispatch (``onnxruntime/core/mlas/lib/platform.cpp``): AMX when the CPU has amx_tile and
+    amx_int8 (and Linux grants the tile state), else AVX512-VNNI, AVX-VNNI, AVX-512 (BW), AVX2, SSE.
+    """
+    if {"amx_tile", "amx_int8"} <= set(flags):
+        return "amx"
+    for flag, path in (("avx512_vnni", "avx512vnni"), ("avx_vnni", "avxvnni"), ("avx512bw", "avx512core"),
+                       ("avx2", "avx2")):
+        if flag in flags:
+            return path
+    return "sse"
+
+
+def onnxruntime_info(flags: list[str]) -> dict[str, Any]:
+    """Return ONNX Runtime's version and MLAS's int8 kernel path on this CPU (None when ORT is not installed)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {"onnxruntime": None, "mlas_int8_path": None, "mlas_int8_path_source": None}
+    return {"onnxruntime": ort.__version__, "mlas_int8_path": mlas_int8_path(flags),
+            "mlas_int8_path_source": "inferred from the CPU flags by MLAS's dispatch rules (ORT does not report it)"}
+
+
 def gpu_name() -> str | None:
     """Return the first CUDA GPU's name, or None (nvidia-smi, so torch need not be imported)."""
     try:
@@ -68,7 +103,8 @@ def gpu_name() -> str | None:
 
 
 def describe() -> dict[str, Any]:
-    """Return the machine: CPU model, cores, vector flags, clock, nominal fp32 peak, GPU, memory."""
+    """Return the machine: CPU model, cores, vector flags (and :data:`ISA_FLAGS` present/absent), clock, nominal
+    fp32 peak, GPU, memory, ONNX Runtime's version and MLAS int8 path."""
     info = _cpuinfo()
     flags = [f for f in VECTOR_FLAGS if f in info.get("flags", "").split()]
     cores = _physical_cores(info)
@@ -81,7 +117,8 @@ def describe() -> dict[str, Any]:
         memory_gb = None
     return {
         "cpu": info.get("model name", platform.processor() or "unknown"), "vendor": info.get("vendor_id"),
-        "logical_cpus": os.cpu_count(), "physical_cores": cores, "flags": flags,
+        "logical_cpus": os.cpu_count(), "physical_cores": cores, "flags": flags, "isa": isa(flags),
+        **onnxruntime_info(flags),
         "clock_ghz": round(ghz, 3) if ghz else None, "clock_source": clock_source,
         "fp32_peak_gflops": round(peak, 1) if peak else None,
         "fp32_peak_formula": f"{cores} cores × {ghz:.2f} GHz × {per_cycle} FLOP/cycle ({why})" if ghz else None,

@@ -17,12 +17,24 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
+def _isa_line(m: dict[str, Any]) -> str:
+    """Return the ISA flags present/absent, ONNX Runtime's version and MLAS's int8 path (reports before
+    issue 26 have none of these: empty)."""
+    if "isa" not in m:
+        return ""
+    flags = ", ".join(f"{flag} {'yes' if has else 'no'}" for flag, has in m["isa"].items())
+    ort = (f"; ONNX Runtime {m['onnxruntime']}, MLAS int8 path {m['mlas_int8_path']} (inferred from the flags)"
+           if m.get("onnxruntime") else "; ONNX Runtime not installed")
+    return f"**ISA**: {flags}{ort}.  \n"
+
+
 def _machine_line(report: dict[str, Any]) -> str:
     m, load = report["machine"], report["load"]
     gemm = f", measured GEMM ceiling {m['gemm_gflops']:.0f} GFLOP/s" if m.get("gemm_gflops") else ""
     return (f"**Machine**: {m['cpu']}, {m['physical_cores']} cores ({m['logical_cpus']} logical), "
             f"{', '.join(m['flags']) or 'no AVX'}, GPU {m['gpu'] or 'none'}; fp32 peak "
             f"{m['fp32_peak_gflops']} GFLOP/s ({m['fp32_peak_formula']}){gemm}.  \n"
+            f"{_isa_line(m)}"
             f"**Run**: {report['date']}, {report['mode']} mode, device {report['device']}; load average "
             f"{load['load_average'][0]} at the end; other processes used {_pct(load['other_cpu_share'])} of the "
             f"CPU during the run ({load['other_cpu_s']:.0f} CPU-s).")

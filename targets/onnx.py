@@ -16,7 +16,7 @@ from exporter.runtime.prompts import prompt_file
 from exporter.tokenizers.shared.framing_onnx import DOMAINS
 
 from . import BuildResult, Target, Variant, register
-from .onnx_variants import build_variants, existing_variants
+from .onnx_variants import build_variants, existing_variants, weight_only_variant
 
 PROTOBUF_LIMIT = 2**31
 #: oldest onnxruntime release that implements each default-domain opset
@@ -38,7 +38,22 @@ def _too_large_for_variants(weights: Path) -> str:
     if size < PROTOBUF_LIMIT:
         return ""
     return (f"the weights take {size / 2**30:.1f} GiB: the optimized and int8 builders hold the fp32 encoder as "
-            "one protobuf, which cannot pass 2 GiB; model.onnx and encoder.onnx are written and checked")
+            "one protobuf, which cannot pass 2 GiB; model.onnx and encoder.onnx are written and checked, and int8w "
+            "(weight-only, from encoder.onnx one weight at a time)")
+
+
+def _variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset: int, weights: SharedWeights,
+              wanted: bool, too_large: str) -> dict[str, Any]:
+    """Return the manifest entries of the variants written: all of them, or past 2 GiB the weight-only one only
+    (built from encoder.onnx, whose weights are read from the data file one at a time)."""
+    if not wanted:
+        return {}
+    if not too_large:
+        return build_variants(spec, folder, tokenizer, opset=opset, weights=weights)
+    if kinds.get(spec.kind).variants_problem(spec):
+        return {}
+    encoder = onnx.load(str(folder / "encoder.onnx"), load_external_data=False)
+    return {"int8w": weight_only_variant(spec, folder, tokenizer, encoder, weights=weights, base_dir=folder)}
 
 
 def _prompt_graphs(spec: Any, out: Path, tokenizer: onnx.ModelProto, encoder: onnx.ModelProto,
@@ -98,7 +113,8 @@ class OnnxTarget(Target):
             if options.get("variants", True) else ""
         if too_large:
             note(f"no variants: {too_large}")
-        variants = build_variants(spec, folder, tokenizer, opset=opset, weights=weights) if options.get("variants", True) and not too_large else {}
+        variants = _variants(spec, folder, tokenizer, opset=opset, weights=weights, wanted=options.get("variants", True),
+                             too_large=too_large)
         files = [folder / n for n in ("model.onnx", *prompt_files.values(), "tokenizer.onnx", "encoder.onnx", DATA_FILE)]
         return BuildResult(files=files, details={
             "weights": {"file": DATA_FILE, "bytes": (folder / DATA_FILE).stat().st_size,

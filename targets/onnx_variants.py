@@ -5,6 +5,13 @@
 * ``onnx/model_int8.onnx``: the same with its MatMuls as per-token dynamic int8
   (``exporter/graphs/quantize_int8.py``); held to min cosine 0.99 and retention 0.99 (a reranker:
   |Δscore| ≤ 0.02, ``RERANKER_INT8_MAX_SCORE_DIFF``).
+* ``onnx/model_int8w.onnx``: the optimized graph (fusions kept) with every MatMul of a constant
+  weight as weight-only 8-bit ``MatMulNBits`` (``exporter/graphs/quantize_nbits.py``: blocks of 32,
+  ``accuracy_level`` 4, int8 activations quantized per block inside the kernel, no calibration);
+  held to the int8 bar. It is the candidate for CPUs where the per-token scale ops around
+  ``DynamicQuantizeMatMul`` dominate (AMX, issue 26); on AVX2 ``model_int8.onnx`` is faster. The
+  manifest says which to pick (``use``). 4 bits misses the bar on all-MiniLM-L6-v2 (min cosine
+  0.94 at block 32) and is not written.
 
 A reranker's variants are its classifier (ids → score, logits) rewritten the same way
 (``fused_classifier``), calibrated on pairs of the calibration texts.
@@ -26,7 +33,17 @@ from exporter.verify.parity import Thresholds
 #: variant → its file in the target's folder (names from the table of artifacts)
 FILES = {row.variant: Path(row.file).name for row in variants_of("onnx")}
 THRESHOLDS = {"optimized": Thresholds(),
-              "int8": Thresholds(min_cosine=0.99, max_abs_diff=None, min_retention=0.99)}
+              "int8": Thresholds(min_cosine=0.99, max_abs_diff=None, min_retention=0.99),
+              "int8w": Thresholds(min_cosine=0.99, max_abs_diff=None, min_retention=0.99)}
+#: the int8 variants: a reranker's are held to RERANKER_INT8_MAX_SCORE_DIFF on the scores
+INT8_VARIANTS = ("int8", "int8w")
+#: MatMulNBits settings of the int8w variant: 8 bits, blocks of 32 along K (block 128: min cosine 0.9979 against
+#: 0.9992 on all-MiniLM-L6-v2, no faster on AVX2)
+INT8W_BITS, INT8W_BLOCK = 8, 32
+#: which int8 file to pick where (the manifest's ``use``): measured on AVX2, a design choice for AMX (issue 26)
+USE = {"int8": "the int8 variant for AVX2 and AVX-512 CPUs: measured fastest there (2-core AMD EPYC, AVX2)",
+       "int8w": "a candidate for AMX / AVX512-VNNI CPUs (no separate activation-scale ops; not yet measured "
+                "there); on AVX2 slower than model_int8.onnx, closer to the reference"}
 #: the int8 builder keeps MatMuls in fp32 until the calibration texts (harder than the parity corpus:
 #: short, unknown-word-heavy texts) reach this; a margin over the bar (0.99)
 INT8_CALIBRATION_COSINE = 0.992
@@ -121,8 +138,29 @@ def build_variants(spec: Any, folder: Path, tokenizer: onnx.ModelProto, *, opset
     int8 = quantize_int8(plain, quantizable(plain, skip_prefix="head/"), _calibration_feeds(folder, spec),
                          **_int8_target(spec))
     entries["int8"] = _saved(kind.compose_onnx(tokenizer, int8.model, spec), folder / FILES["int8"], weights,
-                             ops=_contrib_ops(int8.model), **int8.describe())
+                             ops=_contrib_ops(int8.model), **int8.describe(), use=USE["int8"])
+    entries["int8w"] = weight_only_variant(spec, folder, tokenizer, fused, weights=weights)
     return entries
+
+
+def weight_only_variant(spec: Any, folder: Path, tokenizer: onnx.ModelProto, encoder: onnx.ModelProto, *,
+                        weights: Any, base_dir: Path | None = None) -> dict[str, Any]:
+    """Write ``model_int8w.onnx`` (tokenizer ∘ ``encoder`` with weight-only 8-bit MatMuls) and return its entry.
+
+    Args:
+        encoder: any ids → embedding graph (the fused one, or ``encoder.onnx`` of a model past 2 GB loaded
+            without its external data: then ``base_dir`` is its folder and weights are read one at a time).
+    """
+    from exporter import kinds
+    from exporter.graphs.quantize_nbits import quantizable, quantize_nbits
+
+    note("int8w variant: weight-only int8 (MatMulNBits)")
+    result = quantize_nbits(encoder, quantizable(encoder, skip_prefix="head/"), bits=INT8W_BITS,
+                            block_size=INT8W_BLOCK, base_dir=base_dir)
+    with weights.resolvable():
+        model = kinds.get(spec.kind).compose_onnx(tokenizer, result.model, spec)
+    return _saved(model, folder / FILES["int8w"], weights, ops=_contrib_ops(result.model), **result.describe(),
+                  use=USE["int8w"])
 
 
 def existing_variants(out: Path) -> list[Any]:

@@ -16,7 +16,7 @@ def tiny_onnx_export(tiny_model, tmp_path_factory):
     """A tiny BERT's onnx target; exporting it also holds its variants to their bars (a miss raises)."""
     out = tmp_path_factory.mktemp("bench") / "export"
     result = exporter.export(tiny_model("bert_uncased_mean_norm"), out, targets="onnx")
-    assert set(result.manifest["targets"]["onnx"]["parity"]["variants"]) == {"optimized", "int8"}
+    assert set(result.manifest["targets"]["onnx"]["parity"]["variants"]) == {"optimized", "int8", "int8w"}
     return out
 
 
@@ -52,6 +52,8 @@ def test_benchmark_writes_a_report(bench_run):
     report = json.loads(report_path.read_text())
     assert {"machine", "load", "runners", "cells", "quality", "goals", "mode", "device"} <= set(report)
     assert report["machine"]["physical_cores"] and "fp32_peak_gflops" in report["machine"]
+    assert set(report["machine"]["isa"]) == {"avx2", "avx512f", "avx512_vnni", "amx_int8", "amx_bf16"}
+    assert report["machine"]["onnxruntime"] and report["machine"]["mlas_int8_path"]
     labels = {r["label"] for r in report["runners"]}
     assert {"sentence-transformers", "onnx", "onnx tokenizer", "onnx:optimized", "onnx:int8",
             "onnx encoder.onnx + HF tokenizer"} <= labels
@@ -174,3 +176,46 @@ def test_a_worker_that_died_is_a_worker_error_and_stopping_it_does_not_raise():
     with pytest.raises(WorkerError, match=r"died \(exit code 3\)"):
         worker.call(cmd="memory")
     stop_workers([worker])
+
+
+def test_the_machine_records_each_isa_flag_present_or_absent_and_the_onnxruntime_version():
+    from pathlib import Path
+
+    import onnxruntime
+
+    from benchmarks.machine import describe
+
+    cpu_flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    machine = describe()
+    assert machine["isa"] == {flag: flag in cpu_flags for flag in ("avx2", "avx512f", "avx512_vnni", "amx_int8",
+                                                                   "amx_bf16")}
+    assert machine["onnxruntime"] == onnxruntime.__version__
+    assert machine["mlas_int8_path"] in {"amx", "avx512vnni", "avxvnni", "avx512core", "avx2", "sse"}
+
+
+@pytest.mark.parametrize(("flags", "path"), [
+    (["avx2", "avx512f", "avx512bw", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"], "amx"),
+    (["avx2", "avx512f", "avx512bw", "avx512_vnni"], "avx512vnni"),
+    (["avx2", "avx_vnni"], "avxvnni"),
+    (["avx2", "avx512f", "avx512bw"], "avx512core"),
+    (["avx", "fma", "avx2"], "avx2"),
+    ([], "sse"),
+])
+def test_the_mlas_int8_path_is_the_one_mlas_dispatches_to_for_the_flags(flags, path):
+    from benchmarks.machine import mlas_int8_path
+
+    assert mlas_int8_path(flags) == path
+
+
+def test_the_report_header_names_each_isa_flag_and_the_onnxruntime_version():
+    from benchmarks.machine import describe
+    from benchmarks.report import _machine_line
+
+    machine = describe()
+    header = _machine_line({"machine": machine, "load": {"load_average": [0.5], "other_cpu_share": 0.0,
+                                                         "other_cpu_s": 0.0},
+                            "date": "2026-12-04", "mode": "quick", "device": "cpu"})
+    for flag, present in machine["isa"].items():
+        assert f"{flag} {'yes' if present else 'no'}" in header
+    assert f"ONNX Runtime {machine['onnxruntime']}" in header and f"MLAS int8 path {machine['mlas_int8_path']}" in header

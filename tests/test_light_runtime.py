@@ -177,5 +177,5 @@ def test_table_covers_what_the_targets_write(bundled_export):
             assert (out / variant.file).resolve().is_relative_to(row.path(out).resolve()), (row, variant.file)
     assert written == {row.target for row in ARTIFACTS}
     assert set(bundled_export.manifest["targets"]) == set(names)
-    with pytest.raises(InvalidInputError, match="available: onnx, onnx:optimized, onnx:int8, savedmodel, tflite"):
+    with pytest.raises(InvalidInputError, match="available: onnx, onnx:optimized, onnx:int8, onnx:int8w, savedmodel, tflite"):
         exporter.load(out, "triton")  # load opens each graph from its own target's folder, not a layout's copy

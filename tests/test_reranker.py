@@ -217,21 +217,22 @@ def test_a_manifest_of_an_unknown_kind_is_refused_by_name(reranker_exports, tmp_
             call(out)
 
 
-def test_wordpiece_reranker_with_variants_writes_optimized_and_int8_within_their_bars(reranker_exports, reference_of,
-                                                                                     tmp_path):
+def test_wordpiece_reranker_with_variants_writes_optimized_int8_and_int8w_within_their_bars(reranker_exports,
+                                                                                            reference_of, tmp_path):
     from targets.onnx_variants import RERANKER_INT8_MAX_SCORE_DIFF
 
     _, model, _ = reranker_exports("wordpiece")
     result = exporter.export(model, tmp_path / "export", targets="onnx", variants=True)
     assert [row.target for row in result.rows] == ["onnx"]
     onnx_entry = result.manifest["targets"]["onnx"]
-    assert set(onnx_entry["variants"]) == {"optimized", "int8"}
-    for name in ("model_optimized.onnx", "model_int8.onnx"):
+    assert set(onnx_entry["variants"]) == {"optimized", "int8", "int8w"}
+    for name in ("model_optimized.onnx", "model_int8.onnx", "model_int8w.onnx"):
         assert (result.out / "onnx" / name).is_file()
     variants = onnx_entry["parity"]["variants"]
     assert variants["optimized"]["passed"] and variants["optimized"]["max_abs_diff"] <= TOLERANCE
     assert variants["int8"]["passed"] and variants["int8"]["max_abs_diff"] <= RERANKER_INT8_MAX_SCORE_DIFF
     assert variants["int8"]["thresholds"]["max_abs_diff"] == RERANKER_INT8_MAX_SCORE_DIFF
+    assert variants["int8w"]["passed"] and variants["int8w"]["max_abs_diff"] <= RERANKER_INT8_MAX_SCORE_DIFF
     pairs = [list(pair) for pair in parity_pairs()[:8]]
     got = exporter.load(result.out, "onnx:int8").predict(pairs)
     want = reference_of(model).predict(pairs)

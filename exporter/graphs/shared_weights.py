@@ -57,7 +57,7 @@ class SharedWeights:
         for tensor in model.graph.initializer:
             if tensor.data_type == TensorProto.STRING or (here and _already_here(tensor, self.path.name)):
                 continue
-            data = _tensor_bytes(tensor, Path(base_dir or "."))
+            data = tensor_bytes(tensor, Path(base_dir or "."))
             if len(data) < MIN_EXTERNAL_BYTES:
                 continue
             offset, length = self._stored(data)
@@ -85,7 +85,7 @@ class SharedWeights:
         return Path(path)
 
 
-def _tensor_bytes(tensor: TensorProto, base_dir: Path) -> bytes:
+def tensor_bytes(tensor: TensorProto, base_dir: Path) -> bytes:
     """Return the tensor's data as stored (little-endian), read from its external file when it has one.
 
     Read here, not through ``numpy_helper``: the onnx library refuses a data file with more than one hard

@@ -183,11 +183,11 @@ def read_reranker(path: Path, *, trust_remote_code: bool = False) -> Any:
 
 
 def _score_bars(target: str, variant: Any) -> dict[str, Any]:
-    """Return compare_scores' bars for a variant: the onnx int8's is RERANKER_INT8_MAX_SCORE_DIFF on the scores
+    """Return compare_scores' bars for a variant: the onnx int8 variants' is RERANKER_INT8_MAX_SCORE_DIFF on the scores
     (its embedding bars, cosine and retention, do not apply to scores); else the variant's |Δ| bar on both."""
-    if (target, variant.name) == ("onnx", "int8"):
-        from targets.onnx_variants import RERANKER_INT8_MAX_SCORE_DIFF
+    from targets.onnx_variants import INT8_VARIANTS, RERANKER_INT8_MAX_SCORE_DIFF
 
+    if target == "onnx" and variant.name in INT8_VARIANTS:
         return {"max_abs_diff": RERANKER_INT8_MAX_SCORE_DIFF, "logits_required": False}
     return {"max_abs_diff": variant.thresholds.max_abs_diff}
 

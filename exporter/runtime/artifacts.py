@@ -132,6 +132,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
              tokenizer="onnx/tokenizer.onnx", prompts="file"),
     Artifact("onnx:optimized", "onnx/model_optimized.onnx", OnnxRunner, ONNX_RUNTIME, ("providers", "threads", "name")),
     Artifact("onnx:int8", "onnx/model_int8.onnx", OnnxRunner, ONNX_RUNTIME, ("providers", "threads", "name")),
+    Artifact("onnx:int8w", "onnx/model_int8w.onnx", OnnxRunner, ONNX_RUNTIME, ("providers", "threads", "name")),
     Artifact("savedmodel", "savedmodel", SavedModelRunner, TENSORFLOW, ("device",), tokenizer="savedmodel",
              prompts="signature"),
     Artifact("tflite", "tflite/model.tflite", TFLiteRunner, LITERT, ("threads", "name"),

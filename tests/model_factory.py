@@ -52,7 +52,7 @@ ACTIVATION_PATHS = {
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
 ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
-                 "roberta": "roberta"}
+                 "roberta": "roberta", "modernbert": "uncased"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
@@ -172,7 +172,8 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         ValueError: an architecture the factory has no tiny model of.
     """
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
-                              RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel)
+                              ModernBertConfig, ModernBertModel, RobertaConfig, RobertaModel, XLMRobertaConfig,
+                              XLMRobertaModel)
 
     small = dict(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64)
@@ -188,6 +189,12 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         "xlm-roberta": lambda: XLMRobertaModel(XLMRobertaConfig(**roberta_like), add_pooling_layer=False),
         # RoBERTa checkpoints carry the pooler, unused
         "roberta": lambda: RobertaModel(RobertaConfig(**roberta_like), add_pooling_layer=True),
+        # four layers: global, local, local, global; an 8-token window (4 each side), so the corpus's texts outrun it
+        "modernbert": lambda: ModernBertModel(ModernBertConfig(
+            vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=4, num_attention_heads=2,
+            intermediate_size=48, max_position_embeddings=128, global_attn_every_n_layers=3, local_attention=8,
+            global_rope_theta=160_000.0, local_rope_theta=10_000.0, pad_token_id=0, cls_token_id=101,
+            sep_token_id=102, bos_token_id=None, eos_token_id=None)),
     }
     if arch not in models:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(models)}")

@@ -23,6 +23,11 @@ real token (pad keys are masked, pooling skips them) and keeps NaN out.
 **Integer Abs** (only architectures that ask for it, e.g. MPNet's relative-position buckets):
 TFLite's ABS has no int64 kernel, so the conversion keeps ``tf.Abs`` (a Flex op); ``Max(x, -x)``
 is the same integers and converts to builtins.
+
+**Integer Div** (only architectures that ask for it, e.g. ModernBERT's ``x.shape[-1] // 2`` in its rotary
+embedding and GeGLU ``chunk``): onnx-tf divides integers with ``tf.math.truediv``, which computes in float64
+(``RealDiv`` of f64, no TFLite kernel) and casts back. Dividing float32 copies and casting back (truncation, as
+onnx-tf's own cast) is the same integers for the sizes a shape holds (exact below 2**24) and converts to builtins.
 """
 from __future__ import annotations
 
@@ -71,6 +76,30 @@ def integer_abs_as_max(model: onnx.ModelProto) -> int:
         model.graph.node.insert(position, helper.make_node("Neg", [node.input[0]], [negated], name=negated))
         node.op_type = "Max"
         node.input.append(negated)
+        rewritten += 1
+    return rewritten
+
+
+def integer_div_as_float32(model: onnx.ModelProto) -> int:
+    """Rewrite every ``Div`` of integer tensors in place to Cast(float32) → Div → Cast back.
+
+    Returns:
+        How many Div nodes were rewritten.
+    """
+    types = _types(model)
+    integers = {onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+    rewritten = 0
+    for div in [n for n in model.graph.node if n.op_type == "Div" and types.get(n.input[0]) in integers]:
+        prefix, result, kind = div.name or div.output[0], div.output[0], types[div.input[0]]
+        position = list(model.graph.node).index(div)
+        casts = [helper.make_node("Cast", [source], [f"{prefix}/float{i}"], to=onnx.TensorProto.FLOAT,
+                                  name=f"{prefix}/float{i}") for i, source in enumerate(div.input)]
+        div.input[:] = [cast.output[0] for cast in casts]
+        div.output[0] = f"{prefix}/quotient"
+        for offset, cast in enumerate(casts):
+            model.graph.node.insert(position + offset, cast)
+        model.graph.node.insert(position + len(casts) + 1, helper.make_node("Cast", [div.output[0]], [result],
+                                                                            to=kind, name=f"{prefix}/as_integer"))
         rewritten += 1
     return rewritten
 

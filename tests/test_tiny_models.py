@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import exporter
-from conftest import ROBERTA_OPTIONS, XLMR_OPTIONS
+from conftest import MODERNBERT_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -45,6 +45,9 @@ MODELS = {
     "xlmr_cls_mean_dense_norm": XLMR_OPTIONS,
     # a byte-level BPE trained here: conftest's roberta_export (TFLite cannot run it)
     "roberta_mean_norm": ROBERTA_OPTIONS,
+    # rotary, local (8-token window) and global layers, on the uncased WordPiece until ModernBERT's BPE lands: CLS
+    # (gte-modernbert-base) and mean with Normalize (modernbert-embed-base), concatenated
+    "modernbert_cls_mean_norm": MODERNBERT_OPTIONS,
 }
 #: models whose export a session fixture already made (name → fixture)
 EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export"}

@@ -32,8 +32,8 @@ class ModernBert(Architecture):
     def tf_rewrites(self, scope: str | None = None) -> list[Callable[[onnx.ModelProto], Any]]:
         """The defaults; the local window's int64 ``Abs(i - j)`` as ``Max(x, -x)`` (TFLite has no int64 ABS); the
         integer divisions of the rotary embedding and the GeGLU split in float32 (onnx-tf's are float64); pad
-        positions zeroed after the embedding norm (the pad token's zero row is NaN in fp16 TFLite: 0/0 with the
-        epsilon a float16 subnormal)."""
+        positions zeroed after the embedding norm (where the pad token's row is zero, as ``padding_idx`` makes it,
+        the norm is 0/0 = NaN in fp16 TFLite: the epsilon is a float16 subnormal, stored as 0)."""
         from ..graphs.encoder import TRANSFORMER_SCOPE
         from ..graphs.onnx_for_tflite import integer_abs_as_max, integer_div_as_float32, pad_positions_zeroed
 

@@ -134,6 +134,8 @@ def xlmr_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
 #: the tiny RoBERTa of tests/test_roberta.py and tests/test_tiny_models.py: mean pooling and Normalize, as
 #: all-distilroberta-v1
 ROBERTA_OPTIONS = dict(arch="roberta", pooling=("mean",))
+#: the tiny ModernBERT of tests/test_modernbert.py and tests/test_tiny_models.py: CLS and mean pooling, Normalize
+MODERNBERT_OPTIONS = dict(arch="modernbert", pooling=("cls", "mean"))
 
 
 @pytest.fixture(scope="session")

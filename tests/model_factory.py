@@ -59,7 +59,8 @@ ACTIVATION_PATHS = {
 HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
 ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
-                 "roberta": "roberta", "gemma3_text": "gemma", "qwen3": "uncased", "nomic_bert": "uncased"}
+                 "roberta": "roberta", "gemma3_text": "gemma", "qwen3": "uncased", "nomic_bert": "uncased",
+                 "modernbert": "uncased"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
@@ -209,8 +210,8 @@ def _transformer(arch: str, vocab_size: int, seed: int):
         ValueError: an architecture the factory has no tiny model of.
     """
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
-                              NomicBertConfig, NomicBertModel, Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel,
-                              XLMRobertaConfig, XLMRobertaModel)
+                              ModernBertConfig, ModernBertModel, NomicBertConfig, NomicBertModel, Qwen3Config,
+                              Qwen3Model, RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel)
 
     small = dict(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64)
@@ -237,6 +238,12 @@ def _transformer(arch: str, vocab_size: int, seed: int):
                                                 rope_theta=1000000.0, tie_word_embeddings=True, use_cache=False)),
         # rotary positions: no table; transformers 5 saves the hub checkpoint's names (attn.Wqkv, mlp.fc11...)
         "nomic_bert": lambda: NomicBertModel(NomicBertConfig(**small, max_position_embeddings=128)),
+        # four layers: global, local, local, global; an 8-token window (4 each side), so the corpus's texts outrun it
+        "modernbert": lambda: ModernBertModel(ModernBertConfig(
+            vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=4, num_attention_heads=2,
+            intermediate_size=48, max_position_embeddings=128, global_attn_every_n_layers=3, local_attention=8,
+            global_rope_theta=160_000.0, local_rope_theta=10_000.0, pad_token_id=0, cls_token_id=101,
+            sep_token_id=102, bos_token_id=None, eos_token_id=None)),
     }
     if arch not in models:
         raise ValueError(f"no tiny model of architecture {arch!r}; the factory builds {', '.join(models)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import exporter
-from conftest import GEMMA_OPTIONS, QWEN3_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
+from conftest import GEMMA_OPTIONS, MODERNBERT_OPTIONS, QWEN3_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -52,6 +52,9 @@ MODELS = {
     # nomic-embed-text-v1.5's folder (auto_map to the hub code, loaded by transformers' own class) with its Matryoshka
     # recipe as modules: a LayerNorm before truncate_dim's slice
     "nomic_bert_mean_layernorm_norm_truncated": dict(arch="nomic_bert", layer_norm=True, truncate_dim=20),
+    # rotary, local (8-token window) and global layers, on the uncased WordPiece until ModernBERT's BPE lands: CLS
+    # (gte-modernbert-base) and mean with Normalize (modernbert-embed-base), concatenated
+    "modernbert_cls_mean_norm": MODERNBERT_OPTIONS,
 }
 #: models whose export a session fixture already made (name → fixture)
 EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export",

@@ -24,7 +24,7 @@ real token (pad keys are masked, pooling skips them) and keeps NaN out.
 TFLite's ABS has no int64 kernel, so the conversion keeps ``tf.Abs`` (a Flex op); ``Max(x, -x)``
 is the same integers and converts to builtins.
 
-**Integer Div** (only architectures that ask for it, Qwen3's and NomicBERT's rotary ``rotate_half``, ``x.shape[-1] // 2``):
+**Integer Div** (only architectures that ask for it, the rotary ``rotate_half`` of Qwen3, NomicBERT and ModernBERT, and ModernBERT's GeGLU ``chunk``, ``x.shape[-1] // 2``):
 onnx-tf divides integers with ``tf.math.truediv``, a float64 ``RealDiv`` TFLite has no kernel for;
 dividing float32 copies and casting back (truncation, as ONNX's integer Div) is the same integers for
 the shape arithmetic it meets (non-negative, far below 2**24).

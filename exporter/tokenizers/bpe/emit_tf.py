@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from ..shared.chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
-from .spec import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
+from .spec import WHITESPACE, BpeSpec, byte_alphabet
 
 
 class TfOps:
@@ -23,6 +23,27 @@ class TfOps:
     ahead, behind = staticmethod(shifted), staticmethod(shifted_right)
     eq, ne, where = staticmethod(tf.equal), staticmethod(tf.not_equal), staticmethod(tf.where)
     and_, or_, not_ = staticmethod(tf.logical_and), staticmethod(tf.logical_or), staticmethod(tf.logical_not)
+
+    @staticmethod
+    def cumsum(x: tf.Tensor) -> tf.Tensor:
+        return tf.cumsum(tf.cast(x, tf.int32))
+
+    @staticmethod
+    def next_of(mask: tf.Tensor) -> tf.Tensor:
+        """Return the index of the first True at or after every i (the length past the last one)."""
+        at = tf.concat([tf.cast(tf.where(mask)[:, 0], tf.int32), [tf.size(mask)]], 0)
+        return tf.gather(at, tf.cumsum(tf.cast(mask, tf.int32), exclusive=True))
+
+    @staticmethod
+    def prev_of(mask: tf.Tensor) -> tf.Tensor:
+        """Return the index of the last True at or before every i (-1 before the first one)."""
+        return tf.gather(tf.concat([[-1], tf.cast(tf.where(mask)[:, 0], tf.int32)], 0), tf.cumsum(tf.cast(mask, tf.int32)))
+
+    @staticmethod
+    def take(x: tf.Tensor, index: tf.Tensor, fill) -> tf.Tensor:
+        """Return x[index], ``fill`` for -1 and len(x)."""
+        padded = tf.concat([x, tf.constant([fill], x.dtype)], 0)
+        return tf.gather(padded, tf.where(index < 0, tf.size(x), index))
 
 
 def lstripped(kinds: tf.Tensor, row: tf.Tensor, takes: tf.Tensor) -> tf.Tensor:
@@ -49,9 +70,14 @@ class BpeTokenizerTF(tf.Module):
         self._alphabet = tf.constant([ord(c) for c in byte_alphabet()], tf.int32)
         self._bpe = tf_text.SentencepieceTokenizer(model=spec.model_proto())
         self._ids = tf.constant(spec.ids().astype(np.int32))
+        self._starts = spec.starts
+        self._nfc = spec.nfc
 
     def words(self, text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
         """Steps 1-2: return (each pre-token spelled in the byte alphabet [W], row of each [W])."""
+        if self._nfc:  # the prompt and the text together, as the reference normalizes prompt + text
+            joined = tf.strings.join([tf.fill(tf.shape(text), prompt), text]) if prompt else text
+            text, prompt = tf_text.normalize_utf8(joined, "NFC"), ""
         byte, first_byte, cps, row = utf8_chars(text, prompt)
         last_byte = tf.concat([first_byte[1:], [tf.size(byte)]], 0)
         kinds = lookup(*self._classes, cps)
@@ -62,7 +88,7 @@ class BpeTokenizerTF(tf.Module):
         cps, kinds, row, mark, special, first_byte, last_byte = (
             tf.gather(x, kept) for x in (cps, kinds, row, mark, special, first_byte, last_byte))
         stretch_start = (tf.not_equal(row, shifted_right(row, 1, -1)) | special | shifted_right(special, 1, True))
-        starts = pretoken_starts(cps, kinds, stretch_start, TfOps)
+        starts = self._starts(cps, kinds, stretch_start, TfOps)
         word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
         last_byte = tf.where(special, first_byte + 1, last_byte)  # a placeholder is one letter
         spans = tf.ragged.range(first_byte, last_byte)

@@ -38,8 +38,14 @@ from ..shared.codepoints import CODE_POINTS, SURROGATES, TwoStageTable, placehol
 from ..shared.family import Framing, TokenizerSpec, nul_piece_problems, read_framing
 from ..shared.sentencepiece import kernel_model
 
-#: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default
-OTHER, LETTER, NUMBER, WHITESPACE = 0, 1, 2, 3
+#: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default; Qwen2's regex also
+#: tells the line breaks (``[\r\n]``) from the other whitespace
+OTHER, LETTER, NUMBER, WHITESPACE, NEWLINE = 0, 1, 2, 3, 4
+#: the pre-token rules a tokenizer uses: GPT-2's regex inside ByteLevel (RoBERTa, ModernBERT), or Qwen2's regex in a
+#: Split before a ByteLevel without regex (Qwen2, Qwen3)
+GPT2, QWEN2 = "gpt2", "qwen2"
+QWEN2_REGEX = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+               "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 #: GPT-2's contractions, matched after an apostrophe that starts a pre-token (case-sensitive)
 CONTRACTIONS = ("s", "t", "re", "ve", "m", "ll", "d")
 TFLITE_REFUSAL = ("tensorflow-text's only TFLite SentencePiece kernel (FastSentencepieceTokenizer) runs Unigram: "
@@ -53,6 +59,110 @@ def byte_alphabet() -> list[str]:
     printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
     extra = iter(range(0x100, 0x200))
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def _pre_tokenizer_rules(pre: dict[str, Any] | None) -> str | None:
+    """Return the pre-token rules of a backend pre-tokenizer (:data:`GPT2` or :data:`QWEN2`), None for others."""
+    if _byte_level(pre):
+        return GPT2
+    steps = (pre or {}).get("pretokenizers") or []
+    if (pre or {}).get("type") != "Sequence" or len(steps) != 2:
+        return None
+    split, level = steps
+    if (split.get("type") == "Split" and split.get("pattern") == {"Regex": QWEN2_REGEX}
+            and split.get("behavior") == "Isolated" and not split.get("invert")
+            and level.get("type") == "ByteLevel" and not level.get("use_regex", True)
+            and not level.get("add_prefix_space", False)):
+        return QWEN2
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _qwen2_classes(backend_json: str) -> np.ndarray:
+    """Return the class of every code point under Qwen2's regex (int32 [0x110000]), probed from the reference:
+    a letter joins "a"; an other character joins a "!" before it and a letter after it; a line break joins the
+    "!" but not the letter; other whitespace the letter only; a number neither."""
+    from tokenizers import Tokenizer
+
+    note("probing the reference's pre-tokenizer with every code point (about 15 s)")
+    pre = Tokenizer.from_str(backend_json).pre_tokenizer.pre_tokenize_str
+    classes = np.full(CODE_POINTS, OTHER, np.int32)
+    for cp in range(CODE_POINTS):
+        if cp in SURROGATES:
+            continue
+        ch = chr(cp)
+        if len(pre("a" + ch)) == 1:
+            classes[cp] = LETTER
+            continue
+        after_other, before_letter = len(pre("!" + ch)) == 1, len(pre(ch + "a")) == 1
+        classes[cp] = ((OTHER if before_letter else NEWLINE) if after_other
+                       else WHITESPACE if before_letter else NUMBER)
+    return classes
+
+
+@functools.lru_cache(maxsize=4)
+def _contraction_letters(backend_json: str) -> tuple[tuple[frozenset[int], ...], ...]:
+    """Return, for each of Qwen2's contractions, the code points each of its letters matches (its regex reads them
+    case-insensitively), probed from the reference: the apostrophe and the letters are one pre-token, "a" after them
+    another."""
+    from tokenizers import Tokenizer
+
+    pre = Tokenizer.from_str(backend_json).pre_tokenizer.pre_tokenize_str
+    letters = [c for c in map(chr, range(0x10000)) if c.lower() != c.upper() or c.isalpha()]
+    out = []
+    for suffix in CONTRACTIONS:
+        options = []
+        for k, letter in enumerate(suffix):
+            rest = suffix[:k], suffix[k + 1:]
+            options.append(frozenset(ord(c) for c in letters
+                                     if [w for w, _ in pre("'" + rest[0] + c + rest[1] + "a")]
+                                     == ["'" + rest[0] + c + rest[1], "a"]))
+        out.append(tuple(options))
+    return tuple(out)
+
+
+#: the most code points NFC turns one code point into (U+1D160 → U+1D158 U+1D165 U+1D16E)
+NFC_WIDTH = 3
+#: the key of a pair of code points in the NFC composition table: first * PAIR_KEY + second
+PAIR_KEY = 2**21
+
+
+@functools.lru_cache(maxsize=4)
+def _nfc_tables(backend_json: str) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+    """Return (the entry of every code point: 0 kept, k: row k of the replacements; the replacements int64
+    [K + 1, NFC_WIDTH + 1], code points then how many; {first * PAIR_KEY + second: composite}), probed from the reference's NFC normalizer: each code point alone, and each canonical pair (Unicode's
+    two-code-point decompositions and Hangul's L+V, LV+T) that it composes."""
+    import unicodedata
+
+    from tokenizers import Tokenizer
+
+    normalize = Tokenizer.from_str(backend_json).normalizer.normalize_str
+    entry = np.zeros(CODE_POINTS, np.int32)
+    rows: list[list[int]] = [[0] * NFC_WIDTH]
+    lengths = [1]
+    pairs: dict[int, int] = {}
+    for cp in range(CODE_POINTS):
+        if cp in SURROGATES:
+            continue
+        ch = chr(cp)
+        out = normalize(ch)
+        if out != ch:
+            entry[cp] = len(rows)
+            rows.append([ord(c) for c in out] + [0] * (NFC_WIDTH - len(out)))
+            lengths.append(len(out))
+        parts = unicodedata.decomposition(ch).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            first, second = (int(p, 16) for p in parts)
+            if normalize(chr(first) + chr(second)) == ch:
+                pairs[first * PAIR_KEY + second] = cp
+    for syllable in range(0xAC00, 0xD7A4):
+        index = syllable - 0xAC00
+        lead, vowel, trail = 0x1100 + index // 588, 0x1161 + index % 588 // 28, 0x11A7 + index % 28
+        key = (lead * PAIR_KEY + vowel) if trail == 0x11A7 else (syllable - index % 28) * PAIR_KEY + trail
+        if normalize(chr(key // PAIR_KEY) + chr(key % PAIR_KEY)) == chr(syllable):
+            pairs[key] = syllable
+    table = np.array(rows, np.int64)
+    return entry, np.concatenate([table, np.array(lengths, np.int64)[:, None]], axis=1), pairs
 
 
 @functools.lru_cache(maxsize=2)
@@ -92,16 +202,40 @@ class NumpyOps:
     eq, ne, where = staticmethod(np.equal), staticmethod(np.not_equal), staticmethod(np.where)
     and_, or_, not_ = staticmethod(np.logical_and), staticmethod(np.logical_or), staticmethod(np.logical_not)
 
+    @staticmethod
+    def cumsum(x: np.ndarray) -> np.ndarray:
+        """Return the inclusive running count of True in ``x`` (int64)."""
+        return np.cumsum(x.astype(np.int64))
 
-def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps):
-    """Return where GPT-2's regex starts a pre-token, as local rules on neighbouring characters.
+    @staticmethod
+    def next_of(mask: np.ndarray) -> np.ndarray:
+        """Return the index of the first True at or after every i (the length past the last one)."""
+        return np.concatenate([np.flatnonzero(mask), [len(mask)]])[np.cumsum(mask) - mask]
+
+    @staticmethod
+    def prev_of(mask: np.ndarray) -> np.ndarray:
+        """Return the index of the last True at or before every i (-1 before the first one)."""
+        return np.concatenate([[-1], np.flatnonzero(mask)])[np.cumsum(mask)]
+
+    @staticmethod
+    def take(x: np.ndarray, index: np.ndarray, fill: Any) -> np.ndarray:
+        """Return x[index] for every index in 0..len(x) - 1, ``fill`` for -1 and len(x)."""
+        padded = np.concatenate([x, np.full(1, fill, x.dtype)])
+        return padded[np.where(index < 0, len(x), index)]
+
+
+def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps, rules: str = GPT2,
+                    contractions: tuple[tuple[frozenset[int], ...], ...] | None = None):
+    """Return where the reference's regex starts a pre-token, as rules on neighbouring characters.
 
     Args:
         cps, kinds: code points of the texts' stretches (text between special tokens) and their classes.
         stretch_start: True where a stretch starts.
         ops: the array operations (:class:`NumpyOps`; the TF and ONNX emitters pass theirs).
+        rules: :data:`GPT2` or :data:`QWEN2` (:func:`_qwen2_starts`).
+        contractions: the code points each letter of each of :data:`CONTRACTIONS` matches (None: the letter).
 
-    The regex (``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+``)
+    GPT-2's regex (``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+``)
     as rules: a run of one class is one pre-token; a space (U+0020) before a letter, number or other
     character joins it; a whitespace run followed by something else in its stretch leaves its last
     character to the next pre-token; an apostrophe that starts a pre-token takes a contraction after
@@ -110,22 +244,71 @@ def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps):
     joined = [ops.not_(ops.and_(stretch_start, ops.not_(stretch_start)))]  # [k]: characters i..i+k in one stretch
     for k in (1, 2, 3):
         joined.append(ops.and_(joined[-1], ops.ahead(ops.not_(stretch_start), k, False)))
-    prev_kind, space = ops.behind(kinds, 1, -1), ops.eq(kinds, WHITESPACE)
-    run_ends = ops.and_(joined[1], ops.ne(ops.ahead(kinds, 1, WHITESPACE), WHITESPACE))
-    inside_run = ops.or_(ops.ne(prev_kind, WHITESPACE), run_ends)
-    outside = ops.and_(ops.ne(ops.behind(cps, 1, -1), 0x20), ops.ne(prev_kind, kinds))
-    starts = ops.or_(stretch_start, ops.where(space, inside_run, outside))
+    if rules == QWEN2:
+        starts = _qwen2_starts(cps, kinds, stretch_start, joined[1], ops)
+    else:
+        prev_kind, space = ops.behind(kinds, 1, -1), ops.eq(kinds, WHITESPACE)
+        run_ends = ops.and_(joined[1], ops.ne(ops.ahead(kinds, 1, WHITESPACE), WHITESPACE))
+        inside_run = ops.or_(ops.ne(prev_kind, WHITESPACE), run_ends)
+        outside = ops.and_(ops.ne(ops.behind(cps, 1, -1), 0x20), ops.ne(prev_kind, kinds))
+        starts = ops.or_(stretch_start, ops.where(space, inside_run, outside))
     apostrophe = ops.and_(ops.eq(cps, ord("'")), starts)
     result = starts
-    for suffix in CONTRACTIONS:
+    for index, suffix in enumerate(CONTRACTIONS):
         length = len(suffix) + 1
         found = ops.and_(apostrophe, joined[length - 1])
         for k, c in enumerate(suffix, start=1):
-            found = ops.and_(found, ops.eq(ops.ahead(cps, k, 0), ord(c)))
+            options = sorted(contractions[index][k - 1]) if contractions else [ord(c)]
+            at = ops.ahead(cps, k, 0)
+            matches = ops.eq(at, options[0])
+            for option in options[1:]:
+                matches = ops.or_(matches, ops.eq(at, option))
+            found = ops.and_(found, matches)
         for k in range(1, length):
             result = ops.and_(result, ops.not_(ops.behind(found, k, False)))
         result = ops.or_(result, ops.behind(ops.and_(found, joined[length]), length, False))
     return result
+
+
+def _qwen2_starts(cps, kinds, stretch_start, next_joined, ops: Any):
+    """Return where Qwen2's regex starts a pre-token, contractions aside (``pretoken_starts`` adds them).
+
+    The regex (:data:`QWEN2_REGEX`) as rules, where GPT-2's differ: a digit is a pre-token alone; a letter run takes
+    the one character before it when that is whitespace other than a line break, or an other character starting a
+    pre-token; a space (U+0020) joins a run of other characters after it, which takes the line breaks after it; a
+    whitespace run holding a line break is cut after its last line break, and what follows in the run is split as
+    GPT-2's (its last character left to the next pre-token).
+    """
+    def kind(k: int, name: int):
+        return ops.eq(kinds if k == 0 else ops.behind(kinds, k, -1), name)
+
+    inside = ops.not_(stretch_start)  # i - 1 is in i's stretch
+    before = [inside, ops.and_(inside, ops.behind(inside, 1, False))]
+    prev = {name: ops.and_(inside, kind(1, name)) for name in (OTHER, LETTER, NUMBER, WHITESPACE, NEWLINE)}
+    space_before = [ops.and_(before[k - 1], ops.eq(ops.behind(cps, k, -1), 0x20)) for k in (1, 2)]
+    # an other character at i - 1 starts a pre-token unless an other character or a space is before it
+    other_run_starts = ops.not_(ops.and_(before[1], ops.or_(kind(2, OTHER), space_before[1])))
+    word = ops.or_(prev[NUMBER], prev[NEWLINE])
+    letter = ops.and_(kind(0, LETTER), ops.or_(word, ops.and_(prev[OTHER], ops.not_(other_run_starts))))
+    solid = ops.or_(prev[LETTER], prev[NUMBER])
+    other = ops.and_(kind(0, OTHER), ops.or_(ops.or_(solid, prev[NEWLINE]),
+                                            ops.and_(prev[WHITESPACE], ops.not_(space_before[0]))))
+    newline = ops.and_(kind(0, NEWLINE), solid)
+    # whitespace: the stretch of each character, the next character that is not whitespace (a line break ahead in
+    # the run), the last one before i - 1 that is not a line break (the run follows an other character)
+    stretch = ops.cumsum(stretch_start)
+    ahead_at = ops.next_of(ops.not_(kind(0, WHITESPACE)))
+    in_stretch = lambda at: ops.eq(ops.take(stretch, at, -1), stretch)  # noqa: E731
+    break_ahead = ops.and_(ops.eq(ops.take(kinds, ahead_at, -1), NEWLINE), in_stretch(ahead_at))
+    back_at = ops.behind(ops.prev_of(ops.not_(kind(0, NEWLINE))), 1, -1)
+    after_other = ops.and_(ops.and_(prev[NEWLINE], ops.eq(ops.take(kinds, back_at, -1), OTHER)), in_stretch(back_at))
+    next_kind = ops.ahead(kinds, 1, WHITESPACE)
+    last_of_run = ops.and_(next_joined, ops.and_(ops.ne(next_kind, WHITESPACE), ops.ne(next_kind, NEWLINE)))
+    whitespace = ops.and_(kind(0, WHITESPACE), ops.or_(
+        ops.or_(ops.or_(solid, prev[OTHER]), ops.and_(prev[NEWLINE], ops.not_(break_ahead))),
+        ops.or_(last_of_run, after_other)))
+    starts = ops.or_(ops.or_(stretch_start, kind(0, NUMBER)), ops.or_(letter, other))
+    return ops.or_(starts, ops.or_(newline, whitespace))
 
 
 def _byte_level(pre: dict[str, Any] | None) -> bool:
@@ -144,6 +327,8 @@ class BpeSpec(TokenizerSpec):
     #: special-token literal → (id, takes the whitespace before it), matched on the raw text, longest first
     specials: tuple[tuple[str, int, bool], ...]
     backend_json: str = field(default="", repr=False)
+    rules: str = GPT2  # the pre-token rules (:data:`GPT2`, :data:`QWEN2`)
+    nfc: bool = False  # the reference normalizes to NFC first
 
     family = "bpe"
 
@@ -151,11 +336,14 @@ class BpeSpec(TokenizerSpec):
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: TransformerConfig,
              problems: list[str]) -> "BpeSpec | None":
         where = f"tokenizer in {transformer.folder}"
-        if data.get("normalizer") is not None:
-            problems.append(f"{where}: normalizer {json.dumps(data['normalizer'])}; supported: none (RoBERTa's)")
-        if not _byte_level(data.get("pre_tokenizer")):
+        if data.get("normalizer") not in (None, {"type": "NFC"}):
+            problems.append(f"{where}: normalizer {json.dumps(data['normalizer'])}; supported: none (RoBERTa's) or "
+                            "NFC (ModernBERT's, Qwen2's)")
+        rules = _pre_tokenizer_rules(data.get("pre_tokenizer"))
+        if rules is None:
             problems.append(f"{where}: pre-tokenizer {json.dumps(data.get('pre_tokenizer'))}; supported: ByteLevel "
-                            "with GPT-2's regex and add_prefix_space false, as transformers builds RoBERTa's")
+                            "with GPT-2's regex and add_prefix_space false (RoBERTa's, ModernBERT's), or Split with "
+                            "Qwen2's regex (Isolated) then ByteLevel without regex (Qwen2's, Qwen3's)")
         model = data["model"]
         options = {"dropout": None, "continuing_subword_prefix": "", "end_of_word_suffix": "", "byte_fallback": False,
                    "ignore_merges": False}
@@ -188,13 +376,15 @@ class BpeSpec(TokenizerSpec):
         merges = tuple(tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"])
         return cls(vocab=tuple(pieces), merges=merges, framing=framing,
                    specials=tuple(sorted(specials, key=lambda s: -len(s[0]))),
-                   backend_json=tokenizer.backend_tokenizer.to_str())
+                   backend_json=tokenizer.backend_tokenizer.to_str(), rules=rules,
+                   nfc=data.get("normalizer") is not None)
 
     def describe(self) -> dict[str, Any]:
         """Return the settings recorded in the manifest."""
         return {**super().describe(), "model": "byte-level BPE", "vocab_size": len(self.vocab),
-                "merges": len(self.merges), "normalizer": "none",
-                "pre_tokenizer": "ByteLevel (GPT-2's regex, no prefix space)",
+                "merges": len(self.merges), "normalizer": "NFC" if self.nfc else "none",
+                "pre_tokenizer": ("ByteLevel (GPT-2's regex, no prefix space)" if self.rules == GPT2 else
+                                  "Split (Qwen2's regex, isolated), ByteLevel (no regex, no prefix space)"),
                 "special_tokens": [s for s, _, _ in self.specials],
                 "lstrip": [s for s, _, lstrip in self.specials if lstrip]}
 
@@ -220,8 +410,22 @@ class BpeSpec(TokenizerSpec):
         return self.vocab[token_id]
 
     def classes(self) -> np.ndarray:
-        """Return every code point's pre-token class (probed from the reference: about 8 s, cached)."""
-        return _classes(self.backend_json)
+        """Return every code point's pre-token class (probed from the reference: 8-15 s, cached)."""
+        return _qwen2_classes(self.backend_json) if self.rules == QWEN2 else _classes(self.backend_json)
+
+    def contractions(self) -> tuple[tuple[frozenset[int], ...], ...] | None:
+        """Return the code points each contraction letter matches (Qwen2's, case-insensitive), None: the letter."""
+        return _contraction_letters(self.backend_json) if self.rules == QWEN2 else None
+
+    def nfc_tables(self) -> tuple[TwoStageTable, np.ndarray, dict[int, int]]:
+        """Return the graphs' NFC: (code point → row of the replacements, 0: kept), the replacements int64
+        [K + 1, NFC_WIDTH + 1] (code points, then how many), {first * PAIR_KEY + second: composite}."""
+        entry, rows, pairs = _nfc_tables(self.backend_json)
+        return TwoStageTable.from_dense(entry), rows, pairs
+
+    def starts(self, cps, kinds, stretch_start, ops: Any = NumpyOps):
+        """Return where the reference starts a pre-token (:func:`pretoken_starts` with this tokenizer's rules)."""
+        return pretoken_starts(cps, kinds, stretch_start, ops, self.rules, self.contractions())
 
     def class_table(self) -> TwoStageTable:
         return TwoStageTable.from_dense(self.classes())

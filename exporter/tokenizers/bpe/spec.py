@@ -394,6 +394,21 @@ class BpeSpec(TokenizerSpec):
                  "merges; trained merges reach each piece one way. Supported: merge lists where every piece's "
                  "text tokenizes the same in both")
 
+    def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
+        """NFC composition, swept on every target where the reference normalizes to NFC: the ONNX graph composes
+        adjacent pairs only (each code point's own NFC is a table, exact), so a base followed by two combining marks
+        out of canonical order, or a mark that blocks another, is left otherwise than NFC leaves it; the SavedModel
+        runs ICU's NFC (tensorflow-text's ``normalize_utf8``)."""
+        if not self.nfc:
+            return {}
+        from ...verify.sweeps import sequence_sweep
+
+        why = ("NFC's canonical reordering and blocked compositions: the ONNX graph composes adjacent pairs of code "
+               "points (two passes) without reordering combining marks by their class, so e.g. a + U+0302 + U+0323 "
+               "stays a circumflex a with a dot below after it where NFC gives U+1EAD; the SavedModel runs ICU's NFC")
+        sweep = sequence_sweep()
+        return {"nfc composition": (why, sweep["base + two marks, both orders"] + sweep["parity corpus in NFD"])}
+
     def piece_texts(self) -> list[str]:
         """Return the text of every piece and of every merge's concatenation, decoded from the byte alphabet (those
         that are not whole UTF-8 characters are left out: they are only ever inside a longer text)."""

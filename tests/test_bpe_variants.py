@@ -25,7 +25,8 @@ VARIANTS = ["modernbert", "qwen2"]
 CODE_POINT_STEP = 16
 EDGE_TEXTS = [
     "", " ", "\x00", "a\x00b", "[MASK]", "x  [MASK] y", "x\n[MASK]", "[CLS][SEP]", "<|endoftext|>", "a<|im_start|>b",
-    "|||IP_ADDRESS||| |||EMAIL_ADDRESS|||", "<think>x</think>", "it's I'M we're THEY'VE I'd you'LL", "'stop 'S",
+    "|||IP_ADDRESS||| |||EMAIL_ADDRESS|||", "|||IP_ADDRESS|||EMAIL_ADDRESS|||", "|||EMAIL_ADDRESS|||IP_ADDRESS|||",
+    "|||IP_ADDRESS|||IP_ADDRESS|||IP_ADDRESS|||", "x[MASK][MASK] [MASK]", "<think>x</think>", "it's I'M we're THEY'VE I'd you'LL", "'stop 'S",
     "a  b", "a \n b", "a\n\n  b", "!\n\n  b", "?\n \nb", " !a", "!!abc", "\t!a", "a 1", "a  12345", "\r\n\r\n",
     "a\u3000b \u00a0x", "\u2028\u2029\u0085 x", "é" * 50, "e\u0301 A\u030a \u212b \u0f73", "Tie\u0302\u0301ng Vie\u0323\u0302t",
     "\u1100\u1161\u11a8 한국어", "1,234.56 ١٢٣ ²³ ½", "👩‍👩‍👧 🇩🇪", "x" * 300,

@@ -214,11 +214,15 @@ def _specials(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, cps: str, row: str) 
     """Return (1 + index of the special token starting at each character or 0, inside-a-match mask)."""
     mark = b.op("Mul", [cps, b.const(0)])
     inside = ops.ne(cps, cps)
-    for index, (literal, _, _) in enumerate(spec.specials, start=1):
+    matches = []
+    for literal, _, _ in spec.specials:
         match = ops.eq(cps, cps)
         for k, c in enumerate(literal):
             match = ops.and_(match, ops.and_(ops.eq(ops.ahead(cps, k, -1), ord(c)), ops.eq(ops.ahead(row, k, -1), row)))
-        mark = b.op("Where", [match, b.const(index), mark])
+        matches.append(match)
+    kept = spec.kept_specials(matches, ops)
+    for index, ((literal, _, _), match) in reversed(list(enumerate(zip(spec.specials, kept, strict=True), start=1))):
+        mark = b.op("Where", [match, b.const(index), mark])  # the longest literal at a start wins
         for k in range(len(literal)):
             inside = ops.or_(inside, ops.behind(match, k, False))
     return mark, inside

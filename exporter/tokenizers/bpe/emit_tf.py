@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from ..shared.chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
-from .spec import WHITESPACE, BpeSpec, byte_alphabet
+from .spec import WHITESPACE, BpeSpec, byte_alphabet, can_overlap
 
 
 class TfOps:
@@ -72,6 +72,21 @@ class BpeTokenizerTF(tf.Module):
         self._ids = tf.constant(spec.ids().astype(np.int32))
         self._starts = spec.starts
         self._nfc = spec.nfc
+        overlap = can_overlap([literal for literal, _, _ in spec.specials])
+        self._kept_specials = spec.kept_specials if overlap else None
+
+    def _matched_specials(self, cps: tf.Tensor, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Return (placeholder at each kept special-token match's start or 0, inside-a-kept-match mask)."""
+        if self._kept_specials is None:  # no two literals can overlap: every match is kept
+            return specials(cps, row, self._specials[::-1])  # the longest literal at a start wins
+        matches = [specials(cps, row, [literal])[0] > 0 for literal in self._specials]
+        kept = self._kept_specials(matches, TfOps)
+        start, inside = tf.zeros_like(cps), tf.zeros_like(cps, tf.bool)
+        for (literal, mark), match in reversed(list(zip(self._specials, kept, strict=True))):
+            start = tf.where(match, mark, start)
+            for k in range(len(literal)):
+                inside |= shifted_right(match, k, False)
+        return start, inside
 
     def words(self, text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
         """Steps 1-2: return (each pre-token spelled in the byte alphabet [W], row of each [W])."""
@@ -81,7 +96,7 @@ class BpeTokenizerTF(tf.Module):
         byte, first_byte, cps, row = utf8_chars(text, prompt)
         last_byte = tf.concat([first_byte[1:], [tf.size(byte)]], 0)
         kinds = lookup(*self._classes, cps)
-        mark, inside = specials(cps, row, self._specials)
+        mark, inside = self._matched_specials(cps, row)
         special = mark > 0
         takes = tf.reduce_any(tf.equal(mark[:, None], tf.constant(self._lstrip + [-1], tf.int32)[None, :]), 1)
         kept = tf.where((special | tf.logical_not(inside)) & tf.logical_not(lstripped(kinds, row, takes)))[:, 0]

@@ -311,6 +311,58 @@ def _qwen2_starts(cps, kinds, stretch_start, next_joined, ops: Any):
     return ops.or_(starts, ops.or_(newline, whitespace))
 
 
+#: passes resolving overlapping special-token matches (leftmost, longest first): exact for chains of up to
+#: SPECIAL_PASSES + 1 matches each overlapping the next ("|||IP_ADDRESS|||IP_ADDRESS|||...": 5 or fewer in a row)
+SPECIAL_PASSES = 4
+
+
+def can_overlap(literals: list[str]) -> bool:
+    """Return True when two matches of the literals can overlap (a proper suffix of one is a prefix of another, or
+    one holds another): then the reference's leftmost-longest matching is not local."""
+    for a in literals:
+        for other in literals:
+            if (other != a and other in a) or any(other.startswith(a[k:]) for k in range(1, len(a))):
+                return True
+    return False
+
+
+def leftmost_longest(matches: list, lengths: list[int], blocked, ops: Any = NumpyOps) -> list:
+    """Return the matches the reference keeps: scanning left to right, the longest literal starting at the first
+    match, then the next match after it (``SPECIAL_PASSES`` passes, each dropping the matches a kept one covers).
+
+    Args:
+        matches: per literal, longest first, True where it matches.
+        lengths: each literal's length.
+        blocked: True where no match may reach (characters a match of an earlier stage kept), or None.
+    """
+    candidates, taken = [], None
+    for match, length in zip(matches, lengths, strict=True):
+        if blocked is not None:
+            for k in range(length):
+                match = ops.and_(match, ops.not_(ops.ahead(blocked, k, False)))
+        if taken is not None:
+            match = ops.and_(match, ops.not_(taken))
+        taken = match if taken is None else ops.or_(taken, match)
+        candidates.append(match)
+    kept = candidates
+    for _ in range(SPECIAL_PASSES):
+        covered = covering(kept, lengths, ops, start=False)
+        if covered is None:
+            break
+        kept = [ops.and_(match, ops.not_(covered)) for match in candidates]
+    return kept
+
+
+def covering(kept: list, lengths: list[int], ops: Any = NumpyOps, start: bool = True):
+    """Return True at the characters the matches in ``kept`` cover (their first one too when ``start``)."""
+    covered = None
+    for match, length in zip(kept, lengths, strict=True):
+        for k in range(0 if start else 1, length):
+            shifted = ops.behind(match, k, False)
+            covered = shifted if covered is None else ops.or_(covered, shifted)
+    return covered
+
+
 def _byte_level(pre: dict[str, Any] | None) -> bool:
     """True for ``ByteLevel`` with GPT-2's regex and no prefix space, as transformers builds RoBERTa's."""
     return (bool(pre) and pre.get("type") == "ByteLevel" and pre.get("use_regex", True)
@@ -328,6 +380,8 @@ class BpeSpec(TokenizerSpec):
     specials: tuple[tuple[str, int, bool], ...]
     backend_json: str = field(default="", repr=False)
     rules: str = GPT2  # the pre-token rules (:data:`GPT2`, :data:`QWEN2`)
+    #: the special-token literals the reference matches after normalizing (``normalized``), in a second stage
+    normalized_specials: tuple[str, ...] = ()
     nfc: bool = False  # the reference normalizes to NFC first
 
     family = "bpe"
@@ -361,13 +415,15 @@ class BpeSpec(TokenizerSpec):
                                where=where, problems=problems,
                                pair_truncation=transformer.pair_truncation,
                                specials=transformer.specials)
-        specials = []
+        specials, normalized = [], []
         for added in data.get("added_tokens", []):
             if added.get("single_word") or added.get("rstrip"):
                 problems.append(f"{where}: added token {added['content']!r} with single_word or rstrip; supported: "
                                 "tokens matched on the raw text, taking the whitespace before them or not (lstrip)")
             else:
                 specials.append((added["content"], int(added["id"]), bool(added.get("lstrip"))))
+                if added.get("normalized") and not added.get("special"):
+                    normalized.append(added["content"])
         if problems:
             return None
         pieces = [""] * (max(vocab.values()) + 1)
@@ -376,7 +432,7 @@ class BpeSpec(TokenizerSpec):
         merges = tuple(tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"])
         return cls(vocab=tuple(pieces), merges=merges, framing=framing,
                    specials=tuple(sorted(specials, key=lambda s: -len(s[0]))),
-                   backend_json=tokenizer.backend_tokenizer.to_str(), rules=rules,
+                   backend_json=tokenizer.backend_tokenizer.to_str(), rules=rules, normalized_specials=tuple(normalized),
                    nfc=data.get("normalizer") is not None)
 
     def describe(self) -> dict[str, Any]:
@@ -431,6 +487,27 @@ class BpeSpec(TokenizerSpec):
     def contractions(self) -> tuple[tuple[frozenset[int], ...], ...] | None:
         """Return the code points each contraction letter matches (Qwen2's, case-insensitive), None: the letter."""
         return _contraction_letters(self.backend_json) if self.rules == QWEN2 else None
+
+    def kept_specials(self, matches: list, ops: Any = NumpyOps) -> list:
+        """Return, per special token (``specials`` order), where the reference matches it, given where its literal
+        matches: the literals not ``normalized`` first (leftmost, longest), then the others where none of those
+        is, as transformers splits the raw text then the normalized rest."""
+        if not can_overlap([literal for literal, _, _ in self.specials]):
+            return matches
+        stages = [[i for i, (literal, _, _) in enumerate(self.specials) if (literal in self.normalized_specials) == n]
+                  for n in (False, True)]
+        kept = list(matches)
+        blocked = None
+        for stage in stages:
+            if not stage:
+                continue
+            lengths = [len(self.specials[i][0]) for i in stage]
+            for i, match in zip(stage, leftmost_longest([matches[i] for i in stage], lengths, blocked, ops),
+                                strict=True):
+                kept[i] = match
+            inside = covering([kept[i] for i in stage], lengths, ops)
+            blocked = inside if blocked is None else ops.or_(blocked, inside)
+        return kept
 
     def nfc_tables(self) -> tuple[TwoStageTable, np.ndarray, dict[int, int]]:
         """Return the graphs' NFC: (code point → row of the replacements, 0: kept), the replacements int64

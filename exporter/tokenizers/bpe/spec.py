@@ -459,11 +459,15 @@ class BpeSpec(TokenizerSpec):
             return {}
         from ...verify.sweeps import sequence_sweep
 
-        why = ("NFC's canonical reordering and blocked compositions: the ONNX graph composes adjacent pairs of code "
-               "points (two passes) without reordering combining marks by their class, so e.g. a + U+0302 + U+0323 "
-               "stays a circumflex a with a dot below after it where NFC gives U+1EAD; the SavedModel runs ICU's NFC")
+        why = ("NFC's canonical reordering and blocked compositions: the ONNX graph maps each code point to its own "
+               "NFC and composes adjacent pairs (two passes) without decomposing and reordering combining marks by "
+               "their class, so a + U+0302 + U+0323 stays a circumflex a with a dot below after it where NFC gives "
+               "U+1EAD, and u-diaeresis + U+031B keeps its diaeresis composed; the SavedModel runs ICU's NFC")
         sweep = sequence_sweep()
-        return {"nfc composition": (why, sweep["base + two marks, both orders"] + sweep["parity corpus in NFD"])}
+        texts = [text for name in ("base + combining mark", "base + two marks, both orders",
+                                   next(name for name in sweep if name.startswith("pseudo-words")),
+                                   "parity corpus in NFD") for text in sweep[name]]
+        return {"nfc composition": (why, texts)}
 
     def piece_texts(self) -> list[str]:
         """Return the text of every piece and of every merge's concatenation, decoded from the byte alphabet (those

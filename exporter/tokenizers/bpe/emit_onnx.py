@@ -21,7 +21,7 @@ from onnx import TensorProto, helper
 from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
 from ..shared.chars_onnx import nul_free_pieces, sentencepiece_ids
 from ..shared.codepoints import BLOCK
-from .spec import NFC_WIDTH, PAIR_KEY, WHITESPACE, BpeSpec, byte_alphabet
+from .spec import COMPOSE_PASSES, NFC_WIDTH, PAIR_KEY, WHITESPACE, BpeSpec, byte_alphabet
 
 LAST = 2**62  # a Slice end past any tensor
 #: weight of a byte's 6-bit payload by its distance from the character's last byte
@@ -156,17 +156,14 @@ def _lookup(b: GraphBuilder, table, cps: str) -> str:
                            b.op("Add", [b.op("Mul", [block, b.const(BLOCK)]), b.op("Mod", [cps, b.const(BLOCK)])])])
 
 
-#: composition passes: a base, a mark and a second mark compose in two (e + U+0323 + U+0302 → ệ), as L+V+T (Hangul)
-COMPOSE_PASSES = 2
-
-
 def _nfc(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, byte: str, byte_row: str) -> tuple[str, str]:
-    """Return (UTF-8 bytes, row of each) of the texts in the graphs' NFC (``BpeSpec.nfc_tables``): each code point
-    replaced by its own NFC, then adjacent pairs composed, ``COMPOSE_PASSES`` times; no canonical reordering (the
-    residual the export's ``nfc composition`` sweep counts)."""
+    """Return (UTF-8 bytes, row of each) of the texts in the graphs' NFC (``spec.graph_nfc`` in ONNX ops): each code
+    point replaced by its canonical decomposition (``BpeSpec.nfc_tables``), one pass of canonical reordering, then
+    ``COMPOSE_PASSES`` composition passes (the residual the export's ``nfc composition`` sweep counts)."""
     is_first, _, cps = _code_points(b, byte)
     row = b.op("Gather", [byte_row, _flat(b, b.op("NonZero", [is_first]))])
     table, rows, pairs = spec.nfc_tables()
+    classes = spec.combining_classes()
     entry = _lookup(b, table, cps)
     replaced = b.op("Gather", [b.const(rows, "nfc_rows"), entry])  # [C, NFC_WIDTH + 1]
     count = b.op("Slice", [replaced, b.const([NFC_WIDTH]), b.const([NFC_WIDTH + 1]), b.const([1])])
@@ -178,15 +175,38 @@ def _nfc(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, byte: str, byte_row: str)
     cps = b.op("Compress", [_flat(b, out), keep], axis=0)
     row = b.op("Compress", [_flat(b, b.op("Expand", [b.op("Unsqueeze", [row, b.const([1])]),
                                                      b.const([1, NFC_WIDTH])])), keep], axis=0)
+    # canonical reordering, one pass: a mark of a higher class swapped with the mark after it
+    ccc = _lookup(b, classes, cps)
+    next_ccc = ops.ahead(ccc, 1, 0)
+    swap = ops.and_(ops.and_(b.op("Greater", [ccc, next_ccc]), b.op("Greater", [next_ccc, b.const(0)])),
+                    ops.eq(ops.ahead(row, 1, -1), row))
+    swap = ops.and_(swap, ops.not_(ops.behind(swap, 1, False)))
+    cps = b.op("Where", [swap, ops.ahead(cps, 1, 0), b.op("Where", [ops.behind(swap, 1, False),
+                                                                   ops.behind(cps, 1, 0), cps])])
     keys = sorted(pairs)
+    values = [pairs[k] for k in keys]
+
+    def composite(second: str) -> str:
+        key = b.op("Add", [b.op("Mul", [cps, b.const(PAIR_KEY)]), second])
+        return b.op("LabelEncoder", [key], domain=ML, keys_int64s=keys, values_int64s=values, default_int64=-1)
+
     for _ in range(COMPOSE_PASSES):
-        key = b.op("Add", [b.op("Mul", [cps, b.const(PAIR_KEY)]), ops.ahead(cps, 1, 0)])
-        composite = b.op("LabelEncoder", [key], domain=ML, keys_int64s=keys, values_int64s=[pairs[k] for k in keys],
-                         default_int64=-1)
-        found = ops.and_(b.op("GreaterOrEqual", [composite, b.const(0)]), ops.eq(ops.ahead(row, 1, -1), row))
-        composed = ops.and_(found, ops.not_(ops.behind(found, 1, False)))
-        cps = b.op("Where", [composed, composite, cps])
-        kept = ops.not_(ops.behind(composed, 1, False))
+        made = composite(ops.ahead(cps, 1, 0))
+        found = ops.and_(b.op("GreaterOrEqual", [made, b.const(0)]), ops.eq(ops.ahead(row, 1, -1), row))
+        found = ops.and_(found, ops.not_(ops.behind(found, 1, False)))
+        cps = b.op("Where", [found, made, cps])
+        kept = ops.not_(ops.behind(found, 1, False))
+        cps, row = (b.op("Compress", [x, kept], axis=0) for x in (cps, row))
+        # a starter with the mark after a lower-class mark that does not compose with it
+        ccc = _lookup(b, classes, cps)
+        after, later = ops.ahead(ccc, 1, 0), ops.ahead(ccc, 2, 0)
+        made = composite(ops.ahead(cps, 2, 0))
+        skip = ops.and_(ops.and_(ops.eq(ccc, 0), b.op("Greater", [after, b.const(0)])),
+                        ops.and_(b.op("Less", [after, later]), ops.eq(ops.ahead(row, 2, -1), row)))
+        skip = ops.and_(ops.and_(skip, b.op("GreaterOrEqual", [made, b.const(0)])),
+                        b.op("Less", [composite(ops.ahead(cps, 1, 0)), b.const(0)]))
+        cps = b.op("Where", [skip, made, cps])
+        kept = ops.not_(ops.behind(skip, 2, False))
         cps, row = (b.op("Compress", [x, kept], axis=0) for x in (cps, row))
     return _utf8(b, cps, row)
 

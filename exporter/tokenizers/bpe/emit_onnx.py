@@ -21,7 +21,7 @@ from onnx import TensorProto, helper
 from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
 from ..shared.chars_onnx import nul_free_pieces, sentencepiece_ids
 from ..shared.codepoints import BLOCK
-from .spec import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
+from .spec import COMPOSE_PASSES, NFC_WIDTH, PAIR_KEY, WHITESPACE, BpeSpec, byte_alphabet
 
 LAST = 2**62  # a Slice end past any tensor
 #: weight of a byte's 6-bit payload by its distance from the character's last byte
@@ -66,6 +66,27 @@ class OnnxOps:
 
     def not_(self, x: str) -> str:
         return self.b.op("Not", [x])
+
+    def cumsum(self, x: str) -> str:
+        return self.b.op("CumSum", [self.b.op("Cast", [x], to=TensorProto.INT64), self.b.const(0)])
+
+    def next_of(self, mask: str) -> str:
+        """Return the index of the first True at or after every i (the length past the last one)."""
+        at = self.b.op("Concat", [_flat(self.b, self.b.op("NonZero", [mask])), self.b.op("Shape", [mask])], axis=0)
+        before = self.b.op("Sub", [self.cumsum(mask), self.b.op("Cast", [mask], to=TensorProto.INT64)])
+        return self.b.op("Gather", [at, before])
+
+    def prev_of(self, mask: str) -> str:
+        """Return the index of the last True at or before every i (-1 before the first one)."""
+        at = self.b.op("Concat", [self.b.const([-1]), _flat(self.b, self.b.op("NonZero", [mask]))], axis=0)
+        return self.b.op("Gather", [at, self.cumsum(mask)])
+
+    def take(self, x: str, index: str, fill) -> str:
+        """Return x[index], ``fill`` for -1 and len(x) (int64 x)."""
+        size = self.b.op("Shape", [x])
+        padded = self.b.op("Concat", [x, self._value([fill])], axis=0)
+        return self.b.op("Gather", [padded, self.b.op("Where", [self.b.op("Less", [index, self.b.const(0)]),
+                                                                 self.b.op("Squeeze", [size]), index])])
 
 
 def _flat(b: GraphBuilder, x: str) -> str:
@@ -135,15 +156,93 @@ def _lookup(b: GraphBuilder, table, cps: str) -> str:
                            b.op("Add", [b.op("Mul", [block, b.const(BLOCK)]), b.op("Mod", [cps, b.const(BLOCK)])])])
 
 
+def _nfc(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, byte: str, byte_row: str) -> tuple[str, str]:
+    """Return (UTF-8 bytes, row of each) of the texts in the graphs' NFC (``spec.graph_nfc`` in ONNX ops): each code
+    point replaced by its canonical decomposition (``BpeSpec.nfc_tables``), one pass of canonical reordering, then
+    ``COMPOSE_PASSES`` composition passes (the residual the export's ``nfc composition`` sweep counts)."""
+    is_first, _, cps = _code_points(b, byte)
+    row = b.op("Gather", [byte_row, _flat(b, b.op("NonZero", [is_first]))])
+    table, rows, pairs = spec.nfc_tables()
+    classes = spec.combining_classes()
+    entry = _lookup(b, table, cps)
+    replaced = b.op("Gather", [b.const(rows, "nfc_rows"), entry])  # [C, NFC_WIDTH + 1]
+    count = b.op("Slice", [replaced, b.const([NFC_WIDTH]), b.const([NFC_WIDTH + 1]), b.const([1])])
+    first = b.op("Where", [b.op("Greater", [entry, b.const(0)]), _flat(b, b.op("Slice", [
+        replaced, b.const([0]), b.const([1]), b.const([1])])), cps])
+    out = b.op("Concat", [b.op("Unsqueeze", [first, b.const([1])]),
+                          b.op("Slice", [replaced, b.const([1]), b.const([NFC_WIDTH]), b.const([1])])], axis=1)
+    keep = _flat(b, b.op("Less", [b.const([list(range(NFC_WIDTH))], "nfc_columns"), count]))
+    cps = b.op("Compress", [_flat(b, out), keep], axis=0)
+    row = b.op("Compress", [_flat(b, b.op("Expand", [b.op("Unsqueeze", [row, b.const([1])]),
+                                                     b.const([1, NFC_WIDTH])])), keep], axis=0)
+    # canonical reordering, one pass: a mark of a higher class swapped with the mark after it
+    ccc = _lookup(b, classes, cps)
+    next_ccc = ops.ahead(ccc, 1, 0)
+    swap = ops.and_(ops.and_(b.op("Greater", [ccc, next_ccc]), b.op("Greater", [next_ccc, b.const(0)])),
+                    ops.eq(ops.ahead(row, 1, -1), row))
+    swap = ops.and_(swap, ops.not_(ops.behind(swap, 1, False)))
+    cps = b.op("Where", [swap, ops.ahead(cps, 1, 0), b.op("Where", [ops.behind(swap, 1, False),
+                                                                   ops.behind(cps, 1, 0), cps])])
+    keys = sorted(pairs)
+    values = [pairs[k] for k in keys]
+
+    def composite(second: str) -> str:
+        key = b.op("Add", [b.op("Mul", [cps, b.const(PAIR_KEY)]), second])
+        return b.op("LabelEncoder", [key], domain=ML, keys_int64s=keys, values_int64s=values, default_int64=-1)
+
+    for _ in range(COMPOSE_PASSES):
+        made = composite(ops.ahead(cps, 1, 0))
+        found = ops.and_(b.op("GreaterOrEqual", [made, b.const(0)]), ops.eq(ops.ahead(row, 1, -1), row))
+        found = ops.and_(found, ops.not_(ops.behind(found, 1, False)))
+        cps = b.op("Where", [found, made, cps])
+        kept = ops.not_(ops.behind(found, 1, False))
+        cps, row = (b.op("Compress", [x, kept], axis=0) for x in (cps, row))
+        # a starter with the mark after a lower-class mark that does not compose with it
+        ccc = _lookup(b, classes, cps)
+        after, later = ops.ahead(ccc, 1, 0), ops.ahead(ccc, 2, 0)
+        made = composite(ops.ahead(cps, 2, 0))
+        skip = ops.and_(ops.and_(ops.eq(ccc, 0), b.op("Greater", [after, b.const(0)])),
+                        ops.and_(b.op("Less", [after, later]), ops.eq(ops.ahead(row, 2, -1), row)))
+        skip = ops.and_(ops.and_(skip, b.op("GreaterOrEqual", [made, b.const(0)])),
+                        b.op("Less", [composite(ops.ahead(cps, 1, 0)), b.const(0)]))
+        cps = b.op("Where", [skip, made, cps])
+        kept = ops.not_(ops.behind(skip, 2, False))
+        cps, row = (b.op("Compress", [x, kept], axis=0) for x in (cps, row))
+    return _utf8(b, cps, row)
+
+
+def _utf8(b: GraphBuilder, cps: str, row: str) -> tuple[str, str]:
+    """Return (UTF-8 bytes of the code points, row of each byte)."""
+    length = b.const(1)
+    for bound in (0x80, 0x800, 0x10000):
+        length = b.op("Add", [length, b.op("Cast", [b.op("GreaterOrEqual", [cps, b.const(bound)])],
+                                                  to=TensorProto.INT64)])
+    lead = b.op("Gather", [b.const([0, 0, 0xC0, 0xE0, 0xF0], "utf8_leads"), length])
+    columns = []
+    for k in range(4):
+        shift = b.op("Max", [b.op("Sub", [b.op("Sub", [length, b.const(1)]), b.const(k)]), b.const(0)])
+        part = b.op("Div", [cps, b.op("Gather", [b.const(WEIGHTS, "utf8_weights"), shift])])
+        value = b.op("Add", [lead, part]) if k == 0 else b.op("Add", [b.const(0x80), b.op("Mod", [part, b.const(64)])])
+        columns.append(b.op("Unsqueeze", [value, b.const([1])]))
+    keep = _flat(b, b.op("Less", [b.const([[0, 1, 2, 3]], "utf8_columns"), b.op("Unsqueeze", [length, b.const([1])])]))
+    spread = b.op("Expand", [b.op("Unsqueeze", [row, b.const([1])]), b.const([1, 4])])
+    return (b.op("Compress", [_flat(b, b.op("Concat", columns, axis=1)), keep], axis=0),
+            b.op("Compress", [_flat(b, spread), keep], axis=0))
+
+
 def _specials(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, cps: str, row: str) -> tuple[str, str]:
     """Return (1 + index of the special token starting at each character or 0, inside-a-match mask)."""
     mark = b.op("Mul", [cps, b.const(0)])
     inside = ops.ne(cps, cps)
-    for index, (literal, _, _) in enumerate(spec.specials, start=1):
+    matches = []
+    for literal, _, _ in spec.specials:
         match = ops.eq(cps, cps)
         for k, c in enumerate(literal):
             match = ops.and_(match, ops.and_(ops.eq(ops.ahead(cps, k, -1), ord(c)), ops.eq(ops.ahead(row, k, -1), row)))
-        mark = b.op("Where", [match, b.const(index), mark])
+        matches.append(match)
+    kept = spec.kept_specials(matches, ops)
+    for index, ((literal, _, _), match) in reversed(list(enumerate(zip(spec.specials, kept, strict=True), start=1))):
+        mark = b.op("Where", [match, b.const(index), mark])  # the longest literal at a start wins
         for k in range(len(literal)):
             inside = ops.or_(inside, ops.behind(match, k, False))
     return mark, inside
@@ -165,6 +264,8 @@ def piece_ids(b: GraphBuilder, spec: BpeSpec, text: str) -> tuple[str, str]:
     """Add the tokenizer to ``b`` reading the string tensor ``text``; return (ids [P], row of each [P])."""
     ops = OnnxOps(b)
     byte, byte_row = _bytes(b, text)
+    if spec.nfc:
+        byte, byte_row = _nfc(b, ops, spec, byte, byte_row)
     is_first, char, cps = _code_points(b, byte)
     row = b.op("Gather", [byte_row, _flat(b, b.op("NonZero", [is_first]))])
     kinds = _lookup(b, spec.class_table(), cps)
@@ -177,7 +278,7 @@ def piece_ids(b: GraphBuilder, spec: BpeSpec, text: str) -> tuple[str, str]:
     cps_k, kinds_k, row_k, special_k = (b.op("Gather", [x, kept_at]) for x in (cps, kinds, row, special))
     stretch_start = ops.or_(ops.or_(ops.ne(row_k, ops.behind(row_k, 1, -1)), special_k),
                             ops.behind(special_k, 1, True))
-    starts = pretoken_starts(cps_k, kinds_k, stretch_start, ops)
+    starts = spec.starts(cps_k, kinds_k, stretch_start, ops)
     ends = b.op("Cast", [ops.ahead(starts, 1, True), ], to=TensorProto.INT64)
     zeros = b.op("Mul", [cps, b.const(0)])
     ends_at_char = b.op("ScatterElements", [zeros, kept_at, ends])

@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from ..shared.chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
-from .spec import WHITESPACE, BpeSpec, byte_alphabet, pretoken_starts
+from .spec import WHITESPACE, BpeSpec, byte_alphabet, can_overlap
 
 
 class TfOps:
@@ -23,6 +23,27 @@ class TfOps:
     ahead, behind = staticmethod(shifted), staticmethod(shifted_right)
     eq, ne, where = staticmethod(tf.equal), staticmethod(tf.not_equal), staticmethod(tf.where)
     and_, or_, not_ = staticmethod(tf.logical_and), staticmethod(tf.logical_or), staticmethod(tf.logical_not)
+
+    @staticmethod
+    def cumsum(x: tf.Tensor) -> tf.Tensor:
+        return tf.cumsum(tf.cast(x, tf.int32))
+
+    @staticmethod
+    def next_of(mask: tf.Tensor) -> tf.Tensor:
+        """Return the index of the first True at or after every i (the length past the last one)."""
+        at = tf.concat([tf.cast(tf.where(mask)[:, 0], tf.int32), [tf.size(mask)]], 0)
+        return tf.gather(at, tf.cumsum(tf.cast(mask, tf.int32), exclusive=True))
+
+    @staticmethod
+    def prev_of(mask: tf.Tensor) -> tf.Tensor:
+        """Return the index of the last True at or before every i (-1 before the first one)."""
+        return tf.gather(tf.concat([[-1], tf.cast(tf.where(mask)[:, 0], tf.int32)], 0), tf.cumsum(tf.cast(mask, tf.int32)))
+
+    @staticmethod
+    def take(x: tf.Tensor, index: tf.Tensor, fill) -> tf.Tensor:
+        """Return x[index], ``fill`` for -1 and len(x)."""
+        padded = tf.concat([x, tf.constant([fill], x.dtype)], 0)
+        return tf.gather(padded, tf.where(index < 0, tf.size(x), index))
 
 
 def lstripped(kinds: tf.Tensor, row: tf.Tensor, takes: tf.Tensor) -> tf.Tensor:
@@ -49,20 +70,40 @@ class BpeTokenizerTF(tf.Module):
         self._alphabet = tf.constant([ord(c) for c in byte_alphabet()], tf.int32)
         self._bpe = tf_text.SentencepieceTokenizer(model=spec.model_proto())
         self._ids = tf.constant(spec.ids().astype(np.int32))
+        self._starts = spec.starts
+        self._nfc = spec.nfc
+        overlap = can_overlap([literal for literal, _, _ in spec.specials])
+        self._kept_specials = spec.kept_specials if overlap else None
+
+    def _matched_specials(self, cps: tf.Tensor, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Return (placeholder at each kept special-token match's start or 0, inside-a-kept-match mask)."""
+        if self._kept_specials is None:  # no two literals can overlap: every match is kept
+            return specials(cps, row, self._specials[::-1])  # the longest literal at a start wins
+        matches = [specials(cps, row, [literal])[0] > 0 for literal in self._specials]
+        kept = self._kept_specials(matches, TfOps)
+        start, inside = tf.zeros_like(cps), tf.zeros_like(cps, tf.bool)
+        for (literal, mark), match in reversed(list(zip(self._specials, kept, strict=True))):
+            start = tf.where(match, mark, start)
+            for k in range(len(literal)):
+                inside |= shifted_right(match, k, False)
+        return start, inside
 
     def words(self, text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
         """Steps 1-2: return (each pre-token spelled in the byte alphabet [W], row of each [W])."""
+        if self._nfc:  # the prompt and the text together, as the reference normalizes prompt + text
+            joined = tf.strings.join([tf.fill(tf.shape(text), prompt), text]) if prompt else text
+            text, prompt = tf_text.normalize_utf8(joined, "NFC"), ""
         byte, first_byte, cps, row = utf8_chars(text, prompt)
         last_byte = tf.concat([first_byte[1:], [tf.size(byte)]], 0)
         kinds = lookup(*self._classes, cps)
-        mark, inside = specials(cps, row, self._specials)
+        mark, inside = self._matched_specials(cps, row)
         special = mark > 0
         takes = tf.reduce_any(tf.equal(mark[:, None], tf.constant(self._lstrip + [-1], tf.int32)[None, :]), 1)
         kept = tf.where((special | tf.logical_not(inside)) & tf.logical_not(lstripped(kinds, row, takes)))[:, 0]
         cps, kinds, row, mark, special, first_byte, last_byte = (
             tf.gather(x, kept) for x in (cps, kinds, row, mark, special, first_byte, last_byte))
         stretch_start = (tf.not_equal(row, shifted_right(row, 1, -1)) | special | shifted_right(special, 1, True))
-        starts = pretoken_starts(cps, kinds, stretch_start, TfOps)
+        starts = self._starts(cps, kinds, stretch_start, TfOps)
         word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
         last_byte = tf.where(special, first_byte + 1, last_byte)  # a placeholder is one letter
         spans = tf.ragged.range(first_byte, last_byte)

@@ -38,8 +38,14 @@ from ..shared.codepoints import CODE_POINTS, SURROGATES, TwoStageTable, placehol
 from ..shared.family import Framing, TokenizerSpec, nul_piece_problems, read_framing
 from ..shared.sentencepiece import kernel_model
 
-#: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default
-OTHER, LETTER, NUMBER, WHITESPACE = 0, 1, 2, 3
+#: pre-token classes of GPT-2's regex: other (``[^\s\p{L}\p{N}]``) first, the default; Qwen2's regex also
+#: tells the line breaks (``[\r\n]``) from the other whitespace
+OTHER, LETTER, NUMBER, WHITESPACE, NEWLINE = 0, 1, 2, 3, 4
+#: the pre-token rules a tokenizer uses: GPT-2's regex inside ByteLevel (RoBERTa, ModernBERT), or Qwen2's regex in a
+#: Split before a ByteLevel without regex (Qwen2, Qwen3)
+GPT2, QWEN2 = "gpt2", "qwen2"
+QWEN2_REGEX = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+               "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 #: GPT-2's contractions, matched after an apostrophe that starts a pre-token (case-sensitive)
 CONTRACTIONS = ("s", "t", "re", "ve", "m", "ll", "d")
 TFLITE_REFUSAL = ("tensorflow-text's only TFLite SentencePiece kernel (FastSentencepieceTokenizer) runs Unigram: "
@@ -53,6 +59,145 @@ def byte_alphabet() -> list[str]:
     printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
     extra = iter(range(0x100, 0x200))
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def _pre_tokenizer_rules(pre: dict[str, Any] | None) -> str | None:
+    """Return the pre-token rules of a backend pre-tokenizer (:data:`GPT2` or :data:`QWEN2`), None for others."""
+    if _byte_level(pre):
+        return GPT2
+    steps = (pre or {}).get("pretokenizers") or []
+    if (pre or {}).get("type") != "Sequence" or len(steps) != 2:
+        return None
+    split, level = steps
+    if (split.get("type") == "Split" and split.get("pattern") == {"Regex": QWEN2_REGEX}
+            and split.get("behavior") == "Isolated" and not split.get("invert")
+            and level.get("type") == "ByteLevel" and not level.get("use_regex", True)
+            and not level.get("add_prefix_space", False)):
+        return QWEN2
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _qwen2_classes(backend_json: str) -> np.ndarray:
+    """Return the class of every code point under Qwen2's regex (int32 [0x110000]), probed from the reference:
+    a letter joins "a"; an other character joins a "!" before it and a letter after it; a line break joins the
+    "!" but not the letter; other whitespace the letter only; a number neither."""
+    from tokenizers import Tokenizer
+
+    note("probing the reference's pre-tokenizer with every code point (about 15 s)")
+    pre = Tokenizer.from_str(backend_json).pre_tokenizer.pre_tokenize_str
+    classes = np.full(CODE_POINTS, OTHER, np.int32)
+    for cp in range(CODE_POINTS):
+        if cp in SURROGATES:
+            continue
+        ch = chr(cp)
+        if len(pre("a" + ch)) == 1:
+            classes[cp] = LETTER
+            continue
+        after_other, before_letter = len(pre("!" + ch)) == 1, len(pre(ch + "a")) == 1
+        classes[cp] = ((OTHER if before_letter else NEWLINE) if after_other
+                       else WHITESPACE if before_letter else NUMBER)
+    return classes
+
+
+@functools.lru_cache(maxsize=4)
+def _contraction_letters(backend_json: str) -> tuple[tuple[frozenset[int], ...], ...]:
+    """Return, for each of Qwen2's contractions, the code points each of its letters matches (its regex reads them
+    case-insensitively), probed from the reference: the apostrophe and the letters are one pre-token, "a" after them
+    another."""
+    from tokenizers import Tokenizer
+
+    pre = Tokenizer.from_str(backend_json).pre_tokenizer.pre_tokenize_str
+    letters = [c for c in map(chr, range(0x10000)) if c.lower() != c.upper() or c.isalpha()]
+    out = []
+    for suffix in CONTRACTIONS:
+        options = []
+        for k, letter in enumerate(suffix):
+            rest = suffix[:k], suffix[k + 1:]
+            options.append(frozenset(ord(c) for c in letters
+                                     if [w for w, _ in pre("'" + rest[0] + c + rest[1] + "a")]
+                                     == ["'" + rest[0] + c + rest[1], "a"]))
+        out.append(tuple(options))
+    return tuple(out)
+
+
+#: the most code points a code point's canonical decomposition has (U+1F82: alpha and three marks)
+NFC_WIDTH = 4
+#: the key of a pair of code points in the NFC composition table: first * PAIR_KEY + second
+PAIR_KEY = 2**21
+#: composition passes: each composes a starter with the next mark, or with the one after a mark of a lower class
+COMPOSE_PASSES = 3
+
+
+def graph_nfc(cps: list[int], pairs: dict[int, int], ccc) -> list[int]:
+    """Return the graphs' NFC of canonically decomposed code points (what the ONNX graph does, in Python): one pass
+    of canonical reordering (adjacent marks swapped where out of class order), then ``COMPOSE_PASSES`` passes each
+    composing a starter with the mark after it, or with the mark after a lower-class mark that does not compose."""
+    cc = [ccc(c) for c in cps]
+    swap = [i + 1 < len(cps) and cc[i] > cc[i + 1] > 0 for i in range(len(cps))]
+    swap = [s and not (i and swap[i - 1]) for i, s in enumerate(swap)]
+    cps = [cps[i + 1] if swap[i] else cps[i - 1] if i and swap[i - 1] else c for i, c in enumerate(cps)]
+    for _ in range(COMPOSE_PASSES):
+        n = len(cps)
+        found = [i + 1 < n and cps[i] * PAIR_KEY + cps[i + 1] in pairs for i in range(n)]
+        found = [f and not (i and found[i - 1]) for i, f in enumerate(found)]
+        cps = [pairs[c * PAIR_KEY + cps[i + 1]] if found[i] else c for i, c in enumerate(cps)
+               if not (i and found[i - 1])]
+        n, cc = len(cps), [ccc(c) for c in cps]
+        skip = [i + 2 < n and cc[i] == 0 and 0 < cc[i + 1] < cc[i + 2] and cps[i] * PAIR_KEY + cps[i + 1] not in pairs
+                and cps[i] * PAIR_KEY + cps[i + 2] in pairs for i in range(n)]
+        cps = [pairs[c * PAIR_KEY + cps[i + 2]] if skip[i] else c for i, c in enumerate(cps)
+               if not (i >= 2 and skip[i - 2])]
+    return cps
+
+
+@functools.lru_cache(maxsize=4)
+def _nfc_tables(backend_json: str) -> tuple[np.ndarray, np.ndarray, dict[int, int], np.ndarray]:
+    """Return (the entry of every code point: 0 kept, k: row k of the replacements; the replacements int64
+    [K + 1, NFC_WIDTH + 1], code points then how many; {first * PAIR_KEY + second: composite}; the canonical
+    combining class of every code point), probed from the reference's NFC normalizer: each code point's canonical
+    decomposition (its own NFC where :func:`graph_nfc` would not rebuild that), and each canonical pair (Unicode's
+    two-code-point decompositions and Hangul's L+V, LV+T) that it composes."""
+    import unicodedata
+
+    from tokenizers import Tokenizer
+
+    normalize = Tokenizer.from_str(backend_json).normalizer.normalize_str
+    ccc = np.zeros(CODE_POINTS, np.int32)
+    pairs: dict[int, int] = {}
+    for cp in range(CODE_POINTS):
+        if cp in SURROGATES:
+            continue
+        ch = chr(cp)
+        ccc[cp] = unicodedata.combining(ch)
+        parts = unicodedata.decomposition(ch).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            first, second = (int(p, 16) for p in parts)
+            if normalize(chr(first) + chr(second)) == ch:
+                pairs[first * PAIR_KEY + second] = cp
+    for syllable in range(0xAC00, 0xD7A4):
+        index = syllable - 0xAC00
+        lead, vowel, trail = 0x1100 + index // 588, 0x1161 + index % 588 // 28, 0x11A7 + index % 28
+        key = (lead * PAIR_KEY + vowel) if trail == 0x11A7 else (syllable - index % 28) * PAIR_KEY + trail
+        if normalize(chr(key // PAIR_KEY) + chr(key % PAIR_KEY)) == chr(syllable):
+            pairs[key] = syllable
+    entry = np.zeros(CODE_POINTS, np.int32)
+    rows: list[list[int]] = [[0] * NFC_WIDTH]
+    lengths = [1]
+    for cp in range(CODE_POINTS):
+        if cp in SURROGATES:
+            continue
+        ch = chr(cp)
+        nfc = [ord(c) for c in normalize(ch)]
+        out = [ord(c) for c in unicodedata.normalize("NFD", "".join(map(chr, nfc)))]
+        if len(out) > NFC_WIDTH or graph_nfc(out, pairs, ccc.__getitem__) != nfc:
+            out = nfc
+        if out != [cp]:
+            entry[cp] = len(rows)
+            rows.append(out + [0] * (NFC_WIDTH - len(out)))
+            lengths.append(len(out))
+    table = np.array(rows, np.int64)
+    return entry, np.concatenate([table, np.array(lengths, np.int64)[:, None]], axis=1), pairs, ccc
 
 
 @functools.lru_cache(maxsize=2)
@@ -92,16 +237,40 @@ class NumpyOps:
     eq, ne, where = staticmethod(np.equal), staticmethod(np.not_equal), staticmethod(np.where)
     and_, or_, not_ = staticmethod(np.logical_and), staticmethod(np.logical_or), staticmethod(np.logical_not)
 
+    @staticmethod
+    def cumsum(x: np.ndarray) -> np.ndarray:
+        """Return the inclusive running count of True in ``x`` (int64)."""
+        return np.cumsum(x.astype(np.int64))
 
-def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps):
-    """Return where GPT-2's regex starts a pre-token, as local rules on neighbouring characters.
+    @staticmethod
+    def next_of(mask: np.ndarray) -> np.ndarray:
+        """Return the index of the first True at or after every i (the length past the last one)."""
+        return np.concatenate([np.flatnonzero(mask), [len(mask)]])[np.cumsum(mask) - mask]
+
+    @staticmethod
+    def prev_of(mask: np.ndarray) -> np.ndarray:
+        """Return the index of the last True at or before every i (-1 before the first one)."""
+        return np.concatenate([[-1], np.flatnonzero(mask)])[np.cumsum(mask)]
+
+    @staticmethod
+    def take(x: np.ndarray, index: np.ndarray, fill: Any) -> np.ndarray:
+        """Return x[index] for every index in 0..len(x) - 1, ``fill`` for -1 and len(x)."""
+        padded = np.concatenate([x, np.full(1, fill, x.dtype)])
+        return padded[np.where(index < 0, len(x), index)]
+
+
+def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps, rules: str = GPT2,
+                    contractions: tuple[tuple[frozenset[int], ...], ...] | None = None):
+    """Return where the reference's regex starts a pre-token, as rules on neighbouring characters.
 
     Args:
         cps, kinds: code points of the texts' stretches (text between special tokens) and their classes.
         stretch_start: True where a stretch starts.
         ops: the array operations (:class:`NumpyOps`; the TF and ONNX emitters pass theirs).
+        rules: :data:`GPT2` or :data:`QWEN2` (:func:`_qwen2_starts`).
+        contractions: the code points each letter of each of :data:`CONTRACTIONS` matches (None: the letter).
 
-    The regex (``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+``)
+    GPT-2's regex (``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+``)
     as rules: a run of one class is one pre-token; a space (U+0020) before a letter, number or other
     character joins it; a whitespace run followed by something else in its stretch leaves its last
     character to the next pre-token; an apostrophe that starts a pre-token takes a contraction after
@@ -110,22 +279,123 @@ def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps):
     joined = [ops.not_(ops.and_(stretch_start, ops.not_(stretch_start)))]  # [k]: characters i..i+k in one stretch
     for k in (1, 2, 3):
         joined.append(ops.and_(joined[-1], ops.ahead(ops.not_(stretch_start), k, False)))
-    prev_kind, space = ops.behind(kinds, 1, -1), ops.eq(kinds, WHITESPACE)
-    run_ends = ops.and_(joined[1], ops.ne(ops.ahead(kinds, 1, WHITESPACE), WHITESPACE))
-    inside_run = ops.or_(ops.ne(prev_kind, WHITESPACE), run_ends)
-    outside = ops.and_(ops.ne(ops.behind(cps, 1, -1), 0x20), ops.ne(prev_kind, kinds))
-    starts = ops.or_(stretch_start, ops.where(space, inside_run, outside))
+    if rules == QWEN2:
+        starts = _qwen2_starts(cps, kinds, stretch_start, joined[1], ops)
+    else:
+        prev_kind, space = ops.behind(kinds, 1, -1), ops.eq(kinds, WHITESPACE)
+        run_ends = ops.and_(joined[1], ops.ne(ops.ahead(kinds, 1, WHITESPACE), WHITESPACE))
+        inside_run = ops.or_(ops.ne(prev_kind, WHITESPACE), run_ends)
+        outside = ops.and_(ops.ne(ops.behind(cps, 1, -1), 0x20), ops.ne(prev_kind, kinds))
+        starts = ops.or_(stretch_start, ops.where(space, inside_run, outside))
     apostrophe = ops.and_(ops.eq(cps, ord("'")), starts)
     result = starts
-    for suffix in CONTRACTIONS:
+    for index, suffix in enumerate(CONTRACTIONS):
         length = len(suffix) + 1
         found = ops.and_(apostrophe, joined[length - 1])
         for k, c in enumerate(suffix, start=1):
-            found = ops.and_(found, ops.eq(ops.ahead(cps, k, 0), ord(c)))
+            options = sorted(contractions[index][k - 1]) if contractions else [ord(c)]
+            at = ops.ahead(cps, k, 0)
+            matches = ops.eq(at, options[0])
+            for option in options[1:]:
+                matches = ops.or_(matches, ops.eq(at, option))
+            found = ops.and_(found, matches)
         for k in range(1, length):
             result = ops.and_(result, ops.not_(ops.behind(found, k, False)))
         result = ops.or_(result, ops.behind(ops.and_(found, joined[length]), length, False))
     return result
+
+
+def _qwen2_starts(cps, kinds, stretch_start, next_joined, ops: Any):
+    """Return where Qwen2's regex starts a pre-token, contractions aside (``pretoken_starts`` adds them).
+
+    The regex (:data:`QWEN2_REGEX`) as rules, where GPT-2's differ: a digit is a pre-token alone; a letter run takes
+    the one character before it when that is whitespace other than a line break, or an other character starting a
+    pre-token; a space (U+0020) joins a run of other characters after it, which takes the line breaks after it; a
+    whitespace run holding a line break is cut after its last line break, and what follows in the run is split as
+    GPT-2's (its last character left to the next pre-token).
+    """
+    def kind(k: int, name: int):
+        return ops.eq(kinds if k == 0 else ops.behind(kinds, k, -1), name)
+
+    inside = ops.not_(stretch_start)  # i - 1 is in i's stretch
+    before = [inside, ops.and_(inside, ops.behind(inside, 1, False))]
+    prev = {name: ops.and_(inside, kind(1, name)) for name in (OTHER, LETTER, NUMBER, WHITESPACE, NEWLINE)}
+    space_before = [ops.and_(before[k - 1], ops.eq(ops.behind(cps, k, -1), 0x20)) for k in (1, 2)]
+    # an other character at i - 1 starts a pre-token unless an other character or a space is before it
+    other_run_starts = ops.not_(ops.and_(before[1], ops.or_(kind(2, OTHER), space_before[1])))
+    word = ops.or_(prev[NUMBER], prev[NEWLINE])
+    letter = ops.and_(kind(0, LETTER), ops.or_(word, ops.and_(prev[OTHER], ops.not_(other_run_starts))))
+    solid = ops.or_(prev[LETTER], prev[NUMBER])
+    other = ops.and_(kind(0, OTHER), ops.or_(ops.or_(solid, prev[NEWLINE]),
+                                            ops.and_(prev[WHITESPACE], ops.not_(space_before[0]))))
+    newline = ops.and_(kind(0, NEWLINE), solid)
+    # whitespace: the stretch of each character, the next character that is not whitespace (a line break ahead in
+    # the run), the last one before i - 1 that is not a line break (the run follows an other character)
+    stretch = ops.cumsum(stretch_start)
+    ahead_at = ops.next_of(ops.not_(kind(0, WHITESPACE)))
+    in_stretch = lambda at: ops.eq(ops.take(stretch, at, -1), stretch)  # noqa: E731
+    break_ahead = ops.and_(ops.eq(ops.take(kinds, ahead_at, -1), NEWLINE), in_stretch(ahead_at))
+    back_at = ops.behind(ops.prev_of(ops.not_(kind(0, NEWLINE))), 1, -1)
+    after_other = ops.and_(ops.and_(prev[NEWLINE], ops.eq(ops.take(kinds, back_at, -1), OTHER)), in_stretch(back_at))
+    next_kind = ops.ahead(kinds, 1, WHITESPACE)
+    last_of_run = ops.and_(next_joined, ops.and_(ops.ne(next_kind, WHITESPACE), ops.ne(next_kind, NEWLINE)))
+    whitespace = ops.and_(kind(0, WHITESPACE), ops.or_(
+        ops.or_(ops.or_(solid, prev[OTHER]), ops.and_(prev[NEWLINE], ops.not_(break_ahead))),
+        ops.or_(last_of_run, after_other)))
+    starts = ops.or_(ops.or_(stretch_start, kind(0, NUMBER)), ops.or_(letter, other))
+    return ops.or_(starts, ops.or_(newline, whitespace))
+
+
+#: passes resolving overlapping special-token matches (leftmost, longest first): exact for chains of up to
+#: SPECIAL_PASSES + 1 matches each overlapping the next ("|||IP_ADDRESS|||IP_ADDRESS|||...": 5 or fewer in a row)
+SPECIAL_PASSES = 4
+
+
+def can_overlap(literals: list[str]) -> bool:
+    """Return True when two matches of the literals can overlap (a proper suffix of one is a prefix of another, or
+    one holds another): then the reference's leftmost-longest matching is not local."""
+    for a in literals:
+        for other in literals:
+            if (other != a and other in a) or any(other.startswith(a[k:]) for k in range(1, len(a))):
+                return True
+    return False
+
+
+def leftmost_longest(matches: list, lengths: list[int], blocked, ops: Any = NumpyOps) -> list:
+    """Return the matches the reference keeps: scanning left to right, the longest literal starting at the first
+    match, then the next match after it (``SPECIAL_PASSES`` passes, each dropping the matches a kept one covers).
+
+    Args:
+        matches: per literal, longest first, True where it matches.
+        lengths: each literal's length.
+        blocked: True where no match may reach (characters a match of an earlier stage kept), or None.
+    """
+    candidates, taken = [], None
+    for match, length in zip(matches, lengths, strict=True):
+        if blocked is not None:
+            for k in range(length):
+                match = ops.and_(match, ops.not_(ops.ahead(blocked, k, False)))
+        if taken is not None:
+            match = ops.and_(match, ops.not_(taken))
+        taken = match if taken is None else ops.or_(taken, match)
+        candidates.append(match)
+    kept = candidates
+    for _ in range(SPECIAL_PASSES):
+        covered = covering(kept, lengths, ops, start=False)
+        if covered is None:
+            break
+        kept = [ops.and_(match, ops.not_(covered)) for match in candidates]
+    return kept
+
+
+def covering(kept: list, lengths: list[int], ops: Any = NumpyOps, start: bool = True):
+    """Return True at the characters the matches in ``kept`` cover (their first one too when ``start``)."""
+    covered = None
+    for match, length in zip(kept, lengths, strict=True):
+        for k in range(0 if start else 1, length):
+            shifted = ops.behind(match, k, False)
+            covered = shifted if covered is None else ops.or_(covered, shifted)
+    return covered
 
 
 def _byte_level(pre: dict[str, Any] | None) -> bool:
@@ -144,6 +414,10 @@ class BpeSpec(TokenizerSpec):
     #: special-token literal → (id, takes the whitespace before it), matched on the raw text, longest first
     specials: tuple[tuple[str, int, bool], ...]
     backend_json: str = field(default="", repr=False)
+    rules: str = GPT2  # the pre-token rules (:data:`GPT2`, :data:`QWEN2`)
+    #: the special-token literals the reference matches after normalizing (``normalized``), in a second stage
+    normalized_specials: tuple[str, ...] = ()
+    nfc: bool = False  # the reference normalizes to NFC first
 
     family = "bpe"
 
@@ -151,11 +425,14 @@ class BpeSpec(TokenizerSpec):
     def read(cls, data: dict[str, Any], tokenizer: Any, transformer: TransformerConfig,
              problems: list[str]) -> "BpeSpec | None":
         where = f"tokenizer in {transformer.folder}"
-        if data.get("normalizer") is not None:
-            problems.append(f"{where}: normalizer {json.dumps(data['normalizer'])}; supported: none (RoBERTa's)")
-        if not _byte_level(data.get("pre_tokenizer")):
+        if data.get("normalizer") not in (None, {"type": "NFC"}):
+            problems.append(f"{where}: normalizer {json.dumps(data['normalizer'])}; supported: none (RoBERTa's) or "
+                            "NFC (ModernBERT's, Qwen2's)")
+        rules = _pre_tokenizer_rules(data.get("pre_tokenizer"))
+        if rules is None:
             problems.append(f"{where}: pre-tokenizer {json.dumps(data.get('pre_tokenizer'))}; supported: ByteLevel "
-                            "with GPT-2's regex and add_prefix_space false, as transformers builds RoBERTa's")
+                            "with GPT-2's regex and add_prefix_space false (RoBERTa's, ModernBERT's), or Split with "
+                            "Qwen2's regex (Isolated) then ByteLevel without regex (Qwen2's, Qwen3's)")
         model = data["model"]
         options = {"dropout": None, "continuing_subword_prefix": "", "end_of_word_suffix": "", "byte_fallback": False,
                    "ignore_merges": False}
@@ -173,13 +450,15 @@ class BpeSpec(TokenizerSpec):
                                where=where, problems=problems,
                                pair_truncation=transformer.pair_truncation,
                                specials=transformer.specials)
-        specials = []
+        specials, normalized = [], []
         for added in data.get("added_tokens", []):
             if added.get("single_word") or added.get("rstrip"):
                 problems.append(f"{where}: added token {added['content']!r} with single_word or rstrip; supported: "
                                 "tokens matched on the raw text, taking the whitespace before them or not (lstrip)")
             else:
                 specials.append((added["content"], int(added["id"]), bool(added.get("lstrip"))))
+                if added.get("normalized") and not added.get("special"):
+                    normalized.append(added["content"])
         if problems:
             return None
         pieces = [""] * (max(vocab.values()) + 1)
@@ -188,13 +467,15 @@ class BpeSpec(TokenizerSpec):
         merges = tuple(tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"])
         return cls(vocab=tuple(pieces), merges=merges, framing=framing,
                    specials=tuple(sorted(specials, key=lambda s: -len(s[0]))),
-                   backend_json=tokenizer.backend_tokenizer.to_str())
+                   backend_json=tokenizer.backend_tokenizer.to_str(), rules=rules, normalized_specials=tuple(normalized),
+                   nfc=data.get("normalizer") is not None)
 
     def describe(self) -> dict[str, Any]:
         """Return the settings recorded in the manifest."""
         return {**super().describe(), "model": "byte-level BPE", "vocab_size": len(self.vocab),
-                "merges": len(self.merges), "normalizer": "none",
-                "pre_tokenizer": "ByteLevel (GPT-2's regex, no prefix space)",
+                "merges": len(self.merges), "normalizer": "NFC" if self.nfc else "none",
+                "pre_tokenizer": ("ByteLevel (GPT-2's regex, no prefix space)" if self.rules == GPT2 else
+                                  "Split (Qwen2's regex, isolated), ByteLevel (no regex, no prefix space)"),
                 "special_tokens": [s for s, _, _ in self.specials],
                 "lstrip": [s for s, _, lstrip in self.specials if lstrip]}
 
@@ -203,6 +484,25 @@ class BpeSpec(TokenizerSpec):
                  "(merges 'b c', 'a b', 'ab c': 'abc' is [a, bc] for HF, [abc] for SentencePiece), as in hand-edited "
                  "merges; trained merges reach each piece one way. Supported: merge lists where every piece's "
                  "text tokenizes the same in both")
+
+    def kernel_decided(self) -> dict[str, tuple[str, list[str]]]:
+        """NFC composition, swept on every target where the reference normalizes to NFC: the ONNX graph's NFC
+        (:func:`graph_nfc`: each code point exact, sequences within a bounded reach; 8 of 38,244 texts differ on the
+        tests' ModernBERT tokenizer); the SavedModel runs ICU's NFC (tensorflow-text's ``normalize_utf8``: 0)."""
+        if not self.nfc:
+            return {}
+        from ...verify.sweeps import sequence_sweep
+
+        why = ("NFC's canonical reordering and composition, which are not local: the ONNX graph decomposes each "
+               "code point, reorders adjacent marks once and composes a starter with the next mark or the mark after "
+               "a lower-class one, three passes (graph_nfc), so longer runs of marks out of order, or a mark "
+               "composing past two others, are left otherwise than NFC leaves them (u with diaeresis and macron + "
+               "U+031B: NFC gives U+01B0 U+0308 U+0304); the SavedModel runs ICU's NFC")
+        sweep = sequence_sweep()
+        texts = [text for name in ("base + combining mark", "base + two marks, both orders",
+                                   next(name for name in sweep if name.startswith("pseudo-words")),
+                                   "parity corpus in NFD") for text in sweep[name]]
+        return {"nfc composition": (why, texts)}
 
     def piece_texts(self) -> list[str]:
         """Return the text of every piece and of every merge's concatenation, decoded from the byte alphabet (those
@@ -220,8 +520,47 @@ class BpeSpec(TokenizerSpec):
         return self.vocab[token_id]
 
     def classes(self) -> np.ndarray:
-        """Return every code point's pre-token class (probed from the reference: about 8 s, cached)."""
-        return _classes(self.backend_json)
+        """Return every code point's pre-token class (probed from the reference: 8-15 s, cached)."""
+        return _qwen2_classes(self.backend_json) if self.rules == QWEN2 else _classes(self.backend_json)
+
+    def contractions(self) -> tuple[tuple[frozenset[int], ...], ...] | None:
+        """Return the code points each contraction letter matches (Qwen2's, case-insensitive), None: the letter."""
+        return _contraction_letters(self.backend_json) if self.rules == QWEN2 else None
+
+    def kept_specials(self, matches: list, ops: Any = NumpyOps) -> list:
+        """Return, per special token (``specials`` order), where the reference matches it, given where its literal
+        matches: the literals not ``normalized`` first (leftmost, longest), then the others where none of those
+        is, as transformers splits the raw text then the normalized rest."""
+        if not can_overlap([literal for literal, _, _ in self.specials]):
+            return matches
+        stages = [[i for i, (literal, _, _) in enumerate(self.specials) if (literal in self.normalized_specials) == n]
+                  for n in (False, True)]
+        kept = list(matches)
+        blocked = None
+        for stage in stages:
+            if not stage:
+                continue
+            lengths = [len(self.specials[i][0]) for i in stage]
+            for i, match in zip(stage, leftmost_longest([matches[i] for i in stage], lengths, blocked, ops),
+                                strict=True):
+                kept[i] = match
+            inside = covering([kept[i] for i in stage], lengths, ops)
+            blocked = inside if blocked is None else ops.or_(blocked, inside)
+        return kept
+
+    def nfc_tables(self) -> tuple[TwoStageTable, np.ndarray, dict[int, int]]:
+        """Return the graphs' NFC: (code point → row of the replacements, 0: kept), the replacements int64
+        [K + 1, NFC_WIDTH + 1] (code points, then how many), {first * PAIR_KEY + second: composite}."""
+        entry, rows, pairs, _ = _nfc_tables(self.backend_json)
+        return TwoStageTable.from_dense(entry), rows, pairs
+
+    def combining_classes(self) -> TwoStageTable:
+        """Return every code point's canonical combining class (what the ONNX graph's NFC reorders by)."""
+        return TwoStageTable.from_dense(_nfc_tables(self.backend_json)[3])
+
+    def starts(self, cps, kinds, stretch_start, ops: Any = NumpyOps):
+        """Return where the reference starts a pre-token (:func:`pretoken_starts` with this tokenizer's rules)."""
+        return pretoken_starts(cps, kinds, stretch_start, ops, self.rules, self.contractions())
 
     def class_table(self) -> TwoStageTable:
         return TwoStageTable.from_dense(self.classes())

@@ -103,3 +103,23 @@ def test_integer_div_in_float32_gives_onnx_integer_division():
     assert integer_div_in_float32(model) == 1
     assert {n.op_type for n in model.graph.node} == {"Cast", "Div"}
     np.testing.assert_array_equal(run(model), expected)
+
+
+def test_qwen3_embedding_as_shipped_with_its_own_tokenizer_passes_on_onnx(tiny_model, tmp_path):
+    """The whole of Qwen3-Embedding's layout at once: the decoder, Qwen2's byte-level BPE (NFC, its pre-token regex,
+    <|endoftext|> appended by the post-processor, which last-token pooling reads), the tokenizer padding on the left
+    and the query instruction; the pieces are proven apart (here, tests/test_bpe_variants.py), this proves them
+    composed, on onnx (the BPE TF graph is the same emitter as test_bpe_variants' savedmodel)."""
+    model = tiny_model("qwen3_qwen2_tokenizer", **{**QWEN3_OPTIONS, "vocab": "qwen2"})
+    result = exporter.export(model, tmp_path / "out", targets="onnx", variants=False)
+    tokenizer = result.manifest["tokenizer"]
+    assert tokenizer["normalizer"] == "NFC" and "Qwen2" in tokenizer["pre_tokenizer"]
+    row = result.rows[0]
+    assert row.passed, row.parity
+    assert row.parity["tokens"]["mismatches"] == 0
+    assert row.parity["embeddings"]["min_cosine"] >= 0.99999 and row.parity["embeddings"]["max_abs_diff"] <= 1e-5
+    for prompt in row.prompt_rows():
+        assert prompt.passed, (prompt.target, prompt.parity)
+    ids = ReferenceRunner(model).tokenize(["a text"])["input_ids"][0]
+    assert ids[-1] == json.loads((model / "tokenizer.json").read_text())["post_processor"]["special_tokens"][
+        "<|endoftext|>"]["ids"][0]

@@ -190,6 +190,8 @@ def _nfc_tables(backend_json: str) -> tuple[np.ndarray, np.ndarray, dict[int, in
         ch = chr(cp)
         nfc = [ord(c) for c in normalize(ch)]
         out = [ord(c) for c in unicodedata.normalize("NFD", "".join(map(chr, nfc)))]
+        if out == [cp]:  # most code points: nothing to replace, and nothing for graph_nfc to rebuild
+            continue
         if len(out) > NFC_WIDTH or graph_nfc(out, pairs, ccc.__getitem__) != nfc:
             out = nfc
         if out != [cp]:

@@ -112,7 +112,8 @@ def build_qwen3_model(folder: Path, *, layers: int, hidden: int, heads: int, int
 
 
 def speed(model: Path, out: Path, runs: int) -> dict:
-    """Return the median seconds of ``encode`` of the onnx export and of SentenceTransformer, b1 short, b32 medium."""
+    """Return the median seconds of ``encode`` of the onnx export (each onnx file written: fp32, int8, int8w) and of
+    SentenceTransformer, b1 short, b32 medium."""
     import statistics
 
     import exporter
@@ -120,14 +121,15 @@ def speed(model: Path, out: Path, runs: int) -> dict:
     from exporter.verify.reference import ReferenceRunner
 
     reference = ReferenceRunner(model).model
-    exported = exporter.load(out)
+    written = [t for t in ("onnx", "onnx:int8", "onnx:int8w") if t == "onnx" or (out / "onnx" / f"model_{t[5:]}.onnx").is_file()]
+    encoders = [("sentence-transformers", reference.encode), *((t, exporter.load(out, t).encode) for t in written)]
     builder = WorkloadBuilder(lambda texts: [len(ids) for ids in reference.tokenizer(texts)["input_ids"]],
                               reference.max_seq_length)
     cells = {}
     for cell in (Cell("short", 1), Cell("medium", 32)):
         texts = builder.texts(cell)
         timed = {}
-        for name, encode in (("sentence-transformers", reference.encode), ("onnx", exported.encode)):
+        for name, encode in encoders:
             encode(texts, batch_size=cell.batch)  # warm-up
             seconds = []
             for _ in range(runs):
@@ -136,7 +138,7 @@ def speed(model: Path, out: Path, runs: int) -> dict:
                 seconds.append(time.perf_counter() - started)
             timed[name] = statistics.median(seconds)
         cells[cell.key] = {**builder.describe(texts), "median_seconds": {k: round(v, 4) for k, v in timed.items()},
-                           "speedup": round(timed["sentence-transformers"] / timed["onnx"], 2)}
+                           "speedup": {t: round(timed["sentence-transformers"] / timed[t], 2) for t in written}}
         print(cell.key, cells[cell.key], flush=True)
     return cells
 

@@ -1,4 +1,4 @@
-"""ModernBERT (issue 27): a model of ModernBERT-base's shape, exported to onnx (+ optimized, int8), timed against
+"""ModernBERT (issue 27): a model of ModernBERT-base's shape, exported to onnx (+ optimized, int8, int8w), timed against
 ``SentenceTransformer.encode`` at b1 of ~10-word texts and b32 of ~60-word texts, as ``benchmarks.static`` times.
 
     python -m benchmarks.modernbert [--work DIR] [--repeats N] [--layers N]
@@ -24,7 +24,7 @@ from . import machine
 from .static import loaded_runners, timed_cells
 
 RESULTS = Path(__file__).with_name("results")
-RUNNERS = ("onnx", "onnx:optimized", "onnx:int8")
+RUNNERS = ("onnx", "onnx:optimized", "onnx:int8", "onnx:int8w")
 #: ModernBERT-base's config.json (answerdotai/ModernBERT-base)
 BASE = dict(hidden_size=768, num_attention_heads=12, intermediate_size=1152, global_attn_every_n_layers=3,
             local_attention=128, global_rope_theta=160_000.0, local_rope_theta=10_000.0,

@@ -136,7 +136,8 @@ def test_each_set_of_weights_is_stored_once(bundled_export, bundled_reference):
             by_inode[(stat.st_dev, stat.st_ino)] = stat.st_size
     graphs = [*(out / "onnx").glob("*.onnx"), out / "savedmodel" / "saved_model.pb"]
     assert all(path.stat().st_size < 0.05 * weights for path in graphs), {p.name: p.stat().st_size for p in graphs}
-    # fp32 once, plus the int8 weights and the fused attention's joined Q/K/V matrices
-    assert (out / "onnx" / "model.onnx.data").stat().st_size < 1.3 * weights
-    # onnx (1.3) + triton's copy (1) + savedmodel, linked into its layouts (1) + tflite fp32, fp16, int8 (1.8)
-    assert sum(by_inode.values()) < 5.3 * weights
+    # fp32 once, plus the int8 weights, the fused attention's joined Q/K/V matrices and int8w's 8-bit blocks with
+    # their scales (about 1.13 bytes per weight of the layers' MatMuls: 0.13 of the fp32 size; measured 1.32 in all)
+    assert (out / "onnx" / "model.onnx.data").stat().st_size < 1.45 * weights
+    # onnx (1.45) + triton's copy (1) + savedmodel, linked into its layouts (1) + tflite fp32, fp16, int8 (1.8)
+    assert sum(by_inode.values()) < 5.45 * weights

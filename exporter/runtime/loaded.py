@@ -499,7 +499,7 @@ def load(out: str | Path, target: str = "onnx", *, threads: int | None = None,
 
     Args:
         out: a directory written by st-export.
-        target: "onnx" (default), "onnx:int8", "onnx:optimized", "savedmodel", "tflite", "tflite:fp16",
+        target: "onnx" (default), "onnx:int8", "onnx:int8w", "onnx:optimized", "savedmodel", "tflite", "tflite:fp16",
             "tflite:int8" (the rows of exporter.runtime.artifacts.ARTIFACTS but the serving layouts').
         threads: intra-op threads (default: the runtime's, one per physical core, the fastest in our benchmark).
         providers: ONNX Runtime execution providers (default: CPU), e.g. ["CUDAExecutionProvider"].

@@ -155,6 +155,15 @@ def _rewritten(model: onnx.ModelProto, plans: dict[str, np.ndarray]) -> onnx.Mod
         group_nodes, group_tensors = _quantized_group(groups[x], plans[node.name], initializers)
         nodes += group_nodes
         added += group_tensors
+    with_nodes_replaced(out, nodes, added)
+    return out
+
+
+def with_nodes_replaced(model: onnx.ModelProto, nodes: list[onnx.NodeProto],
+                        added: list[onnx.TensorProto]) -> None:
+    """Give ``model``'s graph ``nodes`` and the ``added`` initializers in place, drop the initializers no node reads
+    any more, and import the com.microsoft domain the quantized ops are in."""
+    graph = model.graph
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(added)
@@ -162,9 +171,8 @@ def _rewritten(model: onnx.ModelProto, plans: dict[str, np.ndarray]) -> onnx.Mod
     kept = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
-    if not any(i.domain == MICROSOFT for i in out.opset_import):
-        out.opset_import.append(helper.make_opsetid(MICROSOFT, 1))
-    return out
+    if not any(i.domain == MICROSOFT for i in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(MICROSOFT, 1))
 
 
 def _quantized_group(members: list[onnx.NodeProto], s: np.ndarray,

@@ -29,7 +29,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-MICROSOFT = "com.microsoft"
+from .quantize_int8 import MICROSOFT, with_nodes_replaced
+
 #: MatMulNBits's accuracy level 4: int8 activations (quantized per block inside the kernel), int32 accumulation
 INT8_ACTIVATIONS = 4
 
@@ -149,13 +150,5 @@ def quantize_nbits(model: onnx.ModelProto, nodes: list[str], *, bits: int, block
                                           list(node.output), name=f"{prefix}/matmul", domain=MICROSOFT,
                                           K=w.shape[0], N=w.shape[1], bits=bits, block_size=block_size,
                                           accuracy_level=accuracy_level))
-    del graph.node[:]
-    graph.node.extend(rewritten)
-    graph.initializer.extend(added)
-    used = {name for n in graph.node for name in n.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    if not any(i.domain == MICROSOFT for i in out.opset_import):
-        out.opset_import.append(helper.make_opsetid(MICROSOFT, 1))
+    with_nodes_replaced(out, rewritten, added)
     return NBitsResult(out, list(nodes), bits, block_size, accuracy_level)

@@ -14,7 +14,7 @@ from .manifest import file_rows, new_manifest, write_manifest
 from .runtime.manifest import read_manifest
 from .model import read_model
 from .output import (PID_FILE, export_to_add_to, kept_targets, missing_ancestors, out_of_space_error, output_path,
-                     prepare_output, publish)
+                     prepare_output, publish, remove_own_partials)
 from .progress import Progress, reporting
 from .verify.promises import files_report, settings_report, target_files
 
@@ -131,9 +131,10 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
         chosen, skipped = _runnable(chosen, spec, every=targets is None and not add)
         previous = export_to_add_to(out, spec) if add else None
     created = missing_ancestors(out.parent)  # removed again if the export fails
-    temp = prepare_output(out, force or add)
     published = False
+    temp = None
     try:
+        temp = prepare_output(out, force or add)
         manifest = new_manifest(spec)
         if skipped:
             manifest["skipped_targets"] = skipped
@@ -163,9 +164,10 @@ def export(model_dir: str | Path | None = None, out: str | Path = "export", *,
             raise
         raise failure from None
     finally:
-        if temp.exists():
+        if temp is not None and temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
         if not published:
+            remove_own_partials(out)  # an interrupt that landed before ``temp`` was bound
             for folder in created:  # deepest first; only what this export created and left empty
                 with contextlib.suppress(OSError):
                     folder.rmdir()

@@ -6,14 +6,16 @@ files of the previous export into it.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import ArtifactNotFoundError, OutputExistsError, OutputNotWritableError
 from .layouts import link_or_copy
@@ -60,6 +62,19 @@ def remove_stale_partials(out: Path) -> None:
             pass  # alive, another user's
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block ends (where the platform can: not on Windows)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def prepare_output(out: Path, force: bool) -> Path:
     """Return a fresh temp dir beside ``out``; refuse a non-empty ``out`` without ``force`` (or ``add``).
 
@@ -76,14 +91,28 @@ def prepare_output(out: Path, force: bool) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(out)
-        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-        (temp / PID_FILE).write_text(str(os.getpid()))
+        # Ctrl-C or SIGTERM between mkdtemp and the pid file would leave a dir no export knows is its own; held
+        # back here, the signal lands after, when remove_own_partials finds the dir by its pid
+        with signals_held():
+            temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+            (temp / PID_FILE).write_text(str(os.getpid()))
         umask = os.umask(0)
         os.umask(umask)
         temp.chmod(0o777 & ~umask)
         return temp
     except OSError as exc:
         raise OutputNotWritableError(f"cannot write to {parent} ({exc.strerror}); choose a writable -o") from None
+
+
+def remove_own_partials(out: Path) -> None:
+    """Remove the ``.OUT.partial-*`` dirs beside ``out`` that this process writes (an interrupted export's)."""
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        try:
+            mine = int((partial / PID_FILE).read_text()) == os.getpid()
+        except (OSError, ValueError):
+            continue
+        if mine:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def publish(temp: Path, out: Path) -> None:

@@ -41,6 +41,10 @@ class Variant:
     def runner(self) -> Any:
         return self.load()
 
+    def close(self) -> None:
+        """Drop the opened runner (the next use of ``runner`` opens it again)."""
+        self.__dict__.pop("runner", None)
+
 
 @dataclass
 class BuildResult:

@@ -10,7 +10,7 @@ from ..runtime.prompts import graph_keys, prompt_file
 from ..verify.corpus import parity_texts_with
 from ..verify.parity import compare_embeddings, compare_tokens
 from ..verify.reference import ReferenceRunner
-from . import Kind, register
+from . import Kind, one_at_a_time, register
 
 
 def prompts_described(spec: Any) -> dict[str, Any]:
@@ -88,7 +88,7 @@ class Embedding(Kind):
         variants = target.variants(out)
         if variants:
             results["variants"] = {v.name: self._variant_parity(target, v, out, reference, texts, expected)
-                                   for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
+                                   for v in one_at_a_time(counted(variants, lambda v: f"variant {target.name}:{v.name}"))}
         prompts = self._prompt_parity(artifact(target.name), out, reference, texts, runners,
                                       thresholds=target.thresholds, batch_sizes=target.parity_batch_sizes)
         if prompts:

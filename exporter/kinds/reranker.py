@@ -18,7 +18,7 @@ from ..errors import InvalidModelError, UnsupportedModelError
 from ..files import read_json
 from ..modules import ModuleEntry
 from ..progress import counted, note
-from . import Kind, register, st_model_type
+from . import Kind, one_at_a_time, register, st_model_type
 
 #: CrossEncoder activation_fn paths the graphs hold, by class name (torch.nn.<name> and its full module path)
 ACTIVATIONS = ("Sigmoid", "Identity", "Tanh", "Softmax", "ReLU", "GELU", "LogSoftmax")
@@ -281,5 +281,5 @@ class Reranker(Kind):
                          **({"shows": v.shows} if v.shows else {}),
                          **compare_scores(expected, v.runner, inputs, batch_sizes=v.batch_sizes,
                                           **_score_bars(target.name, v)).to_dict()}
-                for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
+                for v in one_at_a_time(counted(variants, lambda v: f"variant {target.name}:{v.name}"))}
         return results

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from ..errors import InvalidModelError, InvalidOptionError, UnsupportedModelError
 from ..files import read_json
 from ..progress import counted, note
-from . import Kind, prompt_problems, register, st_model_type
+from . import Kind, one_at_a_time, prompt_problems, register, st_model_type
 
 SUPPORTED_CHAIN = ("MLMTransformer (or Transformer with transformer_task \"fill-mask\") → SpladePooling "
                    "(a SPLADE model)")
@@ -266,5 +266,5 @@ class Sparse(Kind):
                          **({"shows": v.shows} if v.shows else {}),
                          **compare_sparse(expected, v.runner, inputs, batch_sizes=v.batch_sizes,
                                           max_abs_diff=v.thresholds.max_abs_diff).to_dict()}
-                for v in counted(variants, lambda v: f"variant {target.name}:{v.name}")}
+                for v in one_at_a_time(counted(variants, lambda v: f"variant {target.name}:{v.name}"))}
         return results

@@ -85,12 +85,13 @@ class Embedding(Kind):
         results["embeddings"] = compare_embeddings(reference, runners["model"], texts, thresholds=target.thresholds,
                                                    batch_sizes=target.parity_batch_sizes,
                                                    reference_embeddings=expected).to_dict()
+        prompts = self._prompt_parity(artifact(target.name), out, reference, texts, runners,
+                                      thresholds=target.thresholds, batch_sizes=target.parity_batch_sizes)
+        runners.clear()  # closed before the variants open (one_at_a_time says why)
         variants = target.variants(out)
         if variants:
             results["variants"] = {v.name: self._variant_parity(target, v, out, reference, texts, expected)
                                    for v in one_at_a_time(counted(variants, lambda v: f"variant {target.name}:{v.name}"))}
-        prompts = self._prompt_parity(artifact(target.name), out, reference, texts, runners,
-                                      thresholds=target.thresholds, batch_sizes=target.parity_batch_sizes)
         if prompts:
             results["prompts"] = prompts
         return results

@@ -274,6 +274,7 @@ class Reranker(Kind):
         note(f"scores, batches of {'/'.join(str(b or 'all') for b in target.parity_batch_sizes)}")
         results["scores"] = compare_scores(expected, runners["model"], inputs, batch_sizes=target.parity_batch_sizes,
                                            max_abs_diff=target.thresholds.max_abs_diff).to_dict()
+        runners.clear()  # closed before the variants open (one_at_a_time says why)
         variants = target.variants(out)  # onnx/tflite int8, Triton's _tf model: each held to its own |Δscore| bar
         if variants:
             results["variants"] = {

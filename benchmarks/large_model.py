@@ -183,10 +183,37 @@ def run(args: argparse.Namespace) -> dict:
         "variants_skipped": manifest.get("targets", {}).get("onnx", {}).get("variants_skipped"),
     }
     if args.speed and code == 0:
+        from benchmarks import machine
+
+        load, cpu = machine.Load(), time.process_time()
+        load.start()  # what other processes took of the machine while the encoders were timed
         result["speed"] = speed(model, out, args.runs)
+        result["machine"], result["load"] = machine.describe(), load.stop(time.process_time() - cpu)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def retime(args: argparse.Namespace) -> int:
+    """Time the kept export in ``args.work`` and write the cells beside the machine and its load."""
+    from benchmarks import machine
+
+    work = Path(args.work or "")
+    if not (work / "export" / "manifest.json").is_file():
+        print(f"--retime needs an export kept by an earlier run: --work {work} holds no export/manifest.json",
+              file=sys.stderr)
+        return 2
+    load, cpu = machine.Load(), time.process_time()
+    load.start()
+    cells = speed(work / "model", work / "export", args.runs)
+    result = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "shape": args.shape,
+              "retimed": str(work / "export"), "speed": cells, "machine": machine.describe(),
+              "load": load.stop(time.process_time() - cpu)}
+    path = Path(args.results) / f"large-model-{dt.date.today().isoformat()}-{args.shape}-retimed.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("speed", "load")}, indent=2))
+    print(f"wrote {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=None, help="folder for the model and the export (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the model and the export")
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON record")
+    parser.add_argument("--retime", action="store_true",
+                        help="only time (as --speed) the model and export an earlier --keep run left in --work, "
+                             "without building or exporting again (on a quiet machine, after a loaded export)")
     args = parser.parse_args(argv)
+    if args.retime:
+        return retime(args)
     result = run(args)
     Path(args.results).mkdir(parents=True, exist_ok=True)
     path = Path(args.results) / f"large-model-{dt.date.today().isoformat()}-{args.shape}-{result['model']['layers']}x{result['model']['hidden']}.json"

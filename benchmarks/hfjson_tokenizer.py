@@ -301,8 +301,10 @@ def loaded_graph(layout: str, folder: Path, work: Path, attempts: list[dict[str,
     return None
 
 
-def run_layout(layout: str, work: Path, *, step: int, sequence_step: int, repeats: int) -> dict[str, Any]:
-    """Return one layout's figures (see the module docstring)."""
+def run_layout(layout: str, work: Path, *, step: int, sequence_step: int, repeats: int,
+               part: Path | None = None) -> dict[str, Any]:
+    """Return one layout's figures (see the module docstring); ``part``: written with the attempts as soon as they
+    are known (a later crash keeps them)."""
     from exporter.verify.corpus import calibration_texts, parity_texts
     from exporter.verify.reference import ReferenceRunner
 
@@ -316,6 +318,8 @@ def run_layout(layout: str, work: Path, *, step: int, sequence_step: int, repeat
                               "model_type": backend["model"]["type"], "normalizer": backend.get("normalizer"),
                               "max_seq_length": reference.model.max_seq_length, "attempts": []}
     graph = loaded_graph(layout, folder, work, result["attempts"])
+    if part:
+        part.write_text(json.dumps(result, ensure_ascii=False))
     if graph is None:
         return result
     path, batched = graph
@@ -352,10 +356,9 @@ def in_child(layout: str, args: argparse.Namespace) -> dict[str, Any]:
         done = subprocess.run(command, cwd=ROOT, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {"label": LAYOUTS[layout][0], "crashed": f"timed out after {args.timeout} s"}
-    if done.returncode != 0 or not part.exists():
-        return {"label": LAYOUTS[layout][0], "crashed": f"exit code {done.returncode}"
-                + (" (killed by a signal)" if done.returncode < 0 else "")}
-    figures = json.loads(part.read_text())
+    figures = json.loads(part.read_text()) if part.exists() else {"label": LAYOUTS[layout][0]}
+    if done.returncode != 0:
+        figures["crashed"] = f"exit code {done.returncode}" + (" (killed by a signal)" if done.returncode < 0 else "")
     figures["wall_s"] = round(time.perf_counter() - start, 1)
     return figures
 
@@ -371,7 +374,8 @@ def table(result: dict[str, Any]) -> str:
         cells = []
         for figures in layouts.values():
             if label == "loads as":
-                cells.append(figures.get("crashed") or figures.get("loaded_as") or "refused")
+                cells.append(figures.get("loaded_as") or ("refused" if figures.get("attempts") else "")
+                             + (f" (crashed: {figures['crashed']})" if figures.get("crashed") else ""))
             elif label == SPECIALS and "special_tokens" in figures:
                 cells.append(" / ".join(" … ".join(" ".join(side) for side in figures["special_tokens"][who]) or "none"
                                         for who in ("reference", "op")))
@@ -407,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part:
         (layout,) = layouts
         figures = run_layout(layout, args.work, step=args.step, sequence_step=args.sequence_step,
-                             repeats=args.repeats)
+                             repeats=args.repeats, part=args.part)
         figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         args.part.write_text(json.dumps(figures, ensure_ascii=False))
         return 0

@@ -367,8 +367,8 @@ def table(result: dict[str, Any]) -> str:
     """Return the markdown table: one row per sweep, one column per layout (texts that differ / texts)."""
     layouts = result["layouts"]
     header = "| sweep | " + " | ".join(layouts) + " |\n|---|" + "---|" * len(layouts) + "\n"
-    rows = ["loads as", SPECIALS]
-    rows += [label for figures in layouts.values() for label in figures.get("classes", {}) if label not in rows]
+    rows = list(dict.fromkeys(["loads as", SPECIALS, *(label for figures in layouts.values()
+                                                        for label in figures.get("classes", {}))]))
     lines = []
     for label in rows:
         cells = []
@@ -377,7 +377,8 @@ def table(result: dict[str, Any]) -> str:
                 cells.append(figures.get("loaded_as") or ("refused" if figures.get("attempts") else "")
                              + (f" (crashed: {figures['crashed']})" if figures.get("crashed") else ""))
             elif label == SPECIALS and "special_tokens" in figures:
-                cells.append(" / ".join(" … ".join(" ".join(side) for side in figures["special_tokens"][who]) or "none"
+                cells.append(" / ".join(" … ".join(f"`{' '.join(side)}`".replace("|", "\\|") if side else "none"
+                                                   for side in figures["special_tokens"][who])
                                         for who in ("reference", "op")))
             elif label in figures.get("classes", {}):
                 c = figures["classes"][label]

@@ -219,3 +219,17 @@ def test_the_report_header_names_each_isa_flag_and_the_onnxruntime_version():
     for flag, present in machine["isa"].items():
         assert f"{flag} {'yes' if present else 'no'}" in header
     assert f"ONNX Runtime {machine['onnxruntime']}" in header and f"MLAS int8 path {machine['mlas_int8_path']}" in header
+
+
+def test_the_hfjson_benchmark_graph_is_refused_for_wordpiece_by_its_tokenizer_class(tmp_path):
+    """benchmarks/hfjson_tokenizer.py's one-node graph, on the bundled model: onnxruntime-extensions' HfJsonTokenizer
+    picks its kernel by tokenizer_class and has none for BertTokenizer (docs/tokenizers.md; if this starts to load,
+    run the benchmark again: the op may have become a candidate for WordPiece)."""
+    import onnx
+
+    from benchmarks.hfjson_tokenizer import hfjson_graph, refusal
+    from exporter.model import default_model_path
+
+    path = tmp_path / "hfjson.onnx"
+    onnx.save(hfjson_graph(default_model_path()), str(path))
+    assert "BertTokenizer" in refusal(path, ["a"])

@@ -14,6 +14,7 @@ import pytest
 
 import exporter
 from conftest import once_per_run
+from model_factory import MODERNBERT_ADDED
 from exporter.runtime.artifacts import open_tokenizer
 from exporter.verify.corpus import parity_texts
 from exporter.verify.parity import compare_tokens
@@ -98,4 +99,54 @@ def test_qwen2_pretoken_rules_are_the_reference_regex(variant):
         first[0] = True
         if np.flatnonzero(spec.starts(cps, classes[cps], first)).tolist() != [s for _, (s, _) in pre(text)]:
             differ.append(text)
+    assert differ == [], differ[:3]
+
+
+@pytest.mark.parametrize("added, most", [
+    ([(content, special, not special) for content, special, _ in
+      [("|||IP_ADDRESS|||", True, False), ("<|padding|>", True, False), *MODERNBERT_ADDED]], 4),
+    ([(content, False, True) for content in ("aaa", "aa", "ab", "ba", "b", "xyx", "yxy", "xy")], 2),
+    ([(" " * k, False, k % 2 == 0) for k in range(1, 9)], 2),
+], ids=["modernbert", "nested", "spaces"])
+def test_special_tokens_are_matched_where_the_reference_splits_them(added, most):
+    """``BpeSpec.special_marks`` (what both graphs apply: every literal at once, overlapping matches leftmost and
+    longest, the ``normalized`` literals in a second stage) on texts made of pieces of the literals, against the
+    spans transformers' backend gives its added tokens. ``most`` pieces a text: chains of overlapping matches stay
+    within ``SPECIAL_PASSES`` + 1."""
+    import random
+
+    from tokenizers import AddedToken, Tokenizer, models, normalizers
+
+    from exporter.tokenizers.bpe.spec import BpeSpec
+
+    reference = Tokenizer(models.WordLevel({"\x01": 0}, unk_token="\x01"))  # no added token is its unknown one
+    reference.normalizer = normalizers.NFC()
+    reference.add_tokens([AddedToken(content, special=special, normalized=normalized)
+                          for content, special, normalized in added])
+    specials = sorted(((content, reference.token_to_id(content), False) for content, _, _ in added),
+                      key=lambda s: -len(s[0]))
+    spec = BpeSpec(vocab=(), merges=(), framing=None, specials=tuple(specials),
+                   normalized_specials=tuple(content for content, special, normalized in added if normalized))
+    index = {token_id: k for k, (_, token_id, _) in enumerate(specials, start=1)}
+    pieces = [part for content, _, _ in added for k in range(len(content))
+              for part in (content[:k + 1], content[k:])] + ["x", " ", "é"]
+    rng = random.Random(0)
+    differ = []
+    for _ in range(2000):
+        texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, most))) for _ in range(rng.randint(1, 3))]
+        mark, inside = [], []
+        for text in texts:
+            encoding = reference.encode(text, add_special_tokens=False)
+            row_mark, row_inside = [0] * len(text), [False] * len(text)
+            for token_id, (start, end) in zip(encoding.ids, encoding.offsets, strict=True):
+                if token_id in index:
+                    row_mark[start] = index[token_id]
+                    row_inside[start:end] = [True] * (end - start)
+            mark += row_mark
+            inside += row_inside
+        cps = np.array([ord(c) for text in texts for c in text], np.int64)
+        row = np.array([r for r, text in enumerate(texts) for _ in text], np.int64)
+        got = spec.special_marks(cps, row)
+        if got[0].tolist() != mark or got[1].tolist() != inside:
+            differ.append(texts)
     assert differ == [], differ[:3]

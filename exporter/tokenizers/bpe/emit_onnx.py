@@ -16,6 +16,10 @@ works on UTF-8 bytes and code points, as the TensorFlow emitter does:
 """
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable
+
+import numpy as np
 from onnx import TensorProto, helper
 
 from ...graphs.onnx_builder import ML, GraphBuilder, ones_at
@@ -28,26 +32,53 @@ LAST = 2**62  # a Slice end past any tensor
 WEIGHTS = [1, 64, 4096, 262144]
 
 
+def _shared(method: Callable) -> Callable:
+    """Return ``method`` answering a call it has answered before (same tensors, same values) with the same node: the
+    rules ask for the same shift or comparison many times."""
+    @functools.wraps(method)
+    def once(self: "OnnxOps", *args: Any) -> Any:
+        key = (method.__name__, *((type(a).__name__, tuple(a) if isinstance(a, list) else a) for a in args))
+        if key not in self.made:
+            self.made[key] = method(self, *args)
+        return self.made[key]
+
+    return once
+
+
 class OnnxOps:
-    """``bpe.pretoken_starts``'s array operations as ONNX nodes (values are tensor names; bools are BOOL)."""
+    """``bpe.pretoken_starts``'s and ``bpe.matched_literals``' array operations as ONNX nodes (values are tensor
+    names; bools are BOOL, integers INT64); a call repeated with the same arguments reuses its node."""
 
     def __init__(self, b: GraphBuilder):
         self.b = b
+        self.made: dict[tuple, Any] = {}
 
-    def _fill(self, x: str, k: int, fill) -> str:
-        return self.b.const([fill] * k, "fill", dtype=bool if isinstance(fill, bool) else "int64")
-
-    def ahead(self, x: str, k: int, fill) -> str:
-        return self.b.op("Slice", [self.b.op("Concat", [x, self._fill(x, k, fill)], axis=0), self.b.const([k]),
-                                   self.b.const([LAST])])
-
-    def behind(self, x: str, k: int, fill) -> str:
-        return self.b.op("Slice", [self.b.op("Concat", [self._fill(x, k, fill), x], axis=0), self.b.const([0]),
-                                   self.b.op("Shape", [x])])
+    @_shared
+    def _const(self, value: Any, dtype: str) -> str:
+        return self.b.const(list(value) if isinstance(value, tuple) else value, "value", dtype=dtype)
 
     def _value(self, y) -> str:
-        return y if isinstance(y, str) else self.b.const(y, "value", dtype="int64")
+        if isinstance(y, str):
+            return y
+        if isinstance(y, np.ndarray):
+            return self.b.const(y, "table", dtype=bool if y.dtype == bool else "int64")
+        return self._const(tuple(y) if isinstance(y, list) else y, "int64")
 
+    @_shared
+    def ahead(self, x: str, k: int, fill) -> str:
+        filler = self._const((fill,) * k, bool if isinstance(fill, bool) else "int64")
+        return self.b.op("Slice", [self.b.op("Concat", [x, filler], axis=0), self._const((k,), "int64"),
+                                   self._const((LAST,), "int64")])
+
+    @_shared
+    def behind(self, x: str, k: int, fill) -> str:
+        if k == 0:
+            return x
+        filler = self._const((fill,) * k, bool if isinstance(fill, bool) else "int64")
+        return self.b.op("Slice", [self.b.op("Concat", [filler, x], axis=0), self._const((0,), "int64"),
+                                   self._const((-k,), "int64")])
+
+    @_shared
     def eq(self, x: str, y) -> str:
         return self.b.op("Equal", [x, self._value(y)])
 
@@ -58,35 +89,102 @@ class OnnxOps:
         """Select between booleans (ONNX Runtime's Where has no bool kernel)."""
         return self.or_(self.and_(condition, x), self.and_(self.not_(condition), y))
 
+    def select(self, condition: str, x, y) -> str:
+        """Select between integers."""
+        return self.b.op("Where", [condition, self._value(x), self._value(y)])
+
     def and_(self, x: str, y: str) -> str:
-        return self.b.op("And", [x, y])
+        return self._logical("And", *sorted((x, y)))
 
     def or_(self, x: str, y: str) -> str:
-        return self.b.op("Or", [x, y])
+        return self._logical("Or", *sorted((x, y)))
 
+    @_shared
+    def _logical(self, op: str, x: str, y: str) -> str:
+        return self.b.op(op, [x, y])
+
+    @_shared
     def not_(self, x: str) -> str:
         return self.b.op("Not", [x])
 
+    @_shared
     def cumsum(self, x: str) -> str:
-        return self.b.op("CumSum", [self.b.op("Cast", [x], to=TensorProto.INT64), self.b.const(0)])
+        return self.b.op("CumSum", [self.b.op("Cast", [x], to=TensorProto.INT64), self._const(0, "int64")])
 
     def next_of(self, mask: str) -> str:
         """Return the index of the first True at or after every i (the length past the last one)."""
-        at = self.b.op("Concat", [_flat(self.b, self.b.op("NonZero", [mask])), self.b.op("Shape", [mask])], axis=0)
+        at = self.b.op("Concat", [self.nonzero(mask), self.b.op("Shape", [mask])], axis=0)
         before = self.b.op("Sub", [self.cumsum(mask), self.b.op("Cast", [mask], to=TensorProto.INT64)])
         return self.b.op("Gather", [at, before])
 
     def prev_of(self, mask: str) -> str:
         """Return the index of the last True at or before every i (-1 before the first one)."""
-        at = self.b.op("Concat", [self.b.const([-1]), _flat(self.b, self.b.op("NonZero", [mask]))], axis=0)
+        at = self.b.op("Concat", [self._const((-1,), "int64"), self.nonzero(mask)], axis=0)
         return self.b.op("Gather", [at, self.cumsum(mask)])
 
     def take(self, x: str, index: str, fill) -> str:
         """Return x[index], ``fill`` for -1 and len(x) (int64 x)."""
         size = self.b.op("Shape", [x])
         padded = self.b.op("Concat", [x, self._value([fill])], axis=0)
-        return self.b.op("Gather", [padded, self.b.op("Where", [self.b.op("Less", [index, self.b.const(0)]),
+        return self.b.op("Gather", [padded, self.b.op("Where", [self.b.op("Less", [index, self._const(0, "int64")]),
                                                                  self.b.op("Squeeze", [size]), index])])
+
+    @_shared
+    def isin(self, x: str, values: list[int]) -> str:
+        """Return True where x is one of ``values``."""
+        equal = self.b.op("Equal", [self.b.op("Unsqueeze", [x, self._const((1,), "int64")]), self._value(values)])
+        found = self.b.op("ReduceMax", [self.b.op("Cast", [equal], to=TensorProto.INT32), self._const((1,), "int64")],
+                          keepdims=0)
+        return self.b.op("Cast", [found], to=TensorProto.BOOL)
+
+    @_shared
+    def nonzero(self, mask: str) -> str:
+        return _flat(self.b, self.b.op("NonZero", [mask]))
+
+    def gather(self, x, index: str) -> str:
+        return self.b.op("Gather", [self._value(x), index])
+
+    def row_max(self, x: str) -> str:
+        return self.b.op("ReduceMax", [x, self._const((1,), "int64")], keepdims=0)
+
+    def window(self, x: str, row: str, at: str, width: int, fill: int) -> str:
+        """Return x[at + k] for every position in ``at`` and k < width ([P, width]), ``fill`` past the end of at's
+        row."""
+        index = self.b.op("Min", [self.b.op("Add", [self.b.op("Unsqueeze", [at, self._const((1,), "int64")]),
+                                                    self._const((tuple(range(width)),), "int64")]),
+                                  self.b.op("Shape", [x])])
+        values = self.b.op("Gather", [self.b.op("Concat", [x, self._const((fill,), "int64")], axis=0), index])
+        rows = self.b.op("Gather", [self.b.op("Concat", [row, self._const((-1,), "int64")], axis=0), index])
+        same = self.b.op("Equal", [rows, self.b.op("Unsqueeze", [self.b.op("Gather", [row, at]),
+                                                                self._const((1,), "int64")])])
+        return self.b.op("Where", [same, values, self._const(fill, "int64")])
+
+    def matches(self, window: str, table: np.ndarray) -> str:
+        """Return [P, S]: True where window row p equals table row s at every column where table[s] is not -1."""
+        equal = self.b.op("Equal", [self.b.op("Unsqueeze", [window, self._const((1,), "int64")]), self._value(table)])
+        differ = self.b.op("And", [self.b.op("Not", [equal]), self._value(table >= 0)])
+        found = self.b.op("ReduceMax", [self.b.op("Cast", [differ], to=TensorProto.INT32),
+                                        self._const((2,), "int64")], keepdims=0)
+        return self.b.op("Not", [self.b.op("Cast", [found], to=TensorProto.BOOL)])
+
+    def spans(self, like: str, at: str, length: str, first: int, weight: str) -> str:
+        """Return True at every i in at + first .. at + length - 1 of the positions where ``weight`` is True."""
+        size = self.b.op("Shape", [like])
+        zeros = self.b.op("ConstantOfShape", [self.b.op("Add", [size, self._const((1,), "int64")])],
+                          value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]))
+        count = self.b.op("Cast", [weight], to=TensorProto.INT64)
+        begin = self.b.op("Add", [at, self._const(first, "int64")]) if first else at
+        marks = self.b.op("ScatterElements", [zeros, self.b.op("Concat", [begin, self.b.op("Add", [at, length])], axis=0),
+                                              self.b.op("Concat", [count, self.b.op("Neg", [count])], axis=0)],
+                          reduction="add")
+        running = self.b.op("Slice", [self.b.op("CumSum", [marks, self._const(0, "int64")]),
+                                      self._const((0,), "int64"), size])
+        return self.b.op("Greater", [running, self._const(0, "int64")])
+
+    def scatter(self, like: str, at: str, values: str) -> str:
+        """Return an int64 vector as long as ``like``: ``values`` at ``at``, 0 elsewhere."""
+        zeros = self.b.op("Mul", [like, self._const(0, "int64")])
+        return self.b.op("ScatterElements", [zeros, at, self._value(values)])
 
 
 def _flat(b: GraphBuilder, x: str) -> str:
@@ -230,24 +328,6 @@ def _utf8(b: GraphBuilder, cps: str, row: str) -> tuple[str, str]:
             b.op("Compress", [_flat(b, spread), keep], axis=0))
 
 
-def _specials(b: GraphBuilder, ops: OnnxOps, spec: BpeSpec, cps: str, row: str) -> tuple[str, str]:
-    """Return (1 + index of the special token starting at each character or 0, inside-a-match mask)."""
-    mark = b.op("Mul", [cps, b.const(0)])
-    inside = ops.ne(cps, cps)
-    matches = []
-    for literal, _, _ in spec.specials:
-        match = ops.eq(cps, cps)
-        for k, c in enumerate(literal):
-            match = ops.and_(match, ops.and_(ops.eq(ops.ahead(cps, k, -1), ord(c)), ops.eq(ops.ahead(row, k, -1), row)))
-        matches.append(match)
-    kept = spec.kept_specials(matches, ops)
-    for index, ((literal, _, _), match) in reversed(list(enumerate(zip(spec.specials, kept, strict=True), start=1))):
-        mark = b.op("Where", [match, b.const(index), mark])  # the longest literal at a start wins
-        for k in range(len(literal)):
-            inside = ops.or_(inside, ops.behind(match, k, False))
-    return mark, inside
-
-
 def _lstripped(b: GraphBuilder, ops: OnnxOps, kinds: str, row: str, takes: str) -> str:
     """Return the whitespace characters a following ``takes`` character (an lstrip token's start) swallows."""
     space = ops.eq(kinds, WHITESPACE)
@@ -269,7 +349,7 @@ def piece_ids(b: GraphBuilder, spec: BpeSpec, text: str) -> tuple[str, str]:
     is_first, char, cps = _code_points(b, byte)
     row = b.op("Gather", [byte_row, _flat(b, b.op("NonZero", [is_first]))])
     kinds = _lookup(b, spec.class_table(), cps)
-    mark, inside = _specials(b, ops, spec, cps, row)
+    mark, inside = spec.special_marks(cps, row, ops)
     special = b.op("Greater", [mark, b.const(0)])
     lstrip = [index for index, (_, _, takes) in enumerate(spec.specials, start=1) if takes]
     takes = b.op("Gather", [b.const([index in lstrip for index in range(len(spec.specials) + 1)], "lstrip"), mark])

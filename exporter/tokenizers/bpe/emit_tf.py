@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from ..shared.chars_tf import counts, lookup, shifted, shifted_right, specials, utf8_chars
-from .spec import WHITESPACE, BpeSpec, byte_alphabet, can_overlap
+from ..shared.chars_tf import counts, lookup, shifted, shifted_right, utf8_chars
+from .spec import WHITESPACE, BpeSpec, byte_alphabet
 
 
 class TfOps:
@@ -45,6 +45,59 @@ class TfOps:
         padded = tf.concat([x, tf.constant([fill], x.dtype)], 0)
         return tf.gather(padded, tf.where(index < 0, tf.size(x), index))
 
+    @staticmethod
+    def select(condition: tf.Tensor, x, y) -> tf.Tensor:
+        """Select between integers (int32)."""
+        return tf.where(condition, _int(x), _int(y))
+
+    @staticmethod
+    def isin(x: tf.Tensor, values: list[int]) -> tf.Tensor:
+        return tf.reduce_any(tf.equal(x[:, None], tf.constant(values, x.dtype)[None, :]), 1)
+
+    @staticmethod
+    def nonzero(mask: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.where(mask)[:, 0], tf.int32)
+
+    @staticmethod
+    def gather(x, index: tf.Tensor) -> tf.Tensor:
+        return tf.gather(_int(x), index)
+
+    @staticmethod
+    def row_max(x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_max(x, 1)
+
+    @staticmethod
+    def window(x: tf.Tensor, row: tf.Tensor, at: tf.Tensor, width: int, fill: int) -> tf.Tensor:
+        """Return x[at + k] for every position in ``at`` and k < width ([P, width]), ``fill`` past the end of at's
+        row."""
+        index = at[:, None] + tf.range(width)[None, :]
+        inside = index < tf.size(x)
+        index = tf.minimum(index, tf.size(x) - 1)
+        same = inside & tf.equal(tf.gather(row, index), tf.gather(row, at)[:, None])
+        return tf.where(same, tf.gather(x, index), fill)
+
+    @staticmethod
+    def matches(window: tf.Tensor, table: np.ndarray) -> tf.Tensor:
+        """Return [P, S]: True where window row p equals table row s at every column where table[s] is not -1."""
+        return tf.reduce_all(tf.equal(window[:, None, :], _int(table)) | (table < 0), 2)
+
+    @staticmethod
+    def spans(like: tf.Tensor, at: tf.Tensor, length: tf.Tensor, first: int, weight: tf.Tensor) -> tf.Tensor:
+        """Return True at every i in at + first .. at + length - 1 of the positions where ``weight`` is True."""
+        count = tf.cast(weight, tf.int32)
+        marks = tf.math.unsorted_segment_sum(tf.concat([count, -count], 0), tf.concat([at + first, at + length], 0),
+                                             tf.size(like) + 1)
+        return tf.cumsum(marks)[:tf.size(like)] > 0
+
+    @staticmethod
+    def scatter(like: tf.Tensor, at: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+        return tf.scatter_nd(at[:, None], values, tf.shape(like))
+
+
+def _int(x) -> tf.Tensor:
+    """Return a tensor or a constant (number, list, numpy array) as int32."""
+    return x if isinstance(x, tf.Tensor) else tf.constant(np.asarray(x), tf.int32)
+
 
 def lstripped(kinds: tf.Tensor, row: tf.Tensor, takes: tf.Tensor) -> tf.Tensor:
     """Return the whitespace characters a following ``takes`` character (an lstrip token's start) swallows."""
@@ -64,29 +117,19 @@ class BpeTokenizerTF(tf.Module):
         table = spec.class_table()
         self._classes = [tf.constant(table.blocks), tf.constant(table.values)]
         marks = list(spec.placeholders())
-        self._specials = [(tuple(map(ord, literal)), ord(mark))
-                          for (literal, _, _), mark in zip(spec.specials, marks, strict=True)]
+        self._marks = tf.constant([0, *map(ord, marks)], tf.int32)
         self._lstrip = [ord(mark) for (_, _, lstrip), mark in zip(spec.specials, marks, strict=True) if lstrip]
         self._alphabet = tf.constant([ord(c) for c in byte_alphabet()], tf.int32)
         self._bpe = tf_text.SentencepieceTokenizer(model=spec.model_proto())
         self._ids = tf.constant(spec.ids().astype(np.int32))
         self._starts = spec.starts
+        self._special_marks = spec.special_marks
         self._nfc = spec.nfc
-        overlap = can_overlap([literal for literal, _, _ in spec.specials])
-        self._kept_specials = spec.kept_specials if overlap else None
 
     def _matched_specials(self, cps: tf.Tensor, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Return (placeholder at each kept special-token match's start or 0, inside-a-kept-match mask)."""
-        if self._kept_specials is None:  # no two literals can overlap: every match is kept
-            return specials(cps, row, self._specials[::-1])  # the longest literal at a start wins
-        matches = [specials(cps, row, [literal])[0] > 0 for literal in self._specials]
-        kept = self._kept_specials(matches, TfOps)
-        start, inside = tf.zeros_like(cps), tf.zeros_like(cps, tf.bool)
-        for (literal, mark), match in reversed(list(zip(self._specials, kept, strict=True))):
-            start = tf.where(match, mark, start)
-            for k in range(len(literal)):
-                inside |= shifted_right(match, k, False)
-        return start, inside
+        index, inside = self._special_marks(cps, row, TfOps)
+        return tf.gather(self._marks, index), inside
 
     def words(self, text: tf.Tensor, prompt: str = "") -> tuple[tf.Tensor, tf.Tensor]:
         """Steps 1-2: return (each pre-token spelled in the byte alphabet [W], row of each [W])."""

@@ -260,6 +260,54 @@ class NumpyOps:
         padded = np.concatenate([x, np.full(1, fill, x.dtype)])
         return padded[np.where(index < 0, len(x), index)]
 
+    select = staticmethod(np.where)  # between integers (``where`` selects between booleans)
+
+    @staticmethod
+    def isin(x: np.ndarray, values: list[int]) -> np.ndarray:
+        """Return True where x is one of ``values``."""
+        return np.isin(x, values)
+
+    nonzero = staticmethod(np.flatnonzero)
+
+    @staticmethod
+    def gather(x: Any, index: np.ndarray) -> np.ndarray:
+        """Return x[index] (``x`` an array or a constant table)."""
+        return np.asarray(x)[index]
+
+    @staticmethod
+    def row_max(x: np.ndarray) -> np.ndarray:
+        """Return the largest value of every row of a [P, S] array."""
+        return x.max(axis=1, initial=0)
+
+    @staticmethod
+    def window(x: np.ndarray, row: np.ndarray, at: np.ndarray, width: int, fill: int) -> np.ndarray:
+        """Return x[at + k] for every position in ``at`` and k < width ([P, width]), ``fill`` past the end of at's row."""
+        index = at[:, None] + np.arange(width)
+        inside = index < len(x)
+        index = np.minimum(index, len(x) - 1)
+        return np.where(inside & (row[index] == row[at][:, None]), x[index], fill)
+
+    @staticmethod
+    def matches(window: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """Return [P, S]: True where window row p equals table row s at every column where table[s] is not -1."""
+        return ((window[:, None, :] == table) | (table < 0)).all(axis=2)
+
+    @staticmethod
+    def spans(like: np.ndarray, at: np.ndarray, length: np.ndarray, first: int, weight: np.ndarray) -> np.ndarray:
+        """Return True at every i in at + first .. at + length - 1 of the positions where ``weight`` is True
+        (a bool vector as long as ``like``)."""
+        marks = np.zeros(len(like) + 1, np.int64)
+        np.add.at(marks, at + first, weight.astype(np.int64))
+        np.add.at(marks, at + length, -weight.astype(np.int64))
+        return np.cumsum(marks)[:len(like)] > 0
+
+    @staticmethod
+    def scatter(like: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Return an int64 vector as long as ``like``: ``values`` at ``at``, 0 elsewhere."""
+        out = np.zeros(len(like), np.int64)
+        out[at] = values
+        return out
+
 
 def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps, rules: str = GPT2,
                     contractions: tuple[tuple[frozenset[int], ...], ...] | None = None):
@@ -297,10 +345,7 @@ def pretoken_starts(cps, kinds, stretch_start, ops: Any = NumpyOps, rules: str =
         for k, c in enumerate(suffix, start=1):
             options = sorted(contractions[index][k - 1]) if contractions else [ord(c)]
             at = ops.ahead(cps, k, 0)
-            matches = ops.eq(at, options[0])
-            for option in options[1:]:
-                matches = ops.or_(matches, ops.eq(at, option))
-            found = ops.and_(found, matches)
+            found = ops.and_(found, ops.eq(at, options[0]) if len(options) == 1 else ops.isin(at, options))
         for k in range(1, length):
             result = ops.and_(result, ops.not_(ops.behind(found, k, False)))
         result = ops.or_(result, ops.behind(ops.and_(found, joined[length]), length, False))
@@ -363,41 +408,51 @@ def can_overlap(literals: list[str]) -> bool:
     return False
 
 
-def leftmost_longest(matches: list, lengths: list[int], blocked, ops: Any = NumpyOps) -> list:
-    """Return the matches the reference keeps: scanning left to right, the longest literal starting at the first
-    match, then the next match after it (``SPECIAL_PASSES`` passes, each dropping the matches a kept one covers).
+def matched_literals(cps, row, literals: list[str], stages: list[list[int]], ops: Any = NumpyOps):
+    """Return (1 + the index in ``literals`` of the literal the reference matches starting at each character, else 0;
+    True at every character a kept match covers), every literal matched at once.
 
     Args:
-        matches: per literal, longest first, True where it matches.
-        lengths: each literal's length.
-        blocked: True where no match may reach (characters a match of an earlier stage kept), or None.
+        cps, row: the characters' code points and rows.
+        literals: longest first, so that at a character the first literal that matches is the longest.
+        stages: indices of ``literals``, matched one stage after the other: a later stage's match never reaches a
+            character an earlier stage's match covers. Where two matches can overlap (:func:`can_overlap`), each
+            stage keeps its matches leftmost first, ``SPECIAL_PASSES`` passes each dropping the matches that start
+            inside a kept one.
+
+    Only the characters that start some literal are compared: [P, width] windows of the text against the [S, width]
+    literal table, then one candidate per character (its longest match), its length, and the spans kept matches cover
+    (a running count of starts and ends), so that the graph's size does not grow with the literals.
     """
-    candidates, taken = [], None
-    for match, length in zip(matches, lengths, strict=True):
-        if blocked is not None:
-            for k in range(length):
-                match = ops.and_(match, ops.not_(ops.ahead(blocked, k, False)))
-        if taken is not None:
-            match = ops.and_(match, ops.not_(taken))
-        taken = match if taken is None else ops.or_(taken, match)
-        candidates.append(match)
-    kept = candidates
-    for _ in range(SPECIAL_PASSES):
-        covered = covering(kept, lengths, ops, start=False)
-        if covered is None:
-            break
-        kept = [ops.and_(match, ops.not_(covered)) for match in candidates]
-    return kept
-
-
-def covering(kept: list, lengths: list[int], ops: Any = NumpyOps, start: bool = True):
-    """Return True at the characters the matches in ``kept`` cover (their first one too when ``start``)."""
-    covered = None
-    for match, length in zip(kept, lengths, strict=True):
-        for k in range(0 if start else 1, length):
-            shifted = ops.behind(match, k, False)
-            covered = shifted if covered is None else ops.or_(covered, shifted)
-    return covered
+    if not literals:
+        nothing = ops.ne(cps, cps)
+        return ops.select(nothing, 1, 0), nothing
+    width = max(map(len, literals))
+    table = np.array([[ord(c) for c in literal] + [-1] * (width - len(literal)) for literal in literals], np.int64)
+    at = ops.nonzero(ops.isin(cps, sorted({ord(literal[0]) for literal in literals})))
+    matched = ops.matches(ops.window(cps, row, at, width, -2), table)  # [P, S]
+    free_span = np.where(table >= 0, 0, -1)  # a stage's match: no character an earlier stage covers
+    # a candidate is ranked S - s (the first literal: highest), 0 for none; its length and 1 + s by rank
+    size = len(literals)
+    length_of = np.array([0, *(len(literals[size - rank]) for rank in range(1, size + 1))], np.int64)
+    index_of = np.array([0, *(size - rank + 1 for rank in range(1, size + 1))], np.int64)
+    passes = SPECIAL_PASSES if can_overlap(literals) else 0
+    chosen, length = 0, 0  # the kept match at each position of ``at`` over the stages so far: 1 + its index, length
+    for number, stage in enumerate(stages):
+        candidates = matched
+        if number:
+            blocked = ops.spans(cps, at, length, 0, ops.ne(chosen, 0))
+            candidates = ops.and_(matched, ops.matches(ops.window(ops.select(blocked, 1, 0), row, at, width, 0),
+                                                       free_span))
+        rank = ops.row_max(ops.select(candidates, [size - s if s in stage else 0 for s in range(size)], 0))
+        here, kept = ops.gather(length_of, rank), ops.ne(rank, 0)
+        if max(len(literals[s]) for s in stage) > 1:
+            for _ in range(passes):
+                covered = ops.gather(ops.spans(cps, at, here, 1, kept), at)
+                kept = ops.and_(ops.ne(rank, 0), ops.not_(covered))
+        chosen = ops.select(kept, ops.gather(index_of, rank), chosen)
+        length = ops.select(kept, here, length)
+    return ops.scatter(cps, at, chosen), ops.spans(cps, at, length, 0, ops.ne(chosen, 0))
 
 
 def _byte_level(pre: dict[str, Any] | None) -> bool:
@@ -529,26 +584,17 @@ class BpeSpec(TokenizerSpec):
         """Return the code points each contraction letter matches (Qwen2's, case-insensitive), None: the letter."""
         return _contraction_letters(self.backend_json) if self.rules == QWEN2 else None
 
-    def kept_specials(self, matches: list, ops: Any = NumpyOps) -> list:
-        """Return, per special token (``specials`` order), where the reference matches it, given where its literal
-        matches: the literals not ``normalized`` first (leftmost, longest), then the others where none of those
-        is, as transformers splits the raw text then the normalized rest."""
-        if not can_overlap([literal for literal, _, _ in self.specials]):
-            return matches
-        stages = [[i for i, (literal, _, _) in enumerate(self.specials) if (literal in self.normalized_specials) == n]
-                  for n in (False, True)]
-        kept = list(matches)
-        blocked = None
-        for stage in stages:
-            if not stage:
-                continue
-            lengths = [len(self.specials[i][0]) for i in stage]
-            for i, match in zip(stage, leftmost_longest([matches[i] for i in stage], lengths, blocked, ops),
-                                strict=True):
-                kept[i] = match
-            inside = covering([kept[i] for i in stage], lengths, ops)
-            blocked = inside if blocked is None else ops.or_(blocked, inside)
-        return kept
+    def special_marks(self, cps, row, ops: Any = NumpyOps):
+        """Return (1 + the index in ``specials`` of the special token the reference matches starting at each
+        character, else 0; True inside every match): the literals not ``normalized`` first (leftmost, longest),
+        then the others where none of those is, as transformers splits the raw text then the normalized rest
+        (:func:`matched_literals`)."""
+        literals = [literal for literal, _, _ in self.specials]
+        stages = [list(range(len(literals)))]
+        if can_overlap(literals):
+            stages = [[i for i, literal in enumerate(literals) if (literal in self.normalized_specials) == normalized]
+                      for normalized in (False, True)]
+        return matched_literals(cps, row, literals, [stage for stage in stages if stage], ops)
 
     def nfc_tables(self) -> tuple[TwoStageTable, np.ndarray, dict[int, int]]:
         """Return the graphs' NFC: (code point → row of the replacements, 0: kept), the replacements int64

@@ -22,6 +22,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
+
 import exporter  # noqa: E402
 from exporter.verify.corpus import parity_texts  # noqa: E402
 from exporter.model import default_model_path  # noqa: E402
@@ -217,3 +218,35 @@ def copy_of(tiny_model, tmp_path):
         shutil.copytree(tiny_model(name, **options), target)
         return target
     return make
+
+
+#: test functions whose cases are independent exports (what they share is built once per run, :func:`once_per_run`):
+#: each case is a work unit of its own under ``--dist loadgroup``
+SPLIT_BY_CASE = {"tests/test_tiny_models.py::test_tiny_model_parity",
+                 "tests/test_qwen3.py::test_qwen3_embedding_as_shipped_with_its_own_tokenizer_passes_on_onnx"}
+#: files whose module-scoped fixture is parametrized by model (file → the fixture): a work unit per model, so the
+#: module fixture is still set up once per model, on the worker that runs that model's tests
+SPLIT_BY_PARAM = {"tests/test_bpe_variants.py": "variant", "tests/test_reranker_serving.py": "served"}
+
+
+def _work_unit(item: pytest.Item) -> str:
+    """Return the xdist group of a test: its file (as ``--dist loadfile``), or a part of it (SPLIT_BY_*)."""
+    path, _, name = item.nodeid.partition("::")
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if f"{path}::{getattr(item, 'originalname', name)}" in SPLIT_BY_CASE:
+        unit = item.nodeid
+    elif SPLIT_BY_PARAM.get(path) in params:
+        unit = f"{path}::{params[SPLIT_BY_PARAM[path]]}"
+    else:
+        unit = path
+    return unit.replace("[", "(").replace("]", ")")  # xdist reads the group after the last "@" unless a "]" follows
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to each test's id
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for ``make test``'s ``--dist loadgroup``: a file is one work unit, as with ``loadfile``
+    (its module fixtures are set up once), but for the minute-long cases of SPLIT_BY_CASE and the models of
+    SPLIT_BY_PARAM. xdist hands out the units with the most tests first, so the single cases fill the end of the
+    run on whichever worker is free instead of one file holding one worker while the other waits."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_work_unit(item)))

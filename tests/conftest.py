@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled model's export (once per session) and tiny models built offline.
 
-``make test`` runs the suite on two pytest-xdist workers (one file per worker at a time). What a session
+``make test`` runs the suite on two pytest-xdist workers (one file per worker at a time, but for the parts
+:func:`pytest_collection_modifyitems` splits off, :func:`work_unit`). What a session
 fixture builds (a tiny model, an export of minutes) is built once per run, by the first worker that asks,
 in a folder both workers see (:func:`once_per_run`), inside the controller's temp folder, which pytest removes
 after a passing run with the workers' own.
@@ -220,33 +221,40 @@ def copy_of(tiny_model, tmp_path):
     return make
 
 
+
 #: test functions whose cases are independent exports (what they share is built once per run, :func:`once_per_run`):
-#: each case is a work unit of its own under ``--dist loadgroup``
+#: each case is a work unit of its own
 SPLIT_BY_CASE = {"tests/test_tiny_models.py::test_tiny_model_parity",
                  "tests/test_qwen3.py::test_qwen3_embedding_as_shipped_with_its_own_tokenizer_passes_on_onnx"}
-#: files whose module-scoped fixture is parametrized by model (file → the fixture): a work unit per model, so the
-#: module fixture is still set up once per model, on the worker that runs that model's tests
-SPLIT_BY_PARAM = {"tests/test_bpe_variants.py": "variant", "tests/test_reranker_serving.py": "served"}
+#: files whose module-scoped fixture is parametrized by model, the first part of each test's id: a work unit per
+#: model, so the fixture is still set up once per model, on the worker that runs that model's tests
+SPLIT_BY_MODEL = {"tests/test_bpe_variants.py", "tests/test_reranker_serving.py"}
 
 
-def _work_unit(item: pytest.Item) -> str:
-    """Return the xdist group of a test: its file (as ``--dist loadfile``), or a part of it (SPLIT_BY_*)."""
-    path, _, name = item.nodeid.partition("::")
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    if f"{path}::{getattr(item, 'originalname', name)}" in SPLIT_BY_CASE:
-        unit = item.nodeid
-    elif SPLIT_BY_PARAM.get(path) in params:
-        unit = f"{path}::{params[SPLIT_BY_PARAM[path]]}"
-    else:
-        unit = path
-    return unit.replace("[", "(").replace("]", ")")  # xdist reads the group after the last "@" unless a "]" follows
+def work_unit(nodeid: str) -> str:
+    """Return the work unit of a test: its file (as ``--dist loadfile``), or a part of it (SPLIT_BY_*)."""
+    path, _, name = nodeid.partition("::")
+    function, _, params = name.partition("[")
+    if f"{path}::{function}" in SPLIT_BY_CASE:
+        return nodeid
+    if path in SPLIT_BY_MODEL and params:
+        return f"{path}::{params.rstrip(']').split('-')[0]}"
+    return path
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to each test's id
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the tests for ``make test``'s ``--dist loadgroup``: a file is one work unit, as with ``loadfile``
-    (its module fixtures are set up once), but for the minute-long cases of SPLIT_BY_CASE and the models of
-    SPLIT_BY_PARAM. xdist hands out the units with the most tests first, so the single cases fill the end of the
-    run on whichever worker is free instead of one file holding one worker while the other waits."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_work_unit(item)))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Return ``make test``'s scheduler for ``--dist loadfile``: a file is one work unit, as loadfile's (its module
+    fixtures are set up once), but for the parts :func:`work_unit` splits off, so that the minute-long cases of
+    one file run on both workers. xdist hands out the units with the most tests first: the single cases fill the
+    end of the run on whichever worker is free. (``--dist loadgroup`` cannot group here: xdist 3.8 renames a
+    test to group it, which pytest 9's ids no longer allow.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)

@@ -1,7 +1,7 @@
 """Shared fixtures: the bundled model's export (once per session) and tiny models built offline.
 
 ``make test`` runs the suite on two pytest-xdist workers (one file per worker at a time, but for the parts
-:func:`pytest_collection_modifyitems` splits off, :func:`work_unit`). What a session
+:func:`pytest_collection_modifyitems` splits off; each worker on its share of the cores). What a session
 fixture builds (a tiny model, an export of minutes) is built once per run, by the first worker that asks,
 in a folder both workers see (:func:`once_per_run`), inside the controller's temp folder, which pytest removes
 after a passing run with the workers' own.
@@ -23,6 +23,38 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
+
+def _threads_per_worker() -> int | None:
+    """Return each xdist worker's share of the cores (None outside xdist, or with one worker).
+
+    torch, TensorFlow and ONNX Runtime each default to a thread per core: two workers on two cores ran four
+    threads that preempt each other (ONNX Runtime's spin while they wait), for tiny models a thread pool does not
+    speed up anyway.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
+def _limit_threads(threads: int) -> None:
+    """Run torch (OpenMP), TensorFlow and ONNX Runtime sessions made without a thread count on ``threads`` threads;
+    subprocesses inherit the environment."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    import onnxruntime as ort
+
+    create = ort.InferenceSession.__init__
+
+    def init(self, path_or_bytes, sess_options=None, *args, **kwargs):
+        options = sess_options if sess_options is not None else ort.SessionOptions()
+        if not options.intra_op_num_threads:  # 0: ONNX Runtime's default, a thread per core; a count given stays
+            options.intra_op_num_threads = threads
+        create(self, path_or_bytes, options, *args, **kwargs)
+
+    ort.InferenceSession.__init__ = init
+
+
+if _threads_per_worker():
+    _limit_threads(_threads_per_worker())
 
 import exporter  # noqa: E402
 from exporter.verify.corpus import parity_texts  # noqa: E402

@@ -25,7 +25,9 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 test: install lint
-	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, a file at a time each (tests/conftest.py: what they share)
+# two workers, a file at a time each but for the parts tests/conftest.py splits (work_unit; and what they
+# share); --durations: every log lists the slowest steps
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25
 
 # benchmarks/README.md: quick (batch 1 and 32, short and medium texts) and full (the whole grid);
 # both write benchmarks/results/ and the speed section of docs/speed.md. They export only when $(OUT) has

@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled model's export (once per session) and tiny models built offline.
 
-``make test`` runs the suite on two pytest-xdist workers (one file per worker at a time). What a session
+``make test`` runs the suite on two pytest-xdist workers (one file per worker at a time, but for the parts
+:func:`pytest_collection_modifyitems` splits off; each worker on its share of the cores). What a session
 fixture builds (a tiny model, an export of minutes) is built once per run, by the first worker that asks,
 in a folder both workers see (:func:`once_per_run`), inside the controller's temp folder, which pytest removes
 after a passing run with the workers' own.
@@ -21,6 +22,39 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _threads_per_worker() -> int | None:
+    """Return each xdist worker's share of the cores (None outside xdist, or with one worker).
+
+    torch, TensorFlow and ONNX Runtime each default to a thread per core: two workers on two cores ran four
+    threads that preempt each other (ONNX Runtime's spin while they wait), for tiny models a thread pool does not
+    speed up anyway.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
+def _limit_threads(threads: int) -> None:
+    """Run torch (OpenMP), TensorFlow and ONNX Runtime sessions made without a thread count on ``threads`` threads;
+    subprocesses inherit the environment."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    import onnxruntime as ort
+
+    create = ort.InferenceSession.__init__
+
+    def init(self, path_or_bytes, sess_options=None, *args, **kwargs):
+        options = sess_options if sess_options is not None else ort.SessionOptions()
+        if not options.intra_op_num_threads:  # 0: ONNX Runtime's default, a thread per core; a count given stays
+            options.intra_op_num_threads = threads
+        create(self, path_or_bytes, options, *args, **kwargs)
+
+    ort.InferenceSession.__init__ = init
+
+
+if _threads_per_worker():
+    _limit_threads(_threads_per_worker())
 
 import exporter  # noqa: E402
 from exporter.verify.corpus import parity_texts  # noqa: E402
@@ -217,3 +251,42 @@ def copy_of(tiny_model, tmp_path):
         shutil.copytree(tiny_model(name, **options), target)
         return target
     return make
+
+
+
+#: test functions whose cases are independent exports (what they share is built once per run, :func:`once_per_run`):
+#: each case is a work unit of its own
+SPLIT_BY_CASE = {"tests/test_tiny_models.py::test_tiny_model_parity",
+                 "tests/test_qwen3.py::test_qwen3_embedding_as_shipped_with_its_own_tokenizer_passes_on_onnx"}
+#: files whose module-scoped fixture is parametrized by model, the first part of each test's id: a work unit per
+#: model, so the fixture is still set up once per model, on the worker that runs that model's tests
+SPLIT_BY_MODEL = {"tests/test_bpe_variants.py", "tests/test_reranker_serving.py"}
+
+
+def work_unit(nodeid: str) -> str:
+    """Return the work unit of a test: its file (as ``--dist loadfile``), or a part of it (SPLIT_BY_*)."""
+    path, _, name = nodeid.partition("::")
+    function, _, params = name.partition("[")
+    if f"{path}::{function}" in SPLIT_BY_CASE:
+        return nodeid
+    if path in SPLIT_BY_MODEL and params:
+        return f"{path}::{params.rstrip(']').split('-')[0]}"
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Return ``make test``'s scheduler for ``--dist loadfile``: a file is one work unit, as loadfile's (its module
+    fixtures are set up once), but for the parts :func:`work_unit` splits off, so that the minute-long cases of
+    one file run on both workers. xdist hands out the units with the most tests first: the single cases fill the
+    end of the run on whichever worker is free. (``--dist loadgroup`` cannot group here: xdist 3.8 renames a
+    test to group it, which pytest 9's ids no longer allow.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)

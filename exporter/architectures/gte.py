@@ -55,7 +55,7 @@ class Gte(Architecture):
             found.append(f"config.json rope_scaling {config['rope_scaling']!r}: transformers' GteConfig reads it in "
                          f"place of rope_parameters and has no such RoPE; {_rope_fix(config)}")
         parameters = config.get("rope_parameters") or {}
-        theta = parameters.get("rope_theta", DEFAULT_THETA)
+        theta = parameters.get("rope_theta", config.get("rope_theta", DEFAULT_THETA))  # GteConfig's order
         if config.get("rope_theta") is not None and float(config["rope_theta"]) != float(theta):
             found.append(f"config.json rope_theta {config['rope_theta']!r} but transformers' GteConfig reads "
                          f"rope_parameters.rope_theta {theta!r}; remove rope_theta (the hub code's base) once "

@@ -129,8 +129,8 @@ def test_a_new_prefixed_checkpoint_loads_the_same_weights(gte_copy):
 
 
 def test_the_fused_encoder_matches_the_reference(tiny_model):
-    """``model_optimized.onnx``: ORT's "bert" fusions match the residual LayerNorms (SkipLayerNormalization) and the
-    gated MLP's GELU, not the rotary attention."""
+    """``model_optimized.onnx``: ORT's "bert" fusions match the embedding sum's and the residuals' LayerNorms
+    (SkipLayerNormalization: 1 + 2 per layer) and the gated MLP's GELU, not the rotary attention."""
     import onnxruntime as ort
 
     from exporter.graphs.encoder_fused import fused_encoder
@@ -139,7 +139,8 @@ def test_the_fused_encoder_matches_the_reference(tiny_model):
 
     folder = tiny_model(NAME, **GTE_OPTIONS)
     model, counts = fused_encoder(read_model(folder), opset=20)
-    assert counts.get("SkipLayerNormalization") == 4 and "Attention" not in counts, counts
+    assert counts.get("SkipLayerNormalization") == 5 and counts.get("Gelu") == 2, counts
+    assert "Attention" not in counts, counts
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     reference = ReferenceRunner(folder)
     texts = parity_texts()

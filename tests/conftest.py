@@ -170,6 +170,8 @@ def xlmr_export(tiny_model, tmp_path_factory) -> exporter.ExportResult:
 ROBERTA_OPTIONS = dict(arch="roberta", pooling=("mean",))
 #: the tiny ModernBERT of tests/test_modernbert.py and tests/test_tiny_models.py: CLS and mean pooling, Normalize
 MODERNBERT_OPTIONS = dict(arch="modernbert", pooling=("cls", "mean"))
+#: the tiny gte-multilingual of tests/test_gte.py and tests/test_tiny_models.py: XLM-R's Unigram, CLS, Normalize
+GTE_OPTIONS = dict(arch="gte", pooling=("cls",))
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,7 @@ HIDDEN = 32
 #: architecture → the vocabulary its tiny models get unless told otherwise
 ARCHITECTURES = {"bert": "uncased", "distilbert": "uncased", "mpnet": "mpnet", "xlm-roberta": "xlmr",
                  "roberta": "roberta", "gemma3_text": "gemma", "qwen3": "uncased", "nomic_bert": "uncased",
-                 "modernbert": "uncased"}
+                 "modernbert": "uncased", "gte": "xlmr"}
 #: multilingual-e5-small's tokenizer_config.json (the special tokens; the rest transformers rebuilds)
 XLMR_TOKENIZER_CONFIG = {
     "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>", "eos_token": "</s>",
@@ -298,9 +298,10 @@ def _transformer(arch: str, vocab_size: int, seed: int):
     Raises:
         ValueError: an architecture the factory has no tiny model of.
     """
-    from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel,
-                              ModernBertConfig, ModernBertModel, NomicBertConfig, NomicBertModel, Qwen3Config,
-                              Qwen3Model, RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel)
+    from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, GteConfig, GteModel,
+                              MPNetConfig, MPNetModel, ModernBertConfig, ModernBertModel, NomicBertConfig,
+                              NomicBertModel, Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel, XLMRobertaConfig,
+                              XLMRobertaModel)
 
     small = dict(vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64)
@@ -327,6 +328,12 @@ def _transformer(arch: str, vocab_size: int, seed: int):
                                                 rope_theta=1000000.0, tie_word_embeddings=True, use_cache=False)),
         # rotary positions: no table; transformers 5 saves the hub checkpoint's names (attn.Wqkv, mlp.fc11...)
         "nomic_bert": lambda: NomicBertModel(NomicBertConfig(**small, max_position_embeddings=128)),
+        # gte-multilingual-base's layout, small: XLM-R's vocabulary, one token type, rotary positions with its static
+        # NTK scaling (hub rope_theta 20000, factor 8) as transformers states it: linear RoPE of base 20000 × 8 whose
+        # frequencies are divided by 8 ** (2 / head_dim); transformers 5 saves the hub checkpoint's names (qkv_proj...)
+        "gte": lambda: GteModel(GteConfig(**small, max_position_embeddings=8192, type_vocab_size=1, pad_token_id=1,
+                                          rope_parameters={"rope_type": "linear", "rope_theta": GTE_HUB_ROPE_THETA * 8,
+                                                           "factor": 8 ** (2 / (HIDDEN // 2))})),
         # four layers: global, local, local, global; an 8-token window (4 each side), so the corpus's texts outrun it
         "modernbert": lambda: ModernBertModel(ModernBertConfig(
             vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=4, num_attention_heads=2,
@@ -410,6 +417,8 @@ def build_model(folder: Path, *, arch: str = "bert", vocab: str | None = None, p
         _set_tokenizer_config(folder, padding_side=padding_side)
     if arch == "nomic_bert":
         _as_nomic_hub_config(folder)
+    if arch == "gte":
+        _with_config(folder, GTE_HUB_CONFIG)
     if truncate_dim is not None:
         config = json.loads((folder / "config_sentence_transformers.json").read_text())
         (folder / "config_sentence_transformers.json").write_text(json.dumps({**config, "truncate_dim": truncate_dim}))
@@ -438,6 +447,24 @@ def _as_nomic_hub_config(folder: Path) -> None:
                   n_head=config["num_attention_heads"], n_inner=config["intermediate_size"],
                   layer_norm_epsilon=config["layer_norm_eps"])
     (folder / "config.json").write_text(json.dumps(config, indent=2))
+
+
+#: gte-multilingual-base's base of rotary frequencies (config.json rope_theta, with rope_scaling {"type": "ntk",
+#: "factor": 8.0})
+GTE_HUB_ROPE_THETA = 20000.0
+#: what gte-multilingual-base's config.json holds besides transformers' GteConfig keys, as a folder has it once its
+#: model_type is "gte" and its RoPE rope_parameters (docs/usage.md): the auto_map to the hub code and that code's
+#: options, at the values GteModel computes (unpadding and memory-efficient attention on: they change no number)
+GTE_HUB_CONFIG = {
+    "auto_map": {"AutoConfig": "Alibaba-NLP/new-impl--configuration.NewConfig",
+                 "AutoModel": "Alibaba-NLP/new-impl--modeling.NewModel"},
+    "position_embedding_type": "rope", "layer_norm_type": "layer_norm", "pack_qkv": True, "unpad_inputs": True,
+    "use_memory_efficient_attention": True, "logn_attention_scale": False, "logn_attention_clip1": False}
+
+
+def _with_config(folder: Path, settings: dict) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **settings}, indent=2))
 
 
 def _with_tokenizer_json_limits(folder: Path, tokenizer, length: int) -> None:

@@ -248,3 +248,42 @@ def test_nomic_with_the_flag_would_load_the_hub_code_and_is_refused(nomic_copy):
     with pytest.raises(UnsupportedModelError) as raised:
         read_model(nomic_copy, trust_remote_code=True)
     assert "'nomic-ai/nomic-bert-2048'" in str(raised.value)
+
+
+#: jina-embeddings-v2-base-en's config.json beyond BERT's keys: model_type "bert", ALiBi and a gated MLP in its hub code
+JINA_V2_CONFIG = {
+    "auto_map": {"AutoConfig": "jinaai/jina-bert-implementation--configuration_bert.JinaBertConfig",
+                 "AutoModel": "jinaai/jina-bert-implementation--modeling_bert.JinaBertModel"},
+    "position_embedding_type": "alibi", "feed_forward_type": "geglu", "emb_pooler": "mean"}
+
+
+@pytest.fixture
+def jina_v2_folder(tmp_path) -> Path:
+    """A tiny BERT folder with jina-embeddings-v2's hub-code config (transformers 5.23 has no JinaBert class)."""
+    model = build_model(tmp_path / "jina_v2")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, **JINA_V2_CONFIG}))
+    return model
+
+
+def test_jina_v2_without_the_flag_is_refused_naming_its_code(jina_v2_folder):
+    """model_type "bert" is transformers' own: without the flag BertModel would load, silently without ALiBi."""
+    from exporter.model import read_model
+
+    with pytest.raises(UnsupportedModelError) as raised:
+        read_model(jina_v2_folder)
+    message = str(raised.value)
+    assert "position_embedding_type 'alibi', feed_forward_type 'geglu': transformers' BertModel reads no such key" in message
+    assert ("put modeling_bert.py of the hub repository 'jinaai/jina-bert-implementation' (and the files it imports) in "
+            "the model folder, set auto_map AutoModel to 'modeling_bert.JinaBertModel', and pass --trust-remote-code"
+            in message)
+
+
+def test_jina_v2_with_the_flag_names_the_missing_modeling_file(jina_v2_folder):
+    from exporter.model import read_model
+
+    with pytest.raises(UnsupportedModelError) as raised:
+        read_model(jina_v2_folder, trust_remote_code=True)
+    message = str(raised.value)
+    assert "'jinaai/jina-bert-implementation'" in message and "modeling_bert.py is not in the folder" in message
+    assert "set auto_map AutoModel to 'modeling_bert.JinaBertModel'" in message

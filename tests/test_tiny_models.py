@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import exporter
-from conftest import GEMMA_OPTIONS, MODERNBERT_OPTIONS, QWEN3_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
+from conftest import GEMMA_OPTIONS, GTE_OPTIONS, MODERNBERT_OPTIONS, QWEN3_OPTIONS, ROBERTA_OPTIONS, XLMR_OPTIONS
 from exporter.modules.pooling import MODES
 
 MIN_COSINE, MAX_ABS_DIFF = 0.99999, 1e-5
@@ -55,6 +55,9 @@ MODELS = {
     # rotary, local (8-token window) and global layers, on the uncased WordPiece until ModernBERT's BPE lands: CLS
     # (gte-modernbert-base) and mean with Normalize (modernbert-embed-base), concatenated
     "modernbert_cls_mean_norm": MODERNBERT_OPTIONS,
+    # gte-multilingual-base's layout (XLM-R's Unigram, CLS, Normalize) in transformers' GteModel, its config.json with
+    # the hub code's keys and auto_map besides (tests/test_gte.py: the folder as the hub ships it)
+    "gte_cls_norm": GTE_OPTIONS,
 }
 #: models whose export a session fixture already made (name → fixture)
 EXPORTED_BY_FIXTURE = {"xlmr_cls_mean_dense_norm": "xlmr_export", "roberta_mean_norm": "roberta_export",

@@ -148,6 +148,29 @@ def remote_code_files(folder: Path, config: dict[str, Any]) -> RemoteCodeFiles:
                            files={str(f.resolve().relative_to(folder.resolve())): sha256_of(f) for f in sorted(files)})
 
 
+def unread_keys_problems(config: dict[str, Any], reader: str, computed_as: dict[str, Any]) -> list[str]:
+    """Return the refusal of a config whose keys ``reader`` (the transformers class loaded without the flag) does
+    not read, at values other than what it computes as (``computed_as``: key → value; absent or null is that too):
+    the hub code of a ``model_type`` transformers has a class for (jina-embeddings-v2: ``bert`` with ALiBi), which
+    that class would load silently as another model. Names the model's own code and how it runs."""
+    unread = [f"{key} {config[key]!r}" for key, computed in computed_as.items()
+              if config.get(key) is not None and config[key] != computed]
+    if not unread:
+        return []
+    reference = loaded_references(config).get("AutoModel")
+    if reference is None:
+        code = "the code that computes this model is not named in config.json (auto_map AutoModel)"
+    else:
+        repo, _, local = reference.rpartition("--")
+        module = local.rsplit(".", 1)[0].replace(".", "/") + ".py"
+        where = (f"put {module} of the hub repository {repo!r} (and the files it imports) in the model folder, set "
+                 f"auto_map AutoModel to {local!r}, and pass " if repo else
+                 f"keep {module} in the model folder and pass ")
+        code = f"the model's own code computes it (auto_map AutoModel {reference!r}): {where}{FLAG}"
+    return [f"config.json {', '.join(unread)}: {reader} reads no such key (it computes "
+            f"{', '.join(f'{key} {value!r}' for key, value in computed_as.items())}); {code}"]
+
+
 def untrusted_problem(folder: Path, config: dict[str, Any]) -> str:
     """Return the refusal of a model whose code is its own, met without the flag."""
     references = ", ".join(f"{key} {ref!r}" for key, ref in loaded_references(config).items())

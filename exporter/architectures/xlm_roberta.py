@@ -13,6 +13,7 @@ import onnx
 import torch
 
 from . import Architecture, register
+from .remote import unread_keys_problems
 
 
 @register
@@ -20,6 +21,12 @@ class XLMRoberta(Architecture):
     model_type = "xlm-roberta"
     takes_token_type_ids = True
     position_offset = 2
+
+    def problems(self, config: dict[str, Any]) -> list[str]:
+        """Refused: a hub code's keys the class does not read (jina-embeddings-v3 says ``xlm-roberta`` with rotary
+        positions)."""
+        return unread_keys_problems(config, f"transformers' {type(self).__name__}Model",
+                                    {"position_embedding_type": "absolute"})
 
     def embeddings(self, model: torch.nn.Module, input_ids: torch.Tensor,
                    token_type_ids: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 
 from .. import architectures
 from ..architectures import Architecture, remote
+from ..architectures.gte import native_route
 from ..errors import InvalidModelError
 from ..files import read_json, weights_file, weights_problem
 from . import ModuleConverter, ModuleEntry, register
@@ -146,6 +147,8 @@ def _architecture(entry: ModuleEntry, config: dict[str, Any],
         found = remote.reference_problems(folder, config)
         problems.extend(f"modules.json entry {entry.index}: {p}" for p in found)
         if found or not entry.trust_remote_code:
+            # a hub code's model_type whose checkpoints a transformers class reads once config.json says so
+            problems.extend(f"modules.json entry {entry.index}: {p}" for p in filter(None, [native_route(config)]))
             return None, None
         return remote.RemoteCode(str(model_type)), remote.remote_code_files(folder, config)
     arch = architectures.architecture(model_type)
@@ -154,6 +157,7 @@ def _architecture(entry: ModuleEntry, config: dict[str, Any],
             f"modules.json entry {entry.index}: transformer architecture {model_type!r} "
             f"(config.json model_type); supported: {', '.join(architectures.supported())}"
         )
+        problems.extend(f"modules.json entry {entry.index}: {p}" for p in filter(None, [native_route(config)]))
     return arch, None
 
 

@@ -46,7 +46,7 @@ def _shared(method: Callable) -> Callable:
 
 
 class OnnxOps:
-    """``bpe.pretoken_starts``'s and ``bpe.matched_literals``' array operations as ONNX nodes (values are tensor
+    """``bpe.pretoken_starts``'s, ``bpe.matched_literals``' and ``bpe.kept_chain``'s array operations as ONNX nodes (values are tensor
     names; bools are BOOL, integers INT64); a call repeated with the same arguments reuses its node."""
 
     def __init__(self, b: GraphBuilder):
@@ -92,6 +92,14 @@ class OnnxOps:
     def select(self, condition: str, x, y) -> str:
         """Select between integers."""
         return self.b.op("Where", [condition, self._value(x), self._value(y)])
+
+    def add(self, x: str, y) -> str:
+        """Add integers."""
+        return self.b.op("Add", [x, self._value(y)])
+
+    def scatter_max(self, x: str, index: str, values: str) -> str:
+        """Return x with x[index[i]] raised to values[i] where that is larger."""
+        return self.b.op("ScatterElements", [x, index, values], reduction="max")
 
     def and_(self, x: str, y: str) -> str:
         return self._logical("And", *sorted((x, y)))

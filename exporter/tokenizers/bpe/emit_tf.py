@@ -18,7 +18,7 @@ from .spec import WHITESPACE, BpeSpec, byte_alphabet
 
 
 class TfOps:
-    """``bpe.pretoken_starts``'s array operations in TensorFlow."""
+    """``bpe.pretoken_starts``'s, ``bpe.matched_literals``' and ``bpe.kept_chain``'s array operations in TensorFlow."""
 
     ahead, behind = staticmethod(shifted), staticmethod(shifted_right)
     eq, ne, where = staticmethod(tf.equal), staticmethod(tf.not_equal), staticmethod(tf.where)
@@ -49,6 +49,16 @@ class TfOps:
     def select(condition: tf.Tensor, x, y) -> tf.Tensor:
         """Select between integers (int32)."""
         return tf.where(condition, _int(x), _int(y))
+
+    @staticmethod
+    def add(x: tf.Tensor, y) -> tf.Tensor:
+        """Add integers (int32)."""
+        return tf.add(_int(x), _int(y))
+
+    @staticmethod
+    def scatter_max(x: tf.Tensor, index: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+        """Return x with x[index[i]] raised to values[i] where that is larger."""
+        return tf.tensor_scatter_nd_max(x, index[:, None], values)
 
     @staticmethod
     def isin(x: tf.Tensor, values: list[int]) -> tf.Tensor:

@@ -261,6 +261,14 @@ class NumpyOps:
         return padded[np.where(index < 0, len(x), index)]
 
     select = staticmethod(np.where)  # between integers (``where`` selects between booleans)
+    add = staticmethod(np.add)  # between integers
+
+    @staticmethod
+    def scatter_max(x: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Return x with x[index[i]] raised to values[i] where that is larger."""
+        out = x.copy()
+        np.maximum.at(out, index, values)
+        return out
 
     @staticmethod
     def isin(x: np.ndarray, values: list[int]) -> np.ndarray:
@@ -393,9 +401,9 @@ def _qwen2_starts(cps, kinds, stretch_start, next_joined, ops: Any):
     return ops.or_(starts, ops.or_(newline, whitespace))
 
 
-#: passes resolving overlapping special-token matches (leftmost, longest first): exact for chains of up to
-#: SPECIAL_PASSES + 1 matches each overlapping the next ("|||IP_ADDRESS|||IP_ADDRESS|||...": 5 or fewer in a row)
-SPECIAL_PASSES = 4
+#: doubling steps that follow the kept matches from the first one: exact for every batch of fewer than
+#: 2**CHAIN_LEVELS characters (TensorFlow's int32 positions hold no more)
+CHAIN_LEVELS = 31
 
 
 def can_overlap(literals: list[str]) -> bool:
@@ -416,9 +424,8 @@ def matched_literals(cps, row, literals: list[str], stages: list[list[int]], ops
         cps, row: the characters' code points and rows.
         literals: longest first, so that at a character the first literal that matches is the longest.
         stages: indices of ``literals``, matched one stage after the other: a later stage's match never reaches a
-            character an earlier stage's match covers. Where two matches can overlap (:func:`can_overlap`), each
-            stage keeps its matches leftmost first, ``SPECIAL_PASSES`` passes each dropping the matches that start
-            inside a kept one.
+            character an earlier stage's match covers. Where a stage's matches can overlap (:func:`can_overlap`), it
+            keeps them leftmost first, longest, none starting inside a kept one (:func:`kept_chain`).
 
     Only the characters that start some literal are compared: [P, width] windows of the text against the [S, width]
     literal table, then one candidate per character (its longest match), its length, and the spans kept matches cover
@@ -436,7 +443,6 @@ def matched_literals(cps, row, literals: list[str], stages: list[list[int]], ops
     size = len(literals)
     length_of = np.array([0, *(len(literals[size - rank]) for rank in range(1, size + 1))], np.int64)
     index_of = np.array([0, *(size - rank + 1 for rank in range(1, size + 1))], np.int64)
-    passes = SPECIAL_PASSES if can_overlap(literals) else 0
     chosen, length = 0, 0  # the kept match at each position of ``at`` over the stages so far: 1 + its index, length
     for number, stage in enumerate(stages):
         candidates = matched
@@ -446,13 +452,33 @@ def matched_literals(cps, row, literals: list[str], stages: list[list[int]], ops
                                                        free_span))
         rank = ops.row_max(ops.select(candidates, [size - s if s in stage else 0 for s in range(size)], 0))
         here, kept = ops.gather(length_of, rank), ops.ne(rank, 0)
-        if max(len(literals[s]) for s in stage) > 1:
-            for _ in range(passes):
-                covered = ops.gather(ops.spans(cps, at, here, 1, kept), at)
-                kept = ops.and_(ops.ne(rank, 0), ops.not_(covered))
+        if can_overlap([literals[s] for s in stage]):
+            kept = kept_chain(cps, at, rank, here, ops)
         chosen = ops.select(kept, ops.gather(index_of, rank), chosen)
         length = ops.select(kept, here, length)
     return ops.scatter(cps, at, chosen), ops.spans(cps, at, length, 0, ops.ne(chosen, 0))
+
+
+def kept_chain(cps, at, rank, here, ops: Any = NumpyOps):
+    """Return True at the positions of ``at`` whose candidate (``rank`` not 0, ``here`` characters long) the reference
+    keeps: the first candidate, then the first one at or after the end of each kept one (aho-corasick's leftmost-longest
+    matches, which never overlap), across the rows at once (a match ends within its row).
+
+    Each position of ``at`` steps to the candidate the reference would keep after it (the first at or after its end;
+    itself where none is left); the candidates reached from the first position are the kept ones, found by doubling:
+    ``CHAIN_LEVELS`` levels, each adding the positions reached in as many steps again and squaring the step.
+    """
+    every = ops.nonzero(ops.eq(at, at))  # 0 .. P - 1
+    candidate = ops.ne(rank, 0)
+    starts_at = ops.next_of(ops.ne(ops.scatter(cps, at, ops.select(candidate, 1, 0)), 0))  # first candidate from i
+    step = ops.take(ops.scatter(cps, at, every), ops.take(starts_at, ops.add(at, here), -1), -1)
+    step = ops.select(ops.eq(step, -1), every, step)
+    reached = ops.select(ops.eq(every, 0), 1, 0)
+    for level in range(CHAIN_LEVELS):
+        reached = ops.scatter_max(reached, step, reached)
+        if level + 1 < CHAIN_LEVELS:
+            step = ops.gather(step, step)
+    return ops.and_(candidate, ops.ne(reached, 0))
 
 
 def _byte_level(pre: dict[str, Any] | None) -> bool:

@@ -174,8 +174,10 @@ def _gemma_tokenizer(folder: Path):
 
 
 #: ModernBERT's added tokens (answerdotai/ModernBERT-base, OLMo's GPT-NeoX vocabulary): (content, special, lstrip)
-#: in id order after the trained pieces; "|||IP_ADDRESS|||" and "<|padding|>" come first, as ids 0 and 1
-MODERNBERT_ADDED = [("|||EMAIL_ADDRESS|||", False, False), ("|||PHONE_NUMBER|||", False, False),
+#: in id order after the trained pieces; "|||IP_ADDRESS|||" and "<|padding|>" come first, as ids 0 and 1; GPT-NeoX's
+#: runs of 24 down to 2 spaces (50254-50276: not special, normalized) before "|||EMAIL_ADDRESS|||" (50277)
+MODERNBERT_ADDED = [*((" " * k, False, False) for k in range(24, 1, -1)),
+                    ("|||EMAIL_ADDRESS|||", False, False), ("|||PHONE_NUMBER|||", False, False),
                     ("<|endoftext|>", True, False), ("[UNK]", True, False), ("[CLS]", True, False),
                     ("[SEP]", True, False), ("[PAD]", True, False), ("[MASK]", True, True)]
 MODERNBERT_TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 8192,

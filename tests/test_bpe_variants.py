@@ -3,7 +3,8 @@
 The tokenizers are trained here in each real tokenizer.json format (``model_factory``: ``modernbert``,
 ``qwen2``) and attached to a tiny BERT, so the tokenizer is proven end to end whatever encoder it comes
 with. Token ids are checked against the reference on the corpora, edge texts, a sample of the code-point
-sweep and of the sequence sweep; Qwen2's pre-token rules against its regex on many texts. NFC: each code point's
+sweep and of the sequence sweep; Qwen2's pre-token rules against its regex on many texts; the added tokens'
+matches (ModernBERT's runs of 2 to 24 spaces overlap in any longer run) against transformers' on texts of them. NFC: each code point's
 canonical decomposition is a table (every code point alone exact); ONNX reorders and composes within a bounded reach
 (``bpe.spec.graph_nfc``: the residual the manifest's ``nfc composition`` class counts), TensorFlow runs ICU's NFC.
 """
@@ -31,6 +32,7 @@ EDGE_TEXTS = [
     "a  b", "a \n b", "a\n\n  b", "!\n\n  b", "?\n \nb", " !a", "!!abc", "\t!a", "a 1", "a  12345", "\r\n\r\n",
     "a\u3000b \u00a0x", "\u2028\u2029\u0085 x", "é" * 50, "e\u0301 A\u030a \u212b \u0f73", "Tie\u0302\u0301ng Vie\u0323\u0302t",
     "\u1100\u1161\u11a8 한국어", "1,234.56 ١٢٣ ²³ ½", "👩‍👩‍👧 🇩🇪", "x" * 300,
+    " " * 75, "a" + " " * 51 + "b", "def f():\n" + " " * 52 + "return x\n\t\t  \t" + " " * 30 + "[MASK]",
 ]
 
 
@@ -102,19 +104,9 @@ def test_qwen2_pretoken_rules_are_the_reference_regex(variant):
     assert differ == [], differ[:3]
 
 
-@pytest.mark.parametrize("added, most", [
-    ([(content, special, not special) for content, special, _ in
-      [("|||IP_ADDRESS|||", True, False), ("<|padding|>", True, False), *MODERNBERT_ADDED]], 4),
-    ([(content, False, True) for content in ("aaa", "aa", "ab", "ba", "b", "xyx", "yxy", "xy")], 2),
-    ([(" " * k, False, k % 2 == 0) for k in range(1, 9)], 2),
-], ids=["modernbert", "nested", "spaces"])
-def test_special_tokens_are_matched_where_the_reference_splits_them(added, most):
-    """``BpeSpec.special_marks`` (what both graphs apply: every literal at once, overlapping matches leftmost and
-    longest, the ``normalized`` literals in a second stage) on texts made of pieces of the literals, against the
-    spans transformers' backend gives its added tokens. ``most`` pieces a text: chains of overlapping matches stay
-    within ``SPECIAL_PASSES`` + 1."""
-    import random
-
+def _batches_marked_otherwise(added: list[tuple[str, bool, bool]], batches: list[list[str]]) -> list[list[str]]:
+    """Return the batches of texts where ``BpeSpec.special_marks`` (what both graphs apply) keeps other matches of the
+    added tokens ``(content, special, normalized)`` than transformers' backend gives them."""
     from tokenizers import AddedToken, Tokenizer, models, normalizers
 
     from exporter.tokenizers.bpe.spec import BpeSpec
@@ -128,12 +120,8 @@ def test_special_tokens_are_matched_where_the_reference_splits_them(added, most)
     spec = BpeSpec(vocab=(), merges=(), framing=None, specials=tuple(specials),
                    normalized_specials=tuple(content for content, special, normalized in added if normalized))
     index = {token_id: k for k, (_, token_id, _) in enumerate(specials, start=1)}
-    pieces = [part for content, _, _ in added for k in range(len(content))
-              for part in (content[:k + 1], content[k:])] + ["x", " ", "é"]
-    rng = random.Random(0)
     differ = []
-    for _ in range(2000):
-        texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, most))) for _ in range(rng.randint(1, 3))]
+    for texts in batches:
         mark, inside = [], []
         for text in texts:
             encoding = reference.encode(text, add_special_tokens=False)
@@ -149,4 +137,42 @@ def test_special_tokens_are_matched_where_the_reference_splits_them(added, most)
         got = spec.special_marks(cps, row)
         if got[0].tolist() != mark or got[1].tolist() != inside:
             differ.append(texts)
+    return differ
+
+
+#: ModernBERT's added tokens as its tokenizer.json has them: (content, special, normalized)
+MODERNBERT_TOKENS = [(content, special, not special) for content, special, _ in
+                     [("|||IP_ADDRESS|||", True, False), ("<|padding|>", True, False), *MODERNBERT_ADDED]]
+
+
+@pytest.mark.parametrize("added, most", [
+    (MODERNBERT_TOKENS, 8),
+    ([(content, False, True) for content in ("aaa", "aa", "ab", "ba", "b", "xyx", "yxy", "xy")], 8),
+    ([(" " * k, False, k % 2 == 0) for k in range(1, 9)], 8),
+], ids=["modernbert", "nested", "spaces"])
+def test_special_tokens_are_matched_where_the_reference_splits_them(added, most):
+    """``BpeSpec.special_marks`` (every literal at once, overlapping matches leftmost and longest, the ``normalized``
+    literals in a second stage) on texts made of up to ``most`` pieces of the literals, against transformers' spans."""
+    import random
+
+    pieces = [part for content, _, _ in added for k in range(len(content))
+              for part in (content[:k + 1], content[k:])] + ["x", " ", "é"]
+    rng = random.Random(0)
+    batches = [["".join(rng.choice(pieces) for _ in range(rng.randint(0, most))) for _ in range(rng.randint(1, 3))]
+               for _ in range(1000)]
+    differ = _batches_marked_otherwise(added, batches)
     assert differ == [], differ[:3]
+
+
+def test_space_run_tokens_are_matched_on_runs_of_any_length():
+    """ModernBERT's runs of 2 to 24 spaces (added tokens, normalized, not special: GPT-NeoX's, which code indentation
+    meets in long runs) match as transformers matches them on runs of 1 to 120 spaces, between words, among tabs and
+    line breaks, alone and batched: a run of 51 spaces was split wrongly by a fixed number of passes."""
+    import random
+
+    rng = random.Random(0)
+    texts = [" " * n for n in range(1, 121)] + [f"a{' ' * n}b" for n in range(1, 81, 3)]
+    texts += ["".join(rng.choice([" " * rng.randint(1, 60), "\t", "\n", "x = 1", "[MASK]", "|||IP_ADDRESS|||"])
+                      for _ in range(rng.randint(1, 10))) for _ in range(200)]
+    batches = [[text] for text in texts] + [texts[k:k + 4] for k in range(0, len(texts), 4)]
+    assert _batches_marked_otherwise(MODERNBERT_TOKENS, batches) == []

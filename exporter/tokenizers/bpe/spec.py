@@ -401,8 +401,8 @@ def _qwen2_starts(cps, kinds, stretch_start, next_joined, ops: Any):
     return ops.or_(starts, ops.or_(newline, whitespace))
 
 
-#: doubling steps that follow the kept matches from the first one: exact for every batch of fewer than
-#: 2**CHAIN_LEVELS characters (TensorFlow's int32 positions hold no more)
+#: doubling levels that follow the kept matches from the first one (:func:`kept_chain`): exact for every batch of
+#: fewer than 2**CHAIN_LEVELS characters (TensorFlow's int32 positions hold no more)
 CHAIN_LEVELS = 31
 
 
@@ -466,7 +466,8 @@ def kept_chain(cps, at, rank, here, ops: Any = NumpyOps):
 
     Each position of ``at`` steps to the candidate the reference would keep after it (the first at or after its end;
     itself where none is left); the candidates reached from the first position are the kept ones, found by doubling:
-    ``CHAIN_LEVELS`` levels, each adding the positions reached in as many steps again and squaring the step.
+    ``CHAIN_LEVELS`` levels, each adding the positions reached in as many steps again and composing the step
+    with itself (a fixed number of passes dropping the matches inside kept ones is exact only for short chains).
     """
     every = ops.nonzero(ops.eq(at, at))  # 0 .. P - 1
     candidate = ops.ne(rank, 0)

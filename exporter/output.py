@@ -47,13 +47,19 @@ def missing_ancestors(path: Path) -> list[Path]:
 PID_FILE = ".st-export.pid"
 
 
-def remove_stale_partials(out: Path) -> None:
-    """Remove ``.OUT.partial-*`` dirs beside ``out`` left by exports that were killed (their pid is gone)."""
+def partials_with_pid(out: Path) -> Iterator[tuple[Path, int]]:
+    """Yield each ``.OUT.partial-*`` dir beside ``out`` that names the pid writing it, with that pid (a dir without
+    one is not known to be an export's, or is still being created: left out)."""
     for partial in out.parent.glob(f".{out.name}.partial-*"):
         try:
-            pid = int((partial / PID_FILE).read_text())
+            yield partial, int((partial / PID_FILE).read_text())
         except (OSError, ValueError):
-            continue  # not ours, or still being created: leave it
+            continue
+
+
+def remove_stale_partials(out: Path) -> None:
+    """Remove ``.OUT.partial-*`` dirs beside ``out`` left by exports that were killed (their pid is gone)."""
+    for partial, pid in partials_with_pid(out):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -106,12 +112,8 @@ def prepare_output(out: Path, force: bool) -> Path:
 
 def remove_own_partials(out: Path) -> None:
     """Remove the ``.OUT.partial-*`` dirs beside ``out`` that this process writes (an interrupted export's)."""
-    for partial in out.parent.glob(f".{out.name}.partial-*"):
-        try:
-            mine = int((partial / PID_FILE).read_text()) == os.getpid()
-        except (OSError, ValueError):
-            continue
-        if mine:
+    for partial, pid in partials_with_pid(out):
+        if pid == os.getpid():
             shutil.rmtree(partial, ignore_errors=True)
 
 
